@@ -3,6 +3,7 @@
 Imports only the standard library and `cryptography`.
 """
 
+from vault.crypto.envelope import aad_for, decrypt_field, encrypt_field
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
 from vault.crypto.keys import DataKey, KeyProvider, LocalKeyring, WrappedKey
 
@@ -14,4 +15,7 @@ __all__ = [
     "KeyringError",
     "LocalKeyring",
     "WrappedKey",
+    "aad_for",
+    "decrypt_field",
+    "encrypt_field",
 ]
