@@ -6,8 +6,15 @@ Imports only the standard library and `cryptography`.
 from vault.crypto.envelope import aad_for, decrypt_field, encrypt_field
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
 from vault.crypto.keys import DataKey, KeyProvider, LocalKeyring, WrappedKey
+from vault.crypto.streaming import (
+    SEGMENT_SIZE,
+    decrypt_stream,
+    decrypt_stream_to,
+    encrypt_stream,
+)
 
 __all__ = [
+    "SEGMENT_SIZE",
     "CryptoError",
     "DataKey",
     "DecryptionError",
@@ -17,5 +24,8 @@ __all__ = [
     "WrappedKey",
     "aad_for",
     "decrypt_field",
+    "decrypt_stream",
+    "decrypt_stream_to",
     "encrypt_field",
+    "encrypt_stream",
 ]
