@@ -3,6 +3,7 @@
 Imports only the standard library and `cryptography`.
 """
 
+from vault.crypto.blind_index import blind_index, normalize
 from vault.crypto.envelope import aad_for, decrypt_field, encrypt_field
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
 from vault.crypto.keys import DataKey, KeyProvider, LocalKeyring, WrappedKey
@@ -23,9 +24,11 @@ __all__ = [
     "LocalKeyring",
     "WrappedKey",
     "aad_for",
+    "blind_index",
     "decrypt_field",
     "decrypt_stream",
     "decrypt_stream_to",
     "encrypt_field",
     "encrypt_stream",
+    "normalize",
 ]

@@ -1,0 +1,24 @@
+"""vault.crypto depends only on the standard library and `cryptography`."""
+
+import ast
+import sys
+from pathlib import Path
+
+import vault.crypto
+
+ALLOWED = set(sys.stdlib_module_names) | {"cryptography", "__future__"}
+
+
+def test_crypto_imports_only_stdlib_and_cryptography():
+    package = Path(vault.crypto.__file__).parent
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                inside = name == "vault.crypto" or name.startswith("vault.crypto.")
+                assert inside or name.split(".")[0] in ALLOWED, f"{source.name} imports {name}"
