@@ -1,0 +1,69 @@
+"""The Flask application: ``create_app`` is the only way to build it."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from flask import Flask, g, request
+
+from vault.config import Config
+from vault.errors import InvalidInput
+from vault.runtime import Vault
+from vault.web import api, auth, errors, guard_routes
+
+
+def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
+    """Build the app from ``config`` (default: ``VAULT_*`` environment variables).
+
+    Outside tests it refuses to start without a secret key, a database and keys.
+    """
+    config = config or Config.from_env()
+    secret = config.load_secret_key()
+    if not secret and not config.testing:
+        raise InvalidInput(
+            "no secret key: set VAULT_SECRET_KEY or run 'archive-vault init'", code="no_secret_key"
+        )
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret or "testing-only-secret",
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        SESSION_COOKIE_NAME="vault_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+        TESTING=config.testing,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["vault"] = vault or Vault.open(config)
+
+    @app.before_request
+    def _bind_request() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    errors.init_app(app)
+    auth.init_app(app)
+    guard_routes.init_app(app)
+    api.init_app(app)
+
+    @app.after_request
+    def _headers(resp):  # type: ignore[no-untyped-def]
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault(
+            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+        )
+        return resp
+
+    @app.teardown_appcontext
+    def _close_db(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+            app.extensions["vault"].maybe_seal()
+
+    return app

@@ -1,0 +1,72 @@
+"""Factories for people, clients and records, going through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from vault import people, records
+from vault.caller import Caller
+from vault.models import Client, Person, Record
+from vault.runtime import Vault
+
+_seq = itertools.count(1)
+
+
+def years_ago(years: float) -> date:
+    """A hire date ``years`` ago."""
+    return date.today() - timedelta(days=int(years * 365.25) + 1)
+
+
+@dataclass
+class Factory:
+    """Makes domain objects in one vault, as the operator or an admin would."""
+
+    v: Vault
+    db: Session
+
+    def person(self, *, roles: tuple[str, ...] = ("employee",), years: float = 2,
+               tiers: tuple[str, ...] = (), email: str | None = None) -> Person:
+        """A person; ``tiers`` designates them custodian (by a fresh admin)."""
+        n = next(_seq)
+        p = people.add_person(
+            self.v, self.db, Caller.operator(), email=email or f"p{n}@example.test",
+            name=f"Person {n}", hired_on=years_ago(years), roles=roles,
+        )
+        if tiers:
+            people.designate(self.v, self.db, Caller(person=self.admin()), p, list(tiers))
+        return p
+
+    def admin(self) -> Person:
+        """An admin (one per vault)."""
+        if not hasattr(self, "_admin"):
+            self._admin = self.person(roles=("employee", "admin"), years=10)
+        return self._admin
+
+    def custodian(self, *tiers: str, years: float = 10) -> Person:
+        """A designated custodian with enough tenure for every tier by default."""
+        return self.person(years=years, tiers=tiers or ("core", "special", "general"))
+
+    def client(self, tier: str = "general", **kw: str) -> Client:
+        """A client of ``tier``."""
+        n = next(_seq)
+        return records.create_client(
+            self.v, self.db, Caller.operator(), code=kw.pop("code", f"C{n:04d}"),
+            name=kw.pop("name", f"Client {n}"), tier=tier, **kw,
+        )
+
+    def record(self, client: Client | None = None, *, content: bytes = b"secret terms",
+               section: str = "credit", by: Person | None = None) -> Record:
+        """A record deposited by ``by`` (default: a fresh employee)."""
+        client = client or self.client()
+        by = by or self.person()
+        return records.deposit(self.v, self.db, Caller(person=by), records.Deposit(
+            client_id=client.id, section=section, title="A record", content=content,
+        ))
+
+    def token(self, person: Person) -> str:
+        """A bearer token for ``person``."""
+        return people.issue_token(self.v, self.db, Caller.operator(), person)

@@ -1,0 +1,61 @@
+"""Who is acting, and from where: passed explicitly into every service call."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from audit import Actor
+from vault.models import Person
+from vault.policy import Principal
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The acting person (``None`` for the operator's CLI) and the request's origin."""
+
+    person: Person | None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    subject: str | None = None
+
+    @classmethod
+    def operator(cls) -> Caller:
+        """The local operator running the CLI with access to the keyring file."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(person=None, subject=f"cli:{user}")
+
+    @property
+    def person_id(self) -> int | None:
+        """The acting person's id, if any."""
+        return self.person.id if self.person is not None else None
+
+    def actor(self) -> Actor:
+        """The audit log's view of the caller."""
+        subject = self.subject
+        if subject is None and self.person is not None:
+            subject = self.person.sso_subject or self.person.email
+        return Actor(
+            person_id=self.person_id, subject=subject, ip=self.ip, user_agent=self.user_agent
+        )
+
+    def principal(self, today: date) -> Principal:
+        """The policy's view of the caller; the operator is a principal with no rights."""
+        p = self.person
+        if p is None:
+            return Principal(id=0, roles=frozenset(), hired_on=today)
+        return Principal(
+            id=p.id,
+            roles=p.role_set,
+            hired_on=p.hired_on,
+            custodian_tiers=p.custodian_tiers(),
+            departing=p.is_departing(),
+            disabled=p.is_disabled(today),
+            under_review=p.under_review,
+        )

@@ -1,0 +1,264 @@
+"""The ``archive-vault`` command line."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.orm import Session
+
+from vault import people
+from vault.caller import Caller
+from vault.config import Config
+from vault.crypto import CryptoError, LocalKeyring
+from vault.errors import VaultError
+from vault.policy import PolicyError
+from vault.runtime import Vault
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INPUT, EXIT_DENIED, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_FAILED = 2, 3, 4, 5, 1
+_EXIT = {400: EXIT_INPUT, 401: EXIT_DENIED, 403: EXIT_DENIED, 404: EXIT_NOT_FOUND,
+         409: EXIT_CONFLICT, 413: EXIT_INPUT}
+
+
+def friendly(fn: F) -> F:
+    """Turn vault errors into a one-line message and a stable exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VaultError as exc:
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            sys.exit(_EXIT.get(exc.status, EXIT_FAILED))
+        except (CryptoError, PolicyError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config() -> Config:
+    """Settings from the environment."""
+    return Config.from_env()
+
+
+@contextmanager
+def opened() -> Iterator[tuple[Vault, Session]]:
+    """The vault and a session, closed afterwards."""
+    v = Vault.open(config())
+    try:
+        with v.sessions() as db:
+            yield v, db
+        v.maybe_seal()
+    finally:
+        v.close()
+
+
+def parse_day(value: str, what: str) -> date:
+    """A YYYY-MM-DD date or a usage error."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{what} must be YYYY-MM-DD, not {value!r}") from None
+
+
+@click.group()
+@click.version_option(package_name="archive-vault")
+def main() -> None:
+    """Archive Vault: client archives, encrypted, guarded and audited."""
+
+
+@main.command()
+@friendly
+def init() -> None:
+    """Create the data folder, the keyring (0600), the secret key and the database."""
+    from vault.migrations import upgrade
+
+    cfg = config()
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if cfg.key_provider == "local" and not cfg.keyring.exists():
+        LocalKeyring.create(cfg.keyring)
+        click.echo(f"created keyring {cfg.keyring} (mode 0600)")
+    cfg.write_secret_key()
+    upgrade(cfg.database_url)
+    click.echo(f"database ready: {_safe_url(cfg.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@friendly
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web UI and API with gunicorn (sync workers)."""
+    from gunicorn.app.base import BaseApplication
+
+    from vault.web import create_app
+
+    cfg = config()
+    Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
+
+    class App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app(cfg)
+
+    click.echo(f"Archive Vault on http://{host}:{port}/  (Ctrl-C stops)")
+    App().run()
+
+
+@main.group("people")
+def people_group() -> None:
+    """People and roles."""
+
+
+@people_group.command("add")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--hired-on", "hired_on", required=True, help="YYYY-MM-DD")
+@click.option("--role", "roles", multiple=True, default=["employee"], show_default=True,
+              help="employee, auditor or admin (repeat for several)")
+@friendly
+def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> None:
+    """Add a person."""
+    with opened() as (v, db):
+        p = people.add_person(v, db, Caller.operator(), email=email, name=name,
+                              hired_on=parse_day(hired_on, "--hired-on"), roles=roles)
+        click.echo(f"added {p.email} (id {p.id}, roles {p.roles})")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--tiers", required=True, help="comma-separated: core,special,general")
+@click.option("--by", "by", required=True, help="the designating admin's e-mail")
+@friendly
+def designate(email: str, tiers: str, by: str) -> None:
+    """Designate a person custodian for client tiers (by an admin, never oneself)."""
+    with opened() as (v, db):
+        admin = people.get_by_email(db, by)
+        person = people.get_by_email(db, email)
+        d = people.designate(v, db, Caller(person=admin, subject="cli"), person, tiers.split(","))
+        click.echo(f"{person.email} designated custodian for {d.tiers} by {admin.email}")
+        minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
+        served = (date.today() - person.hired_on).days
+        if served < minimum:
+            click.echo(f"note: {person.email} has served {served} days; custody needs "
+                       f"{minimum} days, so the policy will deny until then", err=True)
+
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """API bearer tokens."""
+
+
+@tokens_group.command("issue")
+@click.argument("email")
+@click.option("--label", default="cli")
+@friendly
+def tokens_issue(email: str, label: str) -> None:
+    """Issue a bearer token for EMAIL; prints it once on stdout."""
+    with opened() as (v, db):
+        person = people.get_by_email(db, email)
+        click.echo(people.issue_token(v, db, Caller.operator(), person, label))
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Check every event, the hash chain and the signed checkpoints (exit 1 if broken)."""
+    from tqdm import tqdm
+
+    v = Vault.open(config())
+    try:
+        with v.engine.connect() as conn, tqdm(
+            unit=" events", disable=not sys.stderr.isatty(), file=sys.stderr
+        ) as bar:
+            report = v.audit.verify(conn, progress=bar.update)
+    finally:
+        v.close()
+    if report.ok:
+        click.echo(f"audit log intact: {report.events} events ({report.sealed} sealed, "
+                   f"{report.unsealed} awaiting seal), {report.checkpoints} checkpoints")
+        return
+    click.echo(f"AUDIT LOG BROKEN: {report.problem} at event seq {report.first_bad_seq} "
+               f"(id {report.first_bad_event_id}): {report.message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@audit_group.command("seal")
+@friendly
+def audit_seal() -> None:
+    """Link all committed events into the chain and sign a checkpoint now."""
+    v = Vault.open(config())
+    try:
+        with v.engine.connect() as conn:
+            linked = v.audit.seal(conn)
+    finally:
+        v.close()
+    click.echo(f"sealed {linked} events")
+
+
+@main.group("policy")
+def policy_group() -> None:
+    """The Cedar policies."""
+
+
+@policy_group.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly
+def policy_validate(file: Path) -> None:
+    """Check a site policy file against the schema (with the shipped policies)."""
+    from importlib import resources
+
+    from vault.policy import validate
+
+    base = resources.files("vault.policy").joinpath("vault.cedar").read_text(encoding="utf-8")
+    validate(base + "\n" + file.read_text(encoding="utf-8"))
+    click.echo(f"{file}: valid")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="add demo data even if people exist")
+@friendly
+def demo(force: bool) -> None:
+    """Initialise the vault and load demo people, clients and records; print their tokens."""
+    from vault.demo import load_demo
+
+    ctx = click.get_current_context()
+    ctx.invoke(init)
+    with opened() as (v, db):
+        tokens = load_demo(v, db, force=force)
+    cfg = config()
+    env_file = cfg.home / "demo-tokens.env"
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for var, (_email, token) in tokens.items():
+            fh.write(f"{var}={token}\n")
+    click.echo("\nDemo people and their API tokens (also in %s):" % env_file)
+    for var, (email, token) in tokens.items():
+        click.echo(f"  {var:<18} {email:<28} {token}")

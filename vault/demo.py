@@ -1,0 +1,68 @@
+"""Demo data: people in every role, clients in every tier, records in every section."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vault import people, records
+from vault.caller import Caller
+from vault.models import Person
+from vault.runtime import Vault
+
+PEOPLE = [
+    # env var, email, name, years of service, roles
+    ("ADMIN_TOKEN", "admin@demo.example", "Ada Admin", 12, ("employee", "admin")),
+    ("AUDITOR_TOKEN", "auditor@demo.example", "Aldo Auditor", 9, ("employee", "auditor")),
+    ("CUSTODIAN_TOKEN", "custodian@demo.example", "Li Wei (senior custodian)", 15,
+     ("employee",)),
+    ("NEWHIRE_TOKEN", "newhire@demo.example", "Nina New (custodian, new hire)", 0,
+     ("employee",)),
+    ("EMPLOYEE_TOKEN", "sales@demo.example", "Sam Sales", 4, ("employee",)),
+    ("EMPLOYEE2_TOKEN", "sales2@demo.example", "Sue Sales", 2, ("employee",)),
+]
+
+CLIENTS = [
+    ("ACME", "Acme Trading Co.", "core", "company", "91310000MA1FL0001X", "6222 0200 1234 5678"),
+    ("CITYGOV", "City Procurement Office", "special", "government", None, None),
+    ("BLUESKY", "Blue Sky Retail Ltd.", "general", "company", "91440300MA5F00002Y", None),
+]
+
+RECORDS = [
+    ("basic", "Visit report, spring", "Met the purchasing director; expanding to two provinces."),
+    ("credit", "Credit report", "Credit rating A-; payment terms net 60; no overdue debts."),
+    ("transactions", "Framework contract", "Supply contract, 3 years, volume discount 4%."),
+    ("returns", "Return of damaged goods", "12 cartons damaged in transit; credit note issued."),
+]
+
+
+def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[str, str]]:
+    """Load the demo (once) and issue fresh tokens; returns {env var: (email, token)}."""
+    operator = Caller.operator()
+    today = date.today()
+    if force or not db.scalar(select(func.count()).select_from(Person)):
+        for _var, email, name, years, roles in PEOPLE:
+            hired = today - timedelta(days=30) if years == 0 else today.replace(year=today.year - years)
+            people.add_person(v, db, operator, email=email, name=name, hired_on=hired, roles=roles)
+        admin = Caller(person=people.get_by_email(db, "admin@demo.example"), subject="demo")
+        people.designate(v, db, admin, people.get_by_email(db, "custodian@demo.example"),
+                         ["core", "special", "general"])
+        people.designate(v, db, admin, people.get_by_email(db, "newhire@demo.example"),
+                         ["general", "special", "core"])
+        sales = Caller(person=people.get_by_email(db, "sales@demo.example"), subject="demo")
+        for code, name, tier, kind, tax_id, bank in CLIENTS:
+            client = records.create_client(v, db, sales, code=code, name=name, tier=tier,
+                                           kind=kind, tax_id=tax_id, bank_account=bank)
+            for section, title, text in RECORDS:
+                records.deposit(v, db, sales, records.Deposit(
+                    client_id=client.id, section=section, title=f"{title} ({name})",
+                    content=f"{title} for {name}. {text}".encode(),
+                    valid_until=today + timedelta(days=180) if section == "credit" else None,
+                ))
+    tokens = {}
+    for var, email, *_ in PEOPLE:
+        person = people.get_by_email(db, email)
+        tokens[var] = (email, people.issue_token(v, db, operator, person, "demo"))
+    return tokens

@@ -1,0 +1,79 @@
+"""The vault's error hierarchy: each error has a stable ``code`` and an HTTP status.
+
+The web layer maps these to ``application/problem+json`` (API) or a flash message
+(UI) in one place; the CLI maps them to a message and an exit code. Messages are
+written for the person who made the request and never carry record content.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base of every error the vault reports to a user."""
+
+    code = "vault_error"
+    status = 400
+    title = "Request failed"
+
+    def __init__(self, message: str = "", *, code: str | None = None, **extra: object) -> None:
+        super().__init__(message or self.title)
+        self.message = message or self.title
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class InvalidInput(VaultError):
+    """The input is malformed, missing or out of range."""
+
+    code = "invalid_input"
+    status = 400
+    title = "Invalid input"
+
+
+class Unauthenticated(VaultError):
+    """No valid credentials were presented."""
+
+    code = "unauthenticated"
+    status = 401
+    title = "Authentication required"
+
+
+class Denied(VaultError):
+    """The policy denied the act; ``code`` names the reason (e.g. ``tenure_too_short``)."""
+
+    code = "denied"
+    status = 403
+    title = "Access denied"
+
+
+class NotFound(VaultError):
+    """The object does not exist (or the caller may not know it exists)."""
+
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(VaultError):
+    """The act conflicts with the current state (duplicate, already done, raced)."""
+
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class TooLarge(VaultError):
+    """The request body or a field is larger than allowed."""
+
+    code = "too_large"
+    status = 413
+    title = "Payload too large"
+
+
+class Unavailable(VaultError):
+    """A dependency (database, key provider, audit log) failed; the act did not happen."""
+
+    code = "unavailable"
+    status = 503
+    title = "Service unavailable"

@@ -1,0 +1,222 @@
+"""The adapter between the vault and Cedar: build the request, decide, explain.
+
+The engine knows nothing of Flask or the database: callers hand it plain facts
+(:class:`Principal`, :class:`Target`) and get a :class:`Decision` back. Facts
+that change with time, such as tenure, are computed here at every decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import cedarpy
+
+from vault.policy.actions import Action
+
+DAYS_PER_YEAR = 365.25
+
+
+class PolicyError(Exception):
+    """A policy file does not parse or does not validate against the schema."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What the policy needs to know about the person acting."""
+
+    id: int
+    roles: frozenset[str]
+    hired_on: date
+    custodian_tiers: frozenset[str] = frozenset()
+    departing: bool = False
+    disabled: bool = False
+    under_review: bool = False
+
+    def tenure_days(self, today: date) -> int:
+        """Days of service as of ``today`` (never negative)."""
+        return max(0, (today - self.hired_on).days)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The record an act is about; ``None`` stands for the vault as a whole."""
+
+    record_id: int
+    client_id: int
+    tier: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one decision; falsy when denied, carrying why either way."""
+
+    allowed: bool
+    reason: str
+    message: str
+    policy_ids: tuple[str, ...] = ()
+    facts: Mapping[str, object] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _read_packaged(name: str) -> str:
+    return resources.files("vault.policy").joinpath(name).read_text(encoding="utf-8")
+
+
+class PolicyEngine:
+    """Evaluates the shipped Cedar policies (plus an optional site policy file)."""
+
+    def __init__(
+        self,
+        tenure_years: Mapping[str, int],
+        *,
+        site_policy: Path | None = None,
+    ) -> None:
+        self.tenure_years = dict(tenure_years)
+        self.schema_text = _read_packaged("vault.cedarschema")
+        text = _read_packaged("vault.cedar")
+        if site_policy is not None:
+            text += "\n" + site_policy.read_text(encoding="utf-8")
+        self.policy_text = text
+        validate(text, self.schema_text)
+        self._policies = cedarpy.PolicySet.from_str(text)
+        self._schema = cedarpy.Schema.from_str(self.schema_text)
+        self._annotations = _annotations(text)
+
+    def decide(
+        self,
+        who: Principal,
+        action: Action,
+        target: Target | None = None,
+        *,
+        purpose: str = "",
+        quota_exceeded: bool = False,
+        today: date | None = None,
+    ) -> Decision:
+        """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
+
+        Returns:
+            A :class:`Decision`. A denial with no ``forbid`` behind it is explained
+            from the same facts Cedar saw (e.g. ``tenure_too_short``).
+        """
+        today = today or date.today()
+        tenure = who.tenure_days(today)
+        entities: list[dict[str, object]] = [
+            {
+                "uid": {"type": "Person", "id": str(who.id)},
+                "attrs": {
+                    "roles": sorted(who.roles),
+                    "custodian_tiers": sorted(who.custodian_tiers),
+                    "tenure_days": tenure,
+                    "departing": who.departing,
+                    "disabled": who.disabled,
+                    "under_review": who.under_review,
+                },
+                "parents": [],
+            }
+        ]
+        context: dict[str, object] = {}
+        minimum_days = 0
+        if target is None:
+            resource = {"type": "Vault", "id": "vault"}
+            entities.append({"uid": resource, "attrs": {}, "parents": []})
+        else:
+            resource = {"type": "Record", "id": str(target.record_id)}
+            client = {"type": "Client", "id": str(target.client_id)}
+            entities.append({"uid": resource, "attrs": {"tier": target.tier}, "parents": [client]})
+            entities.append({"uid": client, "attrs": {"tier": target.tier}, "parents": []})
+            minimum_days = self.minimum_days(target.tier)
+            if action.on_record:
+                context = {
+                    "purpose": purpose,
+                    "tenure_minimum_days": minimum_days,
+                    "quota_exceeded": quota_exceeded,
+                }
+        request = {
+            "principal": {"type": "Person", "id": str(who.id)},
+            "action": {"type": "Action", "id": action.value},
+            "resource": resource,
+            "context": context,
+        }
+        result = cedarpy.is_authorized(request, self._policies, entities, self._schema)
+        facts = {"tenure_days": tenure, "tenure_minimum_days": minimum_days}
+        if result.diagnostics.errors:
+            # An evaluation error never grants anything (fail closed).
+            return Decision(False, "policy_error", "the policy could not be evaluated", (), facts)
+        ids = tuple(self._annotations.get(p, {}).get("id", p) for p in result.diagnostics.reasons)
+        if result.allowed:
+            reason = self._reason_of(result.diagnostics.reasons, "allowed")
+            return Decision(True, reason, f"allowed by {', '.join(ids)}", ids, facts)
+        if ids:
+            reason = self._reason_of(result.diagnostics.reasons, "forbidden")
+            return Decision(False, reason, _MESSAGES.get(reason, reason), ids, facts)
+        reason, message = self._why_not(who, action, target, tenure, minimum_days)
+        return Decision(False, reason, message, (), facts)
+
+    def minimum_days(self, tier: str) -> int:
+        """The custody tenure minimum for ``tier``, in days."""
+        return int(self.tenure_years.get(tier, max(self.tenure_years.values())) * DAYS_PER_YEAR)
+
+    def _reason_of(self, policy_names: list[str], default: str) -> str:
+        for name in policy_names:
+            reason = self._annotations.get(name, {}).get("reason")
+            if reason:
+                return reason
+        return default
+
+    def _why_not(
+        self, who: Principal, action: Action, target: Target | None, tenure: int, minimum: int
+    ) -> tuple[str, str]:
+        """Explain a default deny from the facts the policy saw."""
+        if target is None or not action.on_record:
+            return "role_required", f"{action.value} needs a role this person does not hold"
+        if target.tier in who.custodian_tiers and tenure < minimum:
+            years = self.tenure_years.get(target.tier, 0)
+            return (
+                "tenure_too_short",
+                f"custody of {target.tier} clients needs {years} years of service; "
+                f"this person has served {tenure} days ({tenure / DAYS_PER_YEAR:.1f} years)",
+            )
+        if who.custodian_tiers:
+            return (
+                "tier_out_of_scope",
+                f"designated for {', '.join(sorted(who.custodian_tiers))}, "
+                f"not for {target.tier} clients; ask for a temporary grant",
+            )
+        return "no_grant", "only designated custodians or holders of a grant may see content"
+
+
+_MESSAGES = {
+    "person_disabled": "this person has left and is disabled",
+    "person_departing": "a leaving date is set: access to content has ended",
+    "under_review": "this person is under review after crossing the export quota",
+    "export_quota_exceeded": "too many distinct records opened; an auditor must clear you",
+    "auditor_no_content": "auditors read the audit log, never record content",
+}
+
+
+def _annotations(text: str) -> dict[str, dict[str, str]]:
+    """Map Cedar's ``policyN`` names to each policy's annotations."""
+    data = json.loads(cedarpy.policies_to_json_str(text))
+    return {name: body.get("annotations", {}) for name, body in data["staticPolicies"].items()}
+
+
+def validate(policy_text: str, schema_text: str | None = None) -> None:
+    """Raise :class:`PolicyError` unless ``policy_text`` validates against the schema."""
+    schema_text = schema_text or _read_packaged("vault.cedarschema")
+    try:
+        result = cedarpy.validate_policies(policy_text, schema_text)
+    except (ValueError, RuntimeError) as exc:
+        raise PolicyError(f"policy does not parse: {exc}") from None
+    if not result.validation_passed:
+        raise PolicyError("; ".join(str(e) for e in result.errors) or "policy is invalid")
+    names = _annotations(policy_text)
+    missing = [n for n, ann in names.items() if "id" not in ann]
+    if missing:
+        raise PolicyError("every policy needs an @id(...) annotation")

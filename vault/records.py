@@ -1,0 +1,296 @@
+"""Archive work on the catalogue: intake (clients, records), arrangement (file numbers), listing.
+
+Nothing here releases content: reading content is :mod:`vault.access`'s job alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import BinaryIO
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault import auditing
+from vault.caller import Caller
+from vault.crypto import DataKey, WrappedKey, encrypt_field, encrypt_stream
+from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
+from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
+from vault.people import authorize
+from vault.policy import Action
+from vault.runtime import Vault
+
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
+SENSITIVE_FIELDS = ("tax_id", "bank_account")
+
+
+def client_context(client_id: int) -> bytes:
+    """Associated data binding a client's wrapped key to that client."""
+    return f"client:{client_id}".encode()
+
+
+def record_context(record_id: int) -> bytes:
+    """Associated data binding a record's wrapped key to that record."""
+    return f"record:{record_id}".encode()
+
+
+def attachment_aad(record_id: int, attachment_id: int) -> bytes:
+    """Associated data binding an attachment's stream to its record and slot."""
+    return f"attachment:{record_id}:{attachment_id}".encode()
+
+
+def _choice(value: str, enum: type, field: str) -> str:
+    try:
+        return str(enum(value.strip().lower()).value)
+    except (ValueError, AttributeError):
+        allowed = ", ".join(m.value for m in enum)
+        raise InvalidInput(f"{field} must be one of: {allowed}", code=f"invalid_{field}") from None
+
+
+def create_client(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    *,
+    code: str,
+    name: str,
+    tier: str,
+    kind: str = "company",
+    relationship: str = "active",
+    tax_id: str | None = None,
+    bank_account: str | None = None,
+) -> Client:
+    """Open a client file; sensitive fields are sealed under the client's own data key."""
+    authorize(v, db, caller, Action.CLIENT_CREATE)
+    code = code.strip().upper()
+    if not CODE.match(code):
+        raise InvalidInput("client code: 2-32 of A-Z, 0-9, _", code="invalid_client_code")
+    name = name.strip()
+    if not 0 < len(name) <= 200:
+        raise InvalidInput("client name must be 1 to 200 characters", code="invalid_name")
+    dek = DataKey.generate()
+    client = Client(
+        code=code,
+        name=name,
+        tier=_choice(tier, Tier, "tier"),
+        kind=_choice(kind, ClientKind, "kind"),
+        relationship=_choice(relationship, Relationship, "relationship"),
+        wrapped_dek=b"",
+        created_by_id=caller.person_id,
+    )
+    db.add(client)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict(f"client {code} already exists", code="client_exists") from None
+    client.wrapped_dek = v.keys.wrap(dek, client_context(client.id)).to_bytes()
+    for field, value in (("tax_id", tax_id), ("bank_account", bank_account)):
+        if value is None or not value.strip():
+            continue
+        if len(value) > 64:
+            raise InvalidInput(f"{field} is too long", code=f"invalid_{field}")
+        sealed = encrypt_field(
+            dek, value.strip().encode(), record_id=f"client:{client.id}", field=field, version=1
+        )
+        setattr(client, f"{field}_ct", sealed)
+        setattr(client, f"{field}_bidx", v.index(value, purpose=f"client.{field}"))
+    auditing.record(
+        v, db, caller, Action.CLIENT_CREATE, resource={"client": client.id}
+    )
+    db.commit()
+    return client
+
+
+def find_clients(
+    v: Vault,
+    db: Session,
+    *,
+    q: str | None = None,
+    tier: str | None = None,
+    tax_id: str | None = None,
+    bank_account: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Client]:
+    """Catalogue search over clients; sensitive fields match exactly through the blind index."""
+    stmt = select(Client).order_by(Client.code)
+    if q:
+        stmt = stmt.where(or_(Client.name.contains(q), Client.code.contains(q.upper())))
+    if tier:
+        stmt = stmt.where(Client.tier == _choice(tier, Tier, "tier"))
+    if tax_id:
+        stmt = stmt.where(Client.tax_id_bidx == v.index(tax_id, purpose="client.tax_id"))
+    if bank_account:
+        bidx = v.index(bank_account, purpose="client.bank_account")
+        stmt = stmt.where(Client.bank_account_bidx == bidx)
+    return list(db.scalars(stmt.limit(limit).offset(offset)))
+
+
+def get_client(db: Session, client_id: int) -> Client:
+    """A client by id, or NotFound."""
+    client = db.get(Client, client_id)
+    if client is None:
+        raise NotFound("no such client", code="client_not_found")
+    return client
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """What an employee hands in: catalogue metadata in clear, content to be sealed."""
+
+    client_id: int
+    section: str | int
+    title: str
+    content: bytes
+    year: int | None = None
+    doc_type: str = ""
+    doc_date: date | None = None
+    valid_until: date | None = None
+    content_type: str = "text/plain; charset=utf-8"
+
+
+def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
+    """File a record in a client's file: number it, seal its content, audit the intake.
+
+    After filing, the depositor has no more right to the content than anyone else.
+    """
+    authorize(v, db, caller, Action.RECORD_DEPOSIT)
+    client = get_client(db, d.client_id)
+    try:
+        section = Section.parse(d.section)
+    except (KeyError, ValueError):
+        raise InvalidInput(
+            "section must be basic, credit, transactions or returns", code="invalid_section"
+        ) from None
+    year = d.year or date.today().year
+    if not 1900 <= year <= date.today().year + 1:
+        raise InvalidInput("year out of range", code="invalid_year")
+    title = d.title.strip()
+    if not 0 < len(title) <= 300:
+        raise InvalidInput("title must be 1 to 300 characters", code="invalid_title")
+    if not isinstance(d.content, bytes | bytearray):
+        raise InvalidInput("content must be bytes", code="invalid_content")
+    if len(d.content) > v.config.max_content_bytes:
+        raise TooLarge("content is larger than allowed", code="content_too_large")
+    if d.valid_until is not None and section is not Section.CREDIT:
+        raise InvalidInput("valid_until applies to credit reports only", code="invalid_valid_until")
+
+    seq = _next_seq(db, client.id, section, year)
+    record = Record(
+        client_id=client.id,
+        section=int(section),
+        year=year,
+        seq=seq,
+        file_number=f"{client.code}-{int(section)}-{year}-{seq:04d}",
+        title=title,
+        doc_type=d.doc_type.strip()[:64],
+        doc_date=d.doc_date,
+        valid_until=d.valid_until,
+        content_type=d.content_type[:100],
+        content_size=len(d.content),
+        content_version=1,
+        content_ct=b"",
+        wrapped_dek=b"",
+        deposited_by_id=caller.person_id,
+    )
+    db.add(record)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("another deposit took this file number; try again", code="retry") from None
+    dek = DataKey.generate()
+    record.wrapped_dek = v.keys.wrap(dek, record_context(record.id)).to_bytes()
+    record.content_ct = encrypt_field(
+        dek, bytes(d.content), record_id=str(record.id), field="content", version=1
+    )
+    auditing.record(
+        v, db, caller, Action.RECORD_DEPOSIT,
+        resource={"record": record.id, "client": client.id},
+        details={"file_number": record.file_number, "bytes": len(d.content)},
+    )
+    db.commit()
+    return record
+
+
+def _next_seq(db: Session, client_id: int, section: Section, year: int) -> int:
+    current = db.scalar(
+        select(func.max(Record.seq)).where(
+            Record.client_id == client_id, Record.section == int(section), Record.year == year
+        )
+    )
+    return (current or 0) + 1
+
+
+def attach(
+    v: Vault, db: Session, caller: Caller, record_id: int, *, filename: str,
+    content_type: str, stream: BinaryIO,
+) -> Attachment:
+    """Add a file to a record: streamed through AEAD into the blob store, never in clear."""
+    authorize(v, db, caller, Action.RECORD_DEPOSIT)
+    record = get_record(db, record_id)
+    filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
+    att = Attachment(
+        record_id=record.id, filename=filename, content_type=content_type[:100] or
+        "application/octet-stream", size=0, blob_key=v.blobs.new_key(),
+    )
+    db.add(att)
+    db.flush()
+    dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+    try:
+        with v.blobs.writer(att.blob_key) as out:
+            att.size = encrypt_stream(dek, stream, out, aad=attachment_aad(record.id, att.id))
+        auditing.record(
+            v, db, caller, Action.RECORD_DEPOSIT,
+            resource={"record": record.id, "client": record.client_id, "attachment": att.id},
+            details={"bytes": att.size},
+        )
+        db.commit()
+    except BaseException:
+        db.rollback()
+        v.blobs.delete(att.blob_key)
+        raise
+    return att
+
+
+def get_record(db: Session, record_id: int) -> Record:
+    """A record's catalogue entry by id, or NotFound."""
+    record = db.get(Record, record_id)
+    if record is None:
+        raise NotFound("no such record", code="record_not_found")
+    return record
+
+
+def list_records(
+    db: Session,
+    *,
+    client_id: int | None = None,
+    section: str | None = None,
+    year: int | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Record]:
+    """Catalogue listing and search (metadata only: titles, numbers, dates)."""
+    stmt = select(Record).order_by(Record.id)
+    if client_id is not None:
+        stmt = stmt.where(Record.client_id == client_id)
+    if section is not None:
+        try:
+            stmt = stmt.where(Record.section == int(Section.parse(section)))
+        except (KeyError, ValueError):
+            raise InvalidInput("unknown section", code="invalid_section") from None
+    if year is not None:
+        stmt = stmt.where(Record.year == year)
+    if q:
+        stmt = stmt.where(or_(Record.title.contains(q), Record.file_number.contains(q)))
+    return list(db.scalars(stmt.limit(limit).offset(offset)))
+
+
+def attachments_of(db: Session, record_id: int) -> list[Attachment]:
+    """A record's attachments (metadata only)."""
+    return list(db.scalars(select(Attachment).where(Attachment.record_id == record_id)))

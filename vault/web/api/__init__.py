@@ -1,0 +1,13 @@
+"""The JSON API under ``/api/v1``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from vault.web.api import views  # noqa: F401 - registers the routes on bp
+from vault.web.api.blueprint import bp
+
+
+def init_app(app: Flask) -> None:
+    """Mount the API."""
+    app.register_blueprint(bp)

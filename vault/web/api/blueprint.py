@@ -1,0 +1,5 @@
+"""The API blueprint object."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -1,0 +1,56 @@
+"""One place that turns errors into responses: problem+json for the API."""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from vault.errors import VaultError
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str = "", **extra: object) -> Response:
+    """An RFC 9457 problem document with a stable ``code``."""
+    body = {"type": f"about:blank#{code}", "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)})
+    if g.get("request_id"):
+        body["request_id"] = g.request_id
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(VaultError)
+    def _vault_error(exc: VaultError) -> Response:
+        resp = problem(exc.status, exc.code, exc.title, exc.message, **exc.extra)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="archive-vault"'
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        return problem(status, _HTTP_CODES.get(status, "http_error"), exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # Never a stack trace to the client; the operator's log has it (ids only).
+        structlog.get_logger("vault").error("unhandled error", exc_type=type(exc).__name__)
+        return problem(500, "internal_error", "Internal error", "the request did not complete")
