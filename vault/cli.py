@@ -75,6 +75,7 @@ def parse_day(value: str, what: str) -> date:
 @click.version_option(package_name="archive-vault")
 def main() -> None:
     """Archive Vault: client archives, encrypted, guarded and audited."""
+    os.umask(0o077)  # the vault's files (database, blobs, logs, keys) are the owner's alone
 
 
 @main.command()

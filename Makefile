@@ -1,0 +1,43 @@
+# Archive Vault: `make demo` runs the vault with demo data, `make test` runs every test.
+# Both set up everything they need (a virtualenv in .venv) on a fresh machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo serve test lint typecheck pytest bench clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/archive-vault demo
+	$(BIN)/archive-vault serve
+
+serve: $(STAMP)
+	$(BIN)/archive-vault serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check vault audit tests bench
+	$(BIN)/ruff format --check vault audit tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: $(STAMP)
+	scripts/test-deps
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory lint typecheck
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean-demo:
+	rm -rf var
