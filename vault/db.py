@@ -49,16 +49,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and immediate transactions."""
+def make_engine(url: str, *, immediate: bool = True, **kw: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and (by default) immediate
+    transactions."""
     if url.startswith("sqlite"):
         engine = create_engine(url, poolclass=NullPool, **kw)
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, immediate=immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kw)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -75,7 +76,7 @@ def _tune_sqlite(engine: Engine) -> None:
         # Take the write lock up front: a deferred transaction that reads and then
         # writes can fail with "database is locked" when another process committed
         # in between, which would turn a quota check into a race.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from vault.config import Config
 from vault.crypto import LocalKeyring
+from vault.db import make_engine, make_sessionmaker
 from vault.migrations import upgrade
 from vault.runtime import Vault
 from vault.web import create_app
@@ -27,10 +29,13 @@ def vault(config: Config) -> Iterator[Vault]:
 
 
 @pytest.fixture
-def db(vault: Vault) -> Iterator:
-    """A session on the vault's database."""
-    with vault.sessions() as session:
+def db(vault: Vault) -> Iterator[Session]:
+    """The test's own session; on SQLite its reads do not hold the write lock, so a test
+    may look at the database between requests without blocking the app."""
+    engine = make_engine(vault.config.database_url, immediate=False)
+    with make_sessionmaker(engine)() as session:
         yield session
+    engine.dispose()
 
 
 @pytest.fixture

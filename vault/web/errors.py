@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from flask import Flask, Response, g, jsonify
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from vault.errors import VaultError
@@ -48,6 +49,13 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         return problem(status, _HTTP_CODES.get(status, "http_error"), exc.name)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _storage_error(exc: SQLAlchemyError) -> Response:
+        # The database (or the audit append inside it) failed: the act did not happen.
+        structlog.get_logger("vault").error("storage error", exc_type=type(exc).__name__)
+        return problem(503, "storage_unavailable", "Service unavailable",
+                       "the request could not be recorded and did not happen")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -142,11 +142,12 @@ def list_records() -> Response:
              "doc_date": "string", "valid_until": "string", "content_type": "string"})
 def deposit() -> tuple[Response, int]:
     data = parse.json_body()
+    client_id = parse.integer(data.get("client_id"), "client_id") or 0
     section = data.get("section")
     if not isinstance(section, str | int) or isinstance(section, bool):
         raise InvalidInput("section is required", code="invalid_section")
     record = records.deposit(vault(), db(), caller(), records.Deposit(
-        client_id=parse.integer(data.get("client_id"), "client_id") or 0,
+        client_id=client_id,
         section=section,
         title=parse.string(data, "title") or "",
         content=parse.content(data),
