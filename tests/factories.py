@@ -8,9 +8,11 @@ from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
-from vault import people, records
+from sqlalchemy import select
+
+from vault import grants, people, records
 from vault.caller import Caller
-from vault.models import Client, Person, Record
+from vault.models import Client, Grant, Person, Record
 from vault.runtime import Vault
 
 _seq = itertools.count(1)
@@ -66,6 +68,20 @@ class Factory:
         return records.deposit(self.v, self.db, Caller(person=by), records.Deposit(
             client_id=client.id, section=section, title="A record", content=content,
         ))
+
+    def grant(self, person: Person, record: Record | None = None, *, client: Client | None = None,
+              actions: tuple[str, ...] = ("consult",), hours: int | None = None) -> Grant:
+        """A grant for ``person``, requested and approved through the real services."""
+        req = grants.request_access(self.v, self.db, Caller(person=person), grants.Ask(
+            reason="renewing the payment terms with this client", actions=actions,
+            record_id=record.id if record else None, client_id=client.id if client else None,
+            duration_hours=hours,
+        ))
+        for _ in range(req.approvals_needed):
+            grants.approve(self.v, self.db, Caller(person=self.custodian()), req.id)
+        grant = self.db.scalar(select(Grant).where(Grant.request_id == req.id))
+        assert grant is not None
+        return grant
 
     def token(self, person: Person) -> str:
         """A bearer token for ``person``."""

@@ -19,12 +19,14 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from audit import Event
-from vault import auditing
+from vault import auditing, grants, guard
 from vault.caller import Caller
 from vault.crypto import DecryptionError, WrappedKey, decrypt_field, decrypt_stream
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
-from vault.models import Attachment, Record
+from vault.db import utcnow
+from vault.models import Attachment, Grant, Person, Record
 from vault.policy import Action, Target
+from vault.policy.actions import GRANT_ACTIONS
 from vault.records import attachment_aad, record_context
 from vault.runtime import Vault
 
@@ -54,7 +56,14 @@ def _decide(
     v: Vault, db: Session, caller: Caller, action: Action, record_id: int, purpose: str,
     resource: dict[str, object],
 ) -> tuple[Record, Event]:
-    """Load, decide and audit; returns only when allowed (the event is in the transaction)."""
+    """Load, decide and audit; returns only when allowed (the event is in the transaction).
+
+    The person's row is locked first, so the export quota counts one request of theirs
+    at a time, across processes.
+    """
+    person = caller.person
+    if person is not None:
+        guard.lock_person(db, person.id)
     record = db.get(Record, record_id)
     if record is None:
         auditing.record(
@@ -64,15 +73,68 @@ def _decide(
         db.commit()
         raise NotFound("no such record", code="record_not_found")
     resource["client"] = record.client_id
-    target = Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier)
-    decision = v.policy.decide(caller.principal(date.today()), action, target, purpose=purpose)
+    facts = facts_for(v, db, caller, action, record)
+    decision = v.policy.decide(
+        caller.principal(date.today()), action, facts.target, purpose=purpose,
+        quota_exceeded=facts.quota.exceeded if facts.quota else False,
+        granted_actions=facts.granted_actions,
+    )
+    grant_id = None
+    if decision and decision.reason == "grant" and facts.grants:
+        grant_id = str(facts.grants[0].id)
     event = auditing.record(
         v, db, caller, action, decision=decision, resource=resource, purpose=purpose,
+        grant_id=grant_id,
     )
     if not decision:
+        _after_denial(v, db, caller, decision.reason, facts, record)
         db.commit()
         raise Denied(decision.message, code=decision.reason)
     return record, event
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the policy is told about one content decision, built in one place."""
+
+    target: Target
+    grants: list[Grant]
+    granted_actions: frozenset[str]
+    quota: guard.Quota | None
+
+
+def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Record) -> Facts:
+    """Grants covering the record and the quota state, for ``decide`` and ``explain``."""
+    target = Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier)
+    person = caller.person
+    if person is None:
+        return Facts(target, [], frozenset(), None)
+    live = grants.covering(db, person.id, record, utcnow())
+    named = {GRANT_ACTIONS[a] for g in live for a in g.action_list if a in GRANT_ACTIONS}
+    granted = frozenset(a for a, act in GRANT_ACTIONS.items() if act in named)
+    quota = guard.check(v, db, person, record.id)
+    return Facts(target, [g for g in live if _grant_allows(g, action)], granted, quota)
+
+
+def _grant_allows(grant: Grant, action: Action) -> bool:
+    return any(GRANT_ACTIONS.get(a) == action for a in grant.action_list)
+
+
+def _after_denial(v: Vault, db: Session, caller: Caller, reason: str, facts: Facts,
+                  record: Record) -> None:
+    """Denials that mean someone may be draining the archive raise an alert."""
+    person = caller.person
+    if person is None:
+        return
+    if reason == "export_quota_exceeded" and facts.quota is not None:
+        guard.trip(v, db, caller, person, facts.quota, record.id)
+    elif reason in ("person_departing", "person_disabled"):
+        guard.raise_alert(
+            v, db, caller, "departed_access" if reason == "person_disabled" else
+            "departing_access", person,
+            f"{person.email} (leaving {person.leaving_on}) tried to open record {record.id}",
+            details={"record": str(record.id)},
+        )
 
 
 def consult(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | None) -> Content:
@@ -143,3 +205,42 @@ def _record_failure(
         purpose=purpose, reason="decryption_failed",
     )
     db.commit()
+
+
+def explain(v: Vault, db: Session, person: Person, action: Action,
+            record_id: int | None) -> dict[str, object]:
+    """The decision ``person`` would get for ``action`` on a record now, and why.
+
+    Builds exactly the facts a real request would (grants, quota, tenure) and records
+    nothing: explaining is not using.
+    """
+    who = Caller(person=person)
+    if not action.on_record:
+        decision = v.policy.decide(who.principal(date.today()), action)
+        facts: dict[str, object] = dict(decision.facts)
+    else:
+        if record_id is None:
+            raise InvalidInput("this action needs a record", code="missing_record_id")
+        record = db.get(Record, record_id)
+        if record is None:
+            raise NotFound("no such record", code="record_not_found")
+        f = facts_for(v, db, who, action, record)
+        decision = v.policy.decide(
+            who.principal(date.today()), action, f.target, purpose="(explain)",
+            quota_exceeded=f.quota.exceeded if f.quota else False,
+            granted_actions=f.granted_actions,
+        )
+        facts = {**decision.facts, "tier": record.client.tier,
+                 "granted_actions": sorted(f.granted_actions),
+                 "grant_ids": [g.id for g in f.grants],
+                 "quota_hour": f.quota.hour if f.quota else None,
+                 "quota_day": f.quota.day if f.quota else None}
+    principal = who.principal(date.today())
+    facts.update({"roles": sorted(principal.roles),
+                  "custodian_tiers": sorted(principal.custodian_tiers),
+                  "departing": principal.departing, "disabled": principal.disabled,
+                  "under_review": principal.under_review})
+    return {"person": person.email, "action": action.value, "record_id": record_id,
+            "allowed": decision.allowed, "reason": decision.reason,
+            "message": decision.message, "policy_ids": list(decision.policy_ids),
+            "facts": facts}

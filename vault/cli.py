@@ -263,3 +263,233 @@ def demo(force: bool) -> None:
     click.echo("\nDemo people and their API tokens (also in %s):" % env_file)
     for var, (email, token) in tokens.items():
         click.echo(f"  {var:<18} {email:<28} {token}")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="import the good rows even if some are bad")
+@click.option("--by", "by", default=None, help="file the records as this person (e-mail)")
+@friendly
+def import_(file: Path, skip_bad: bool, by: str | None) -> None:
+    """Import clients and records from an .xlsx or .csv file (checked first, idempotent)."""
+    import time
+
+    from tqdm import tqdm
+
+    from vault.importer import import_file
+
+    started = time.perf_counter()
+    with opened() as (v, db), tqdm(
+        unit=" rows", disable=not sys.stderr.isatty(), file=sys.stderr
+    ) as bar:
+        caller = Caller.operator()
+        if by:
+            caller = Caller(person=people.get_by_email(db, by), subject="cli")
+
+        def total(n: int) -> None:
+            bar.reset(total=n)
+
+        report = import_file(v, db, caller, file, skip_bad=skip_bad, progress=bar.update,
+                             on_total=total)
+    for err in report.errors:
+        where = f", column {err.column}" if err.column else ""
+        click.echo(f"line {err.line}{where}: {err.reason}", err=True)
+    if report.rejected:
+        click.echo(f"{report.bad_rows} of {report.rows} rows are bad: nothing imported "
+                   "(fix them, or use --skip-bad)", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(
+        f"imported {report.records_created} records ({report.clients_created} new clients) "
+        f"from {report.rows} rows; {report.duplicates} already imported, "
+        f"{report.bad_rows} bad rows skipped; {time.perf_counter() - started:.1f} s"
+    )
+
+
+def _as(db: Session, email: str) -> Caller:
+    """Act as the person with ``email`` (their rights, not the operator's)."""
+    return Caller(person=people.get_by_email(db, email), subject=f"cli-as:{email}")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--on", "on", required=True, help="leaving date YYYY-MM-DD")
+@click.option("--by", "by", default=None, help="the admin's e-mail (default: the operator)")
+@friendly
+def depart(email: str, on: str, by: str | None) -> None:
+    """Set EMAIL's leaving date: grants revoked, custody suspended, access ended now."""
+    with opened() as (v, db):
+        who = _as(db, by) if by else Caller.operator()
+        person = people.get_by_email(db, email)
+        revoked = people.set_departure(v, db, who, person, parse_day(on, "--on"))
+        click.echo(f"{person.email} leaves on {person.leaving_on}: access ended now, "
+                   f"{revoked} grant(s) revoked")
+
+
+@main.group("requests")
+def requests_group() -> None:
+    """Temporary access requests (acting as a named person)."""
+
+
+@requests_group.command("new")
+@click.option("--as", "as_email", required=True, help="the requester's e-mail")
+@click.option("--record", "record_id", type=int, default=None)
+@click.option("--client", "client_id", type=int, default=None)
+@click.option("--action", "actions", multiple=True, default=["consult"], show_default=True)
+@click.option("--reason", required=True)
+@click.option("--hours", type=int, default=None)
+@friendly
+def requests_new(as_email: str, record_id: int | None, client_id: int | None,
+                 actions: tuple[str, ...], reason: str, hours: int | None) -> None:
+    """Ask for temporary access to one record or one client file."""
+    from vault import grants
+
+    with opened() as (v, db):
+        req = grants.request_access(v, db, _as(db, as_email), grants.Ask(
+            reason=reason, actions=actions, record_id=record_id, client_id=client_id,
+            duration_hours=hours))
+        click.echo(f"request #{req.id} filed; needs {req.approvals_needed} approval(s)")
+
+
+@requests_group.command("list")
+@click.option("--as", "as_email", required=True)
+@click.option("--waiting", is_flag=True, help="requests waiting for me as custodian")
+@friendly
+def requests_list(as_email: str, waiting: bool) -> None:
+    """List my requests, or those waiting for me."""
+    from vault import grants
+    from vault.db import utcnow
+
+    with opened() as (v, db):
+        who = _as(db, as_email)
+        assert who.person is not None
+        now = utcnow()
+        for r in grants.requests_for(db, who.person, mine=not waiting, status=None, v=v,
+                                     limit=100, offset=0):
+            target = f"record {r.record_id}" if r.record_id else f"client {r.client_id}"
+            click.echo(f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {r.actions:<14} "
+                       f"{len(r.approvals)}/{r.approvals_needed}  {r.reason[:50]}")
+
+
+@requests_group.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--as", "as_email", required=True, help="the approving custodian's e-mail")
+@click.option("--note", default="")
+@friendly
+def requests_approve(request_id: int, as_email: str, note: str) -> None:
+    """Approve a request (a custodian in scope; never one's own)."""
+    from vault import grants
+
+    with opened() as (v, db):
+        req = grants.approve(v, db, _as(db, as_email), request_id, note)
+        click.echo(f"request #{req.id}: {req.status} "
+                   f"({len(req.approvals)}/{req.approvals_needed} approvals)")
+
+
+@requests_group.command("deny")
+@click.argument("request_id", type=int)
+@click.option("--as", "as_email", required=True)
+@click.option("--note", default="")
+@friendly
+def requests_deny(request_id: int, as_email: str, note: str) -> None:
+    """Turn a request down."""
+    from vault import grants
+
+    with opened() as (v, db):
+        req = grants.deny(v, db, _as(db, as_email), request_id, note)
+        click.echo(f"request #{req.id}: {req.status}")
+
+
+@main.group("grants")
+def grants_group() -> None:
+    """Grants."""
+
+
+@grants_group.command("revoke")
+@click.argument("grant_id", type=int)
+@click.option("--as", "as_email", required=True, help="a custodian in scope or an admin")
+@click.option("--reason", default="revoked")
+@friendly
+def grants_revoke(grant_id: int, as_email: str, reason: str) -> None:
+    """Revoke a grant now."""
+    from vault import grants
+
+    with opened() as (v, db):
+        grants.revoke(v, db, _as(db, as_email), grant_id, reason)
+        click.echo(f"grant #{grant_id} revoked")
+
+
+@main.group("review")
+def review_group() -> None:
+    """People under review after crossing the export quota."""
+
+
+@review_group.command("clear")
+@click.argument("email")
+@click.option("--as", "as_email", required=True, help="the auditor's e-mail")
+@click.option("--note", required=True)
+@friendly
+def review_clear(email: str, as_email: str, note: str) -> None:
+    """Clear EMAIL (an auditor's act)."""
+    from vault import guard
+
+    with opened() as (v, db):
+        guard.clear_review(v, db, _as(db, as_email), people.get_by_email(db, email), note)
+        click.echo(f"{email} cleared")
+
+
+@main.group("report")
+def report_group() -> None:
+    """Reports for auditors."""
+
+
+@report_group.command("departure")
+@click.argument("email")
+@click.option("--as", "as_email", required=True, help="the auditor's or admin's e-mail")
+@click.option("--days", type=int, default=None)
+@click.option("--csv", "as_csv", is_flag=True)
+@friendly
+def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) -> None:
+    """Every record and client EMAIL consulted, copied, borrowed or deposited lately."""
+    import csv as csv_mod
+
+    with opened() as (v, db):
+        touches = people.departure_report(v, db, _as(db, as_email),
+                                          people.get_by_email(db, email), days)
+    if as_csv:
+        writer = csv_mod.writer(sys.stdout)
+        writer.writerow(["time", "action", "file_number", "client_code", "client_name", "tier"])
+        for t in touches:
+            writer.writerow([t.time.isoformat(), t.action, t.file_number, t.client_code,
+                             t.client_name, t.tier])
+        return
+    clients = sorted({(t.client_code, t.client_name, t.tier) for t in touches if t.client_code})
+    click.echo(f"{len(touches)} uses of {len(clients)} client(s) by {email}:")
+    for t in touches:
+        click.echo(f"  {t.time:%Y-%m-%d %H:%M}  {t.action:<15} {t.file_number or '-':<22} "
+                   f"{t.client_code} ({t.tier})")
+    click.echo("Clients to call: " + ", ".join(f"{c} {n}" for c, n, _ in clients))
+
+
+@policy_group.command("explain")
+@click.option("--person", "email", required=True)
+@click.option("--action", "action_name", required=True, help="e.g. record:consult")
+@click.option("--record", "record_id", type=int, default=None)
+@friendly
+def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
+    """Print the decision for PERSON doing ACTION on RECORD, and the rules behind it."""
+    from vault import access
+    from vault.errors import InvalidInput
+    from vault.policy import Action
+
+    try:
+        action = Action(action_name)
+    except ValueError:
+        raise InvalidInput(f"unknown action {action_name!r}", code="invalid_action") from None
+    with opened() as (v, db):
+        result = access.explain(v, db, people.get_by_email(db, email), action, record_id)
+    verdict = "ALLOW" if result["allowed"] else "DENY"
+    click.echo(f"{verdict}: {result['reason']} - {result['message']}")
+    click.echo(f"policies: {', '.join(result['policy_ids']) or '(none matched: deny by default)'}")
+    for key, value in sorted(result["facts"].items()):  # type: ignore[attr-defined]
+        click.echo(f"  {key}: {value}")
+    sys.exit(0 if result["allowed"] else EXIT_DENIED)

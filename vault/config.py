@@ -26,14 +26,40 @@ class Config:
     log_dir: Path | None = None
     site_policy: Path | None = None
     testing: bool = False
+    # Sign-in: browser sessions, local accounts and OpenID Connect (VAULT_SESSION_*,
+    # VAULT_LOGIN_*, VAULT_OIDC_*; see AuthSettings).
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
     # Minimum years of service for custody of each tier (DESIGN §3.7).
     tenure_years: Mapping[str, int] = field(
         default_factory=lambda: {"core": 5, "special": 3, "general": 3}
     )
     page_size_max: int = 100
+    # Grants (DESIGN §3.8): hours of access, and how long a request may wait.
+    grant_default_hours: int = 8
+    grant_max_hours: int = 72
+    request_pending_days: int = 7
+    # Bulk-export guard (DESIGN §3.6): distinct records opened per sliding window.
+    quota_hour: int = 20
+    quota_day: int = 60
+    custodian_quota_hour: int = 60
+    custodian_quota_day: int = 200
+    # Departure report window (DESIGN §3.9).
+    departure_report_days: int = 90
+    # E-mail notifications, when an SMTP host is set.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "archive-vault@localhost"
     max_content_bytes: int = 1 << 20
     max_request_bytes: int = 2 << 20
     seal_interval_s: float = 1.0
+    # Dynamic management: days between reviews of a client file, per tier.
+    review_days: Mapping[str, int] = field(
+        default_factory=lambda: {"core": 60, "special": 90, "general": 180}
+    )
+    # Lending: loan length in days (default and maximum) and when "due soon" starts.
+    loan_days_default: int = 14
+    loan_days_max: int = 30
+    loan_due_soon_days: int = 2
 
     def __post_init__(self) -> None:
         home = Path(self.home)
@@ -87,6 +113,7 @@ class Config:
             var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
+        kw["auth"] = AuthSettings.from_env(env)
         tenure = {}
         for tier in TIERS:
             var = f"VAULT_TENURE_YEARS_{tier.upper()}"
@@ -94,8 +121,25 @@ class Config:
                 tenure[tier] = _int(env[var], var)
         if tenure:
             kw["tenure_years"] = {**cls().tenure_years, **tenure}
-        if env.get("VAULT_PAGE_SIZE_MAX"):
-            kw["page_size_max"] = _int(env["VAULT_PAGE_SIZE_MAX"], "VAULT_PAGE_SIZE_MAX")
+        review = {}
+        for tier in TIERS:
+            var = f"VAULT_REVIEW_DAYS_{tier.upper()}"
+            if env.get(var):
+                review[tier] = _int(env[var], var)
+        if review:
+            kw["review_days"] = {**cls().review_days, **review}
+        for name in ("loan_days_default", "loan_days_max", "loan_due_soon_days"):
+            var = f"VAULT_{name.upper()}"
+            if env.get(var):
+                kw[name] = _int(env[var], var)
+        for name in _INT_SETTINGS:
+            var = f"VAULT_{name.upper()}"
+            if env.get(var):
+                kw[name] = _int(env[var], var)
+        for name in ("smtp_host", "smtp_from"):
+            var = f"VAULT_{name.upper()}"
+            if env.get(var):
+                kw[name] = env[var]
         kw.update(overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(kw) - known
@@ -124,6 +168,112 @@ class Config:
             return
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
+
+
+_INT_SETTINGS = (
+    "page_size_max", "grant_default_hours", "grant_max_hours", "request_pending_days",
+    "quota_hour", "quota_day", "custodian_quota_hour", "custodian_quota_day",
+    "departure_report_days", "smtp_port",
+)
+
+
+ROLE_NAMES = ("employee", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How people sign in: session lifetimes, local-account lockout, OpenID Connect."""
+
+    # Browser sessions end after this long without a request, and this long after sign-in.
+    session_idle_minutes: int = 15
+    session_max_hours: int = 8
+    # Always mark cookies Secure (they are anyway when a request arrives over https).
+    secure_cookies: bool = False
+    # The vault's public address (e.g. https://vault.example.com), for OIDC callback URLs
+    # behind a proxy; empty: taken from each request.
+    public_url: str = ""
+    # Local accounts: failures per account (and per client address) within the window
+    # before sign-in is refused for the rest of the window.
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 20
+    login_window_minutes: int = 15
+    # OpenID Connect: sign-in is offered when issuer and client id are set.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    oidc_scopes: str = "openid email profile"
+    oidc_groups_claim: str = "groups"
+    # Provider group -> vault role, e.g. "audit=auditor,it-admins=admin". Everyone who
+    # signs in is an employee; no group ever maps to custodian (admins designate those).
+    oidc_role_map: Mapping[str, str] = field(default_factory=dict)
+    # Optional claims carrying the hire date and the leaving date (YYYY-MM-DD); empty: unused.
+    oidc_hired_on_claim: str = ""
+    oidc_leaving_on_claim: str = ""
+    oidc_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for group, role in self.oidc_role_map.items():
+            if role == "custodian":
+                raise InvalidInput(
+                    f"VAULT_OIDC_ROLE_MAP maps {group!r} to custodian: custody is designated "
+                    "inside the vault, never by a group", code="custodian_not_a_role")
+            if role not in ROLE_NAMES:
+                raise InvalidInput(f"VAULT_OIDC_ROLE_MAP: unknown role {role!r}",
+                                   code="invalid_role")
+        positive = ("session_idle_minutes", "session_max_hours", "login_max_failures",
+                    "login_ip_max_failures", "login_window_minutes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InvalidInput(f"{name} must be at least 1", code="invalid_setting")
+        if self.oidc_issuer and not self.oidc_issuer.startswith(("https://", "http://")):
+            raise InvalidInput("VAULT_OIDC_ISSUER must be an http(s) URL", code="invalid_setting")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether single sign-on is configured."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def with_(self, **changes: object) -> AuthSettings:
+        """A copy with some settings changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
+        """Read the sign-in settings from ``VAULT_*`` variables."""
+        kw: dict[str, object] = {}
+        for f in fields(cls):
+            var = f"VAULT_{f.name.upper()}"
+            value = env.get(var)
+            if not value:
+                continue
+            if f.name == "oidc_role_map":
+                kw[f.name] = parse_role_map(value)
+            elif f.name == "secure_cookies":
+                kw[f.name] = value.strip().lower() in ("1", "true", "yes", "on")
+            elif f.name == "oidc_timeout_s":
+                try:
+                    kw[f.name] = float(value)
+                except ValueError:
+                    raise InvalidInput(f"{var} must be a number of seconds") from None
+            elif f.type == "int":
+                kw[f.name] = _int(value, var)
+            else:
+                kw[f.name] = value.strip()
+        return cls(**kw)  # type: ignore[arg-type]
+
+
+def parse_role_map(text: str) -> dict[str, str]:
+    """``"audit=auditor,it-admins=admin"`` as a mapping; bad entries raise InvalidInput."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        group, sep, role = item.partition("=")
+        if not sep or not group.strip() or not role.strip():
+            raise InvalidInput(f"VAULT_OIDC_ROLE_MAP: expected group=role, not {item!r}",
+                               code="invalid_setting")
+        out[group.strip()] = role.strip().lower()
+    return out
 
 
 def _int(value: str, name: str) -> int:

@@ -174,13 +174,12 @@ TAMPERS = {
     "changed": ["UPDATE audit_events SET body = replace(body, '\"deny\"', '\"allow\"') "
                 "WHERE seq = (SELECT min(seq) FROM audit_events WHERE decision = 'deny')"],
     "deleted": ["DELETE FROM audit_events WHERE seq = (SELECT min(seq) + 2 FROM audit_events)"],
+    # A replay of the first event under a new id, appended after the sealed head.
     "inserted": ["INSERT INTO audit_events (seq, event_id, time, action, actor_person_id, "
                  "decision, outcome, resource_record, resource_client, body, mac) "
-                 "SELECT max(seq) - 1 + 1000000, 'f' || substr(event_id, 2), time, action, "
-                 "actor_person_id, decision, outcome, resource_record, resource_client, body, mac"
-                 " FROM audit_events WHERE seq = (SELECT min(seq) FROM audit_events) GROUP BY "
-                 "event_id, time, action, actor_person_id, decision, outcome, resource_record, "
-                 "resource_client, body, mac"],
+                 "SELECT seq + 1000000, 'deadbeefdeadbeefdeadbeefdeadbeef', time, action, "
+                 "actor_person_id, decision, outcome, resource_record, resource_client, body, "
+                 "mac FROM audit_events WHERE seq = (SELECT min(seq) FROM audit_events)"],
     "reordered": ["UPDATE audit_events SET seq = -seq WHERE seq IN (SELECT min(seq) + 1 FROM "
                   "audit_events)"],
 }

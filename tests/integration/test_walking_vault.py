@@ -64,7 +64,7 @@ def test_senior_custodian_consults_with_purpose_and_auditor_sees_both(api, make:
     allowed = next(e for e in events if e["decision"] == "allow")
     assert allowed["id"] == ok.json["event_id"]
     assert allowed["purpose"] == "renewing credit terms"
-    assert allowed["policy_ids"] == ["permit-custodian-consult"]
+    assert allowed["policy_ids"] == ["permit-custodian-content"]
     assert "Payment terms" not in str(events)
 
 

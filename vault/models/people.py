@@ -43,9 +43,9 @@ class Person(Base):
         """The roles as a set of strings."""
         return frozenset(r for r in self.roles.split(",") if r)
 
-    def has_role(self, role: Role) -> bool:
+    def has_role(self, role: Role | str) -> bool:
         """Whether the person holds ``role``."""
-        return role.value in self.role_set
+        return str(role) in self.role_set
 
     def custodian_tiers(self) -> frozenset[str]:
         """Tiers of every active designation (tenure is checked by the policy, not here)."""

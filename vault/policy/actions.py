@@ -1,6 +1,6 @@
 """Every act the vault knows, as one enum.
 
-Values are shaped ``resource:action`` and double as the Cedar action id and the
+Values are shaped ``resource:verb`` and double as the Cedar action id and the
 audit tag, so a decision, a route declaration and an audit event name an act the
 same way. Keep the list sorted.
 """
@@ -13,28 +13,61 @@ import enum
 class Action(enum.StrEnum):
     """Acts the policy decides and the audit log records."""
 
+    ALERT_READ = "alert:read"
+    AUDIT_EXPORT = "audit:export"
     AUDIT_READ = "audit:read"
     AUDIT_SEAL = "audit:seal"
     AUDIT_VERIFY = "audit:verify"
+    AUTH_LOCKOUT = "auth:lockout"
     AUTH_LOGIN = "auth:login"
+    AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
     CLIENT_READ = "client:read"
+    DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
+    GRANT_EXPIRE = "grant:expire"
+    GRANT_ISSUE = "grant:issue"
+    GRANT_READ = "grant:read"
+    GRANT_REVOKE = "grant:revoke"
+    GUARD_ALERT = "guard:alert"
+    KEY_STATUS = "key:status"
+    NOTIFICATION_READ = "notification:read"
     PERSON_CREATE = "person:create"
+    PERSON_DEPART = "person:depart"
     PERSON_READ = "person:read"
+    PERSON_UPDATE = "person:update"
     POLICY_EXPLAIN = "policy:explain"
     PROFILE_READ = "profile:read"
     PUBLIC = "public:read"
     RECORD_CONSULT = "record:consult"
+    RECORD_COPY = "record:copy"
     RECORD_DEPOSIT = "record:deposit"
     RECORD_READ = "record:read"
+    REQUEST_APPROVE = "request:approve"
+    REQUEST_CREATE = "request:create"
+    REQUEST_DENY = "request:deny"
+    REQUEST_READ = "request:read"
+    REQUEST_WITHDRAW = "request:withdraw"
+    REVIEW_CLEAR = "review:clear"
     TOKEN_ISSUE = "token:issue"
+    TOKEN_REVOKE = "token:revoke"
 
     @property
     def on_record(self) -> bool:
         """Acts on one record's content: decided against that record, in ``vault.access``."""
         return self in CONTENT_ACTIONS
 
+    @property
+    def on_target(self) -> bool:
+        """Acts decided against a record or client file rather than the vault as a whole."""
+        return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS
+
 
 # Acts that release record content; only vault.access performs them.
-CONTENT_ACTIONS = frozenset({Action.RECORD_CONSULT})
+CONTENT_ACTIONS = frozenset({Action.RECORD_CONSULT, Action.RECORD_COPY})
+
+# Custodian acts on a request's target (a record or a client file).
+CUSTODY_ACTIONS = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_DENY, Action.GRANT_REVOKE})
+
+# What each grant action lets its holder do (grants name these, not Cedar actions).
+GRANT_ACTIONS = {"consult": Action.RECORD_CONSULT, "copy": Action.RECORD_COPY}

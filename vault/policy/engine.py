@@ -44,9 +44,12 @@ class Principal:
 
 @dataclass(frozen=True)
 class Target:
-    """The record an act is about; ``None`` stands for the vault as a whole."""
+    """The record (or, with ``record_id=None``, the client file) an act is about.
 
-    record_id: int
+    ``None`` in place of a target stands for the vault as a whole.
+    """
+
+    record_id: int | None
     client_id: int
     tier: str
 
@@ -97,9 +100,16 @@ class PolicyEngine:
         *,
         purpose: str = "",
         quota_exceeded: bool = False,
+        granted_actions: frozenset[str] = frozenset(),
+        is_requester: bool = True,
         today: date | None = None,
     ) -> Decision:
         """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
+
+        Args:
+            purpose, quota_exceeded, granted_actions: context of content acts.
+            is_requester: for custody acts, whether ``who`` asked for the access being
+                decided; defaults to ``True`` so that forgetting it denies.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -127,17 +137,25 @@ class PolicyEngine:
             resource = {"type": "Vault", "id": "vault"}
             entities.append({"uid": resource, "attrs": {}, "parents": []})
         else:
-            resource = {"type": "Record", "id": str(target.record_id)}
             client = {"type": "Client", "id": str(target.client_id)}
-            entities.append({"uid": resource, "attrs": {"tier": target.tier}, "parents": [client]})
             entities.append({"uid": client, "attrs": {"tier": target.tier}, "parents": []})
+            if target.record_id is None:
+                resource = client
+            else:
+                resource = {"type": "Record", "id": str(target.record_id)}
+                entities.append(
+                    {"uid": resource, "attrs": {"tier": target.tier}, "parents": [client]}
+                )
             minimum_days = self.minimum_days(target.tier)
             if action.on_record:
                 context = {
                     "purpose": purpose,
                     "tenure_minimum_days": minimum_days,
                     "quota_exceeded": quota_exceeded,
+                    "granted_actions": sorted(granted_actions),
                 }
+            elif action.on_target:
+                context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
         request = {
             "principal": {"type": "Person", "id": str(who.id)},
             "action": {"type": "Action", "id": action.value},
@@ -174,7 +192,7 @@ class PolicyEngine:
         self, who: Principal, action: Action, target: Target | None, tenure: int, minimum: int
     ) -> tuple[str, str]:
         """Explain a default deny from the facts the policy saw."""
-        if target is None or not action.on_record:
+        if target is None or not action.on_target:
             return "role_required", f"{action.value} needs a role this person does not hold"
         if target.tier in who.custodian_tiers and tenure < minimum:
             years = self.tenure_years.get(target.tier, 0)
@@ -187,14 +205,18 @@ class PolicyEngine:
             return (
                 "tier_out_of_scope",
                 f"designated for {', '.join(sorted(who.custodian_tiers))}, "
-                f"not for {target.tier} clients; ask for a temporary grant",
+                f"not for {target.tier} clients"
+                + ("; ask for a temporary grant" if action.on_record else ""),
             )
-        return "no_grant", "only designated custodians or holders of a grant may see content"
+        if action.on_record:
+            return "no_grant", "only designated custodians or holders of a grant may see content"
+        return "not_custodian", f"only custodians of {target.tier} clients may do this"
 
 
 _MESSAGES = {
     "person_disabled": "this person has left and is disabled",
-    "person_departing": "a leaving date is set: access to content has ended",
+    "person_departing": "a leaving date is set: access has ended",
+    "self_approval": "nobody may decide their own request",
     "under_review": "this person is under review after crossing the export quota",
     "export_quota_exceeded": "too many distinct records opened; an auditor must clear you",
     "auditor_no_content": "auditors read the audit log, never record content",

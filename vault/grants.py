@@ -1,0 +1,340 @@
+"""Temporary access: requests, approvals, grants, expiry and revocation (DESIGN §3.8).
+
+An employee who is not a custodian sees content only through a grant: one record or
+one client file, named actions, a reason, an expiry. Approval is a custodian act,
+decided by the policy against the request's target (scope and tenure), never by the
+requester; core-tier requests need two distinct approvers. Expiry needs no job:
+requests and grants carry their deadlines and every decision compares with now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault import auditing, notify
+from vault.caller import Caller
+from vault.db import utcnow
+from vault.errors import Conflict, Denied, InvalidInput, NotFound
+from vault.models import (
+    AccessRequest,
+    Approval,
+    Client,
+    Grant,
+    GrantAction,
+    Person,
+    Record,
+    RequestStatus,
+    Role,
+)
+from vault.people import authorize
+from vault.policy import Action, Target
+from vault.runtime import Vault
+
+REASON_MIN, REASON_MAX, REASON_WORDS = 15, 1000, 3
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What an employee asks for."""
+
+    reason: str
+    actions: tuple[str, ...] = ("consult",)
+    record_id: int | None = None
+    client_id: int | None = None
+    duration_hours: int | None = None
+
+
+def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, list[str], int]:
+    if (ask.record_id is None) == (ask.client_id is None):
+        raise InvalidInput("name exactly one record or one client file",
+                           code="invalid_request_target")
+    record = None
+    if ask.record_id is not None:
+        record = db.get(Record, ask.record_id)
+        if record is None:
+            raise NotFound("no such record", code="record_not_found")
+        client = record.client
+    else:
+        found = db.get(Client, ask.client_id)
+        if found is None:
+            raise NotFound("no such client", code="client_not_found")
+        client = found
+    valid = {a.value for a in GrantAction}
+    actions = sorted({a.strip().lower() for a in ask.actions if a.strip()})
+    if not actions or set(actions) - valid:
+        raise InvalidInput(f"actions must be among {', '.join(sorted(valid))}",
+                           code="invalid_actions")
+    if "copy" in actions and record is None:
+        # Copies are made one record at a time: a whole file is never copied.
+        raise InvalidInput("copies can be asked for one record, not a whole client file",
+                           code="copy_needs_single_record")
+    reason = ask.reason.strip()
+    if len(reason) < REASON_MIN or len(reason.split()) < REASON_WORDS or len(reason) > REASON_MAX:
+        raise InvalidInput(
+            f"give a reason of at least {REASON_WORDS} words and {REASON_MIN} characters",
+            code="reason_required",
+        )
+    hours = ask.duration_hours or v.config.grant_default_hours
+    if not 1 <= hours <= v.config.grant_max_hours:
+        raise InvalidInput(f"duration must be 1 to {v.config.grant_max_hours} hours",
+                           code="invalid_duration")
+    return client, record, actions, hours
+
+
+def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessRequest:
+    """File a request; the custodians who may decide it are notified."""
+    authorize(v, db, caller, Action.REQUEST_CREATE)
+    assert caller.person is not None
+    client, record, actions, hours = _validate(v, db, ask)
+    now = utcnow()
+    req = AccessRequest(
+        requester_id=caller.person.id, client_id=client.id,
+        record_id=record.id if record else None, tier=client.tier,
+        actions=",".join(actions), reason=ask.reason.strip(), duration_hours=hours,
+        approvals_needed=2 if client.tier == "core" else 1, created_at=now,
+        expires_at=now + timedelta(days=v.config.request_pending_days),
+    )
+    db.add(req)
+    db.flush()
+    auditing.record(
+        v, db, caller, Action.REQUEST_CREATE,
+        resource={"request": req.id, "client": client.id, "record": req.record_id},
+        purpose=req.reason, details={"actions": req.actions, "hours": hours},
+    )
+    target = record.file_number if record else f"client file {client.code}"
+    for custodian in deciders(v, db, req):
+        notify.send(v, db, custodian, "request_waiting",
+                    f"Access request #{req.id} waits for you: {target}",
+                    f"{caller.person.name} asks to {req.actions} {target}.",
+                    link=f"/requests/{req.id}")
+    db.commit()
+    return req
+
+
+def deciders(v: Vault, db: Session, req: AccessRequest) -> list[Person]:
+    """Custodians the policy would let decide ``req`` (for notifications and lists)."""
+    today = date.today()
+    target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
+    people = db.scalars(select(Person).where(Person.leaving_on.is_(None)))
+    return [
+        p for p in people
+        if req.tier in p.custodian_tiers()
+        and v.policy.decide(Caller(person=p).principal(today), Action.REQUEST_APPROVE, target,
+                            is_requester=p.id == req.requester_id)
+    ]
+
+
+def _load_for_update(db: Session, request_id: int) -> AccessRequest:
+    req = db.scalar(select(AccessRequest).where(AccessRequest.id == request_id)
+                    .with_for_update())
+    if req is None:
+        raise NotFound("no such request", code="request_not_found")
+    return req
+
+
+def _decide_custody(v: Vault, db: Session, caller: Caller, action: Action,
+                    req: AccessRequest) -> None:
+    """The policy decision for a custodian act on ``req`` (audited and raised when denied)."""
+    assert caller.person is not None
+    target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
+    decision = v.policy.decide(caller.principal(date.today()), action, target,
+                               is_requester=caller.person.id == req.requester_id)
+    if not decision:
+        auditing.record(v, db, caller, action, decision=decision,
+                        resource={"request": req.id, "client": req.client_id,
+                                  "record": req.record_id})
+        db.commit()
+        raise Denied(decision.message, code=decision.reason)
+
+
+def _ensure_pending(v: Vault, db: Session, req: AccessRequest, now: datetime) -> None:
+    status = req.status_at(now)
+    if status == RequestStatus.EXPIRED and req.status == RequestStatus.PENDING:
+        req.status = RequestStatus.EXPIRED.value
+        db.commit()
+    if status != RequestStatus.PENDING:
+        raise Conflict(f"this request is {status}", code=f"request_{status}")
+
+
+def approve(v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
+            ) -> AccessRequest:
+    """A custodian approves; the grant is issued when enough distinct custodians have."""
+    assert caller.person is not None
+    req = _load_for_update(db, request_id)
+    _decide_custody(v, db, caller, Action.REQUEST_APPROVE, req)
+    now = utcnow()
+    _ensure_pending(v, db, req, now)
+    requester = db.get(Person, req.requester_id)
+    if requester is None or requester.leaving_on is not None:
+        raise Conflict("the requester is leaving; the request cannot be approved",
+                       code="requester_departing")
+    if any(a.approver_id == caller.person.id for a in req.approvals):
+        raise Conflict("you already approved this request", code="already_approved")
+    db.add(Approval(request_id=req.id, approver_id=caller.person.id, note=note[:500]))
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("you already approved this request", code="already_approved") from None
+    db.refresh(req)
+    auditing.record(v, db, caller, Action.REQUEST_APPROVE, outcome="ok",
+                    resource={"request": req.id, "client": req.client_id,
+                              "record": req.record_id},
+                    details={"approvals": len(req.approvals), "needed": req.approvals_needed})
+    if len(req.approvals) >= req.approvals_needed:
+        _issue(v, db, caller, req, requester, now)
+    else:
+        for custodian in deciders(v, db, req):
+            if custodian.id not in {a.approver_id for a in req.approvals}:
+                notify.send(v, db, custodian, "request_waiting",
+                            f"Access request #{req.id} needs a second approval",
+                            link=f"/requests/{req.id}")
+    db.commit()
+    return req
+
+
+def _issue(v: Vault, db: Session, caller: Caller, req: AccessRequest, requester: Person,
+           now: datetime) -> Grant:
+    req.status = RequestStatus.APPROVED.value
+    req.decided_at = now
+    grant = Grant(request_id=req.id, person_id=req.requester_id, client_id=req.client_id,
+                  record_id=req.record_id, actions=req.actions, starts_at=now,
+                  expires_at=now + timedelta(hours=req.duration_hours))
+    db.add(grant)
+    db.flush()
+    auditing.record(v, db, caller, Action.GRANT_ISSUE, outcome="ok", grant_id=str(grant.id),
+                    resource={"request": req.id, "grant": grant.id, "person": requester.id,
+                              "client": req.client_id, "record": req.record_id},
+                    details={"actions": grant.actions, "expires_at": grant.expires_at.isoformat()})
+    notify.send(v, db, requester, "request_approved",
+                f"Your access request #{req.id} was approved",
+                f"Access until {grant.expires_at:%Y-%m-%d %H:%M} UTC.", link="/grants")
+    return grant
+
+
+def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
+         ) -> AccessRequest:
+    """A custodian turns a request down (one denial ends it)."""
+    req = _load_for_update(db, request_id)
+    _decide_custody(v, db, caller, Action.REQUEST_DENY, req)
+    now = utcnow()
+    _ensure_pending(v, db, req, now)
+    req.status = RequestStatus.DENIED.value
+    req.decided_at = now
+    req.decision_note = note[:500]
+    auditing.record(v, db, caller, Action.REQUEST_DENY, outcome="ok",
+                    resource={"request": req.id, "client": req.client_id,
+                              "record": req.record_id})
+    requester = db.get(Person, req.requester_id)
+    if requester is not None:
+        notify.send(v, db, requester, "request_denied",
+                    f"Your access request #{req.id} was turned down", note[:500],
+                    link=f"/requests/{req.id}")
+    db.commit()
+    return req
+
+
+def withdraw(v: Vault, db: Session, caller: Caller, request_id: int) -> AccessRequest:
+    """The requester withdraws a pending request."""
+    authorize(v, db, caller, Action.REQUEST_WITHDRAW)
+    req = _load_for_update(db, request_id)
+    if req.requester_id != caller.person_id:
+        raise NotFound("no such request", code="request_not_found")
+    _ensure_pending(v, db, req, utcnow())
+    req.status = RequestStatus.WITHDRAWN.value
+    req.decided_at = utcnow()
+    auditing.record(v, db, caller, Action.REQUEST_WITHDRAW, resource={"request": req.id})
+    db.commit()
+    return req
+
+
+def revoke(v: Vault, db: Session, caller: Caller, grant_id: int, reason: str) -> Grant:
+    """A custodian in scope, or an admin, ends a grant now."""
+    grant = db.get(Grant, grant_id)
+    if grant is None:
+        raise NotFound("no such grant", code="grant_not_found")
+    client = db.get(Client, grant.client_id)
+    assert client is not None
+    target = Target(record_id=grant.record_id, client_id=grant.client_id, tier=client.tier)
+    decision = v.policy.decide(caller.principal(date.today()), Action.GRANT_REVOKE, target,
+                               is_requester=False)
+    if not decision:
+        auditing.record(v, db, caller, Action.GRANT_REVOKE, decision=decision,
+                        resource={"grant": grant.id})
+        db.commit()
+        raise Denied(decision.message, code=decision.reason)
+    if grant.revoked_at is not None:
+        raise Conflict("this grant is already revoked", code="grant_revoked")
+    revoke_grant(v, db, caller, grant, reason or "revoked")
+    db.commit()
+    return grant
+
+
+def revoke_grant(v: Vault, db: Session, caller: Caller, grant: Grant, reason: str) -> None:
+    """End ``grant`` now and audit it (in the caller's transaction, no decision)."""
+    grant.revoked_at = utcnow()
+    grant.revoked_by_id = caller.person_id
+    grant.revoke_reason = reason[:200]
+    auditing.record(v, db, caller, Action.GRANT_REVOKE, outcome="ok", grant_id=str(grant.id),
+                    resource={"grant": grant.id, "person": grant.person_id,
+                              "client": grant.client_id, "record": grant.record_id},
+                    reason=reason[:200])
+
+
+def covering(db: Session, person_id: int, record: Record, now: datetime) -> list[Grant]:
+    """Live grants of ``person_id`` that cover ``record`` (the record, or its client file)."""
+    return list(db.scalars(select(Grant).where(
+        Grant.person_id == person_id,
+        Grant.client_id == record.client_id,
+        or_(Grant.record_id.is_(None), Grant.record_id == record.id),
+        Grant.revoked_at.is_(None),
+        Grant.starts_at <= now,
+        Grant.expires_at > now,
+    ).order_by(Grant.id)))
+
+
+def requests_for(db: Session, person: Person, *, mine: bool, status: str | None,
+                 v: Vault, limit: int, offset: int) -> list[AccessRequest]:
+    """The person's own requests, or those waiting for them as a custodian."""
+    stmt = select(AccessRequest).order_by(AccessRequest.id.desc())
+    if mine:
+        stmt = stmt.where(AccessRequest.requester_id == person.id)
+    else:
+        tiers = person.custodian_tiers()
+        if not tiers:
+            return []
+        stmt = stmt.where(AccessRequest.tier.in_(sorted(tiers)),
+                          AccessRequest.requester_id != person.id)
+    now = utcnow()
+    if status == RequestStatus.PENDING:
+        stmt = stmt.where(AccessRequest.status == status, AccessRequest.expires_at > now)
+    elif status == RequestStatus.EXPIRED:
+        stmt = stmt.where(or_(AccessRequest.status == status,
+                              (AccessRequest.status == RequestStatus.PENDING.value)
+                              & (AccessRequest.expires_at <= now)))
+    elif status:
+        if status not in {s.value for s in RequestStatus}:
+            raise InvalidInput("unknown status", code="invalid_status")
+        stmt = stmt.where(AccessRequest.status == status)
+    return list(db.scalars(stmt.limit(limit).offset(offset)))
+
+
+def get_request(db: Session, person: Person, request_id: int) -> AccessRequest:
+    """A request the person may see: their own, or one in their custody scope."""
+    req = db.get(AccessRequest, request_id)
+    if req is None or (req.requester_id != person.id
+                       and req.tier not in person.custodian_tiers()
+                       and not person.has_role(Role.AUDITOR)):
+        raise NotFound("no such request", code="request_not_found")
+    return req
+
+
+def grants_of(db: Session, person: Person, *, limit: int, offset: int) -> list[Grant]:
+    """The person's grants, newest first (history survives expiry)."""
+    return list(db.scalars(select(Grant).where(Grant.person_id == person.id)
+                           .order_by(Grant.id.desc()).limit(limit).offset(offset)))

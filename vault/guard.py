@@ -1,0 +1,126 @@
+"""The bulk-export guard: a sliding-window quota of distinct records opened per person.
+
+The windows are counted from the audit log itself (allowed content events by this
+person), so the state lives in the database and holds across server processes.
+Callers lock the person's row first (``SELECT ... FOR UPDATE``), so two requests by
+one person are counted one after the other and can never both slip under the limit.
+Crossing the quota denies the request, raises an alert for the auditors and puts
+the person under review until an auditor clears them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit import audit_events
+from vault import auditing, notify
+from vault.caller import Caller
+from vault.db import utcnow
+from vault.models import Alert, Person, Role
+from vault.policy import CONTENT_ACTIONS, Action
+from vault.runtime import Vault
+
+# Audit tags that count as opening a record's content (lending counts too, see custody).
+COUNTED = sorted({a.value for a in CONTENT_ACTIONS} | {"item:checkout"})
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One person's window counts, and whether opening ``record_id`` would cross a limit."""
+
+    hour: int
+    day: int
+    hour_limit: int
+    day_limit: int
+    exceeded: bool
+
+
+def lock_person(db: Session, person_id: int) -> None:
+    """Serialize one person's content decisions (PostgreSQL row lock; SQLite is serial)."""
+    db.execute(select(Person.id).where(Person.id == person_id).with_for_update())
+
+
+def check(v: Vault, db: Session, person: Person, record_id: int,
+          now: datetime | None = None) -> Quota:
+    """Count distinct records ``person`` opened in the last hour and day."""
+    now = now or utcnow()
+    cfg = v.config
+    custodian = bool(person.custodian_tiers())
+    hour_limit = cfg.custodian_quota_hour if custodian else cfg.quota_hour
+    day_limit = cfg.custodian_quota_day if custodian else cfg.quota_day
+    rows = db.execute(
+        select(audit_events.c.resource_record, audit_events.c.time).where(
+            audit_events.c.actor_person_id == person.id,
+            audit_events.c.time >= now - timedelta(days=1),
+            audit_events.c.decision == "allow",
+            audit_events.c.action.in_(COUNTED),
+        )
+    ).all()
+    hour_ago = now - timedelta(hours=1)
+    day_set = {r for r, _ in rows if r is not None}
+    hour_set = {r for r, t in rows if r is not None and _aware(t) >= hour_ago}
+    key = str(record_id)
+    exceeded = (key not in hour_set and len(hour_set) >= hour_limit) or (
+        key not in day_set and len(day_set) >= day_limit
+    )
+    return Quota(len(hour_set), len(day_set), hour_limit, day_limit, exceeded)
+
+
+def _aware(t: datetime) -> datetime:
+    from datetime import UTC
+
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def trip(v: Vault, db: Session, caller: Caller, person: Person, quota: Quota,
+         record_id: int) -> None:
+    """Put ``person`` under review and alert the auditors (in the caller's transaction)."""
+    first = not person.under_review
+    person.under_review = True
+    summary = (f"{person.email} crossed the export quota ({quota.hour}/{quota.hour_limit} "
+               f"per hour, {quota.day}/{quota.day_limit} per day) opening record {record_id}")
+    raise_alert(v, db, caller, "quota_exceeded", person, summary,
+                details={"hour": quota.hour, "day": quota.day, "record": str(record_id),
+                         "first": first})
+
+
+def raise_alert(v: Vault, db: Session, caller: Caller, kind: str, person: Person | None,
+                summary: str, details: dict[str, str | int | bool | None] | None = None) -> Alert:
+    """Record an alert, audit it and tell every auditor."""
+    alert = Alert(kind=kind, person_id=person.id if person else None, summary=summary[:300])
+    db.add(alert)
+    db.flush()
+    auditing.record(
+        v, db, caller, Action.GUARD_ALERT, outcome="ok", reason=kind,
+        resource={"person": person.id if person else None, "alert": alert.id},
+        details=details or {},
+    )
+    auditors = db.scalars(select(Person).where(Person.roles.contains(Role.AUDITOR.value)))
+    for auditor in auditors:
+        if auditor.leaving_on is None:
+            notify.send(v, db, auditor, "alert", f"Alert: {kind}", summary, link="/alerts")
+    return alert
+
+
+def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: str) -> None:
+    """An auditor clears a person under review (audited); open alerts on them are closed."""
+    from vault.people import authorize
+
+    authorize(v, db, caller, Action.REVIEW_CLEAR)
+    if not person.under_review:
+        from vault.errors import Conflict
+
+        raise Conflict("this person is not under review", code="not_under_review")
+    person.under_review = False
+    now = utcnow()
+    for alert in db.scalars(select(Alert).where(Alert.person_id == person.id,
+                                                Alert.cleared_at.is_(None))):
+        alert.cleared_at = now
+        alert.cleared_by_id = caller.person_id
+    auditing.record(v, db, caller, Action.REVIEW_CLEAR, resource={"person": person.id},
+                    details={"note": note[:200]})
+    db.commit()

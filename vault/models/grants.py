@@ -1,0 +1,144 @@
+"""Access requests, their approvals, the grants they yield, and alerts and notifications."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vault.db import Base, UTCDateTime, utcnow
+
+
+class GrantAction(enum.StrEnum):
+    """What a grant may allow: reading, copying, borrowing the physical item."""
+
+    CONSULT = "consult"
+    COPY = "copy"
+    LEND = "lend"
+
+
+class RequestStatus(enum.StrEnum):
+    """Where a request stands; ``expired`` is also derived from ``expires_at``."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class AccessRequest(Base):
+    """An employee's request for temporary access to one record or one client file."""
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    actions: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    duration_hours: Mapped[int] = mapped_column(Integer)
+    approvals_needed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value,
+                                        index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
+
+    approvals: Mapped[list[Approval]] = relationship(
+        back_populates="request", lazy="selectin", order_by="Approval.id"
+    )
+
+    @property
+    def action_list(self) -> list[str]:
+        """The requested actions."""
+        return [a for a in self.actions.split(",") if a]
+
+    def status_at(self, now: datetime) -> str:
+        """The status, with a pending request past its expiry shown as expired."""
+        if self.status == RequestStatus.PENDING and now >= self.expires_at:
+            return RequestStatus.EXPIRED.value
+        return self.status
+
+
+class Approval(Base):
+    """One custodian's approval of a request (core-tier requests need two)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("request_id", "approver_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[AccessRequest] = relationship(back_populates="approvals")
+
+
+class Grant(Base):
+    """Temporary rights over one record or one client file; checked at every decision."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
+    actions: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    revoke_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    @property
+    def action_list(self) -> list[str]:
+        """The granted actions."""
+        return [a for a in self.actions.split(",") if a]
+
+    def is_active(self, now: datetime) -> bool:
+        """Live now: started, not expired, not revoked."""
+        return self.revoked_at is None and self.starts_at <= now < self.expires_at
+
+    def status_at(self, now: datetime) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.is_active(now) else "expired"
+
+
+class Alert(Base):
+    """Something an auditor must look at: quota crossed, a departed person knocking."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+
+
+class Notification(Base):
+    """An in-app message to one person (mailed too when SMTP is configured)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
