@@ -77,6 +77,8 @@ _REORDER_WINDOW = 1024
 _e = audit_events.c
 _c = audit_chain.c
 _k = audit_checkpoints.c
+# Built once: SQLAlchemy then reuses its compiled form without rebuilding it per call.
+_INSERT_EVENT = insert(audit_events)
 
 
 def chain_hash(prev: bytes, position: int, event_id: str, mac: str) -> bytes:
@@ -220,7 +222,7 @@ class AuditLog:
         """
         body = canonical_json(event)
         result = conn.execute(
-            insert(audit_events),
+            _INSERT_EVENT,
             {
                 "event_id": event.id,
                 "time": event.time,

@@ -5,6 +5,7 @@ Nothing here releases content: reading content is :mod:`vault.access`'s job alon
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -65,6 +66,31 @@ def create_client(
 ) -> Client:
     """Open a client file; sensitive fields are sealed under the client's own data key."""
     authorize(v, db, caller, Action.CLIENT_CREATE)
+    client = open_client(
+        v, db, caller, code=code, name=name, tier=tier, kind=kind, relationship=relationship,
+        tax_id=tax_id, bank_account=bank_account,
+    )
+    db.commit()
+    return client
+
+
+def open_client(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    *,
+    code: str,
+    name: str,
+    tier: str,
+    kind: str = "company",
+    relationship: str = "active",
+    tax_id: str | None = None,
+    bank_account: str | None = None,
+) -> Client:
+    """Open a client file in the open transaction (sealed and audited); the caller commits.
+
+    The caller has authorized ``client:create`` (as :func:`create_client` does).
+    """
     code = code.strip().upper()
     if not CODE.match(code):
         raise InvalidInput("client code: 2-32 of A-Z, 0-9, _", code="invalid_client_code")
@@ -101,7 +127,6 @@ def create_client(
     auditing.record(
         v, db, caller, Action.CLIENT_CREATE, resource={"client": client.id}
     )
-    db.commit()
     return client
 
 
@@ -159,6 +184,16 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     After filing, the depositor has no more right to the content than anyone else.
     """
     authorize(v, db, caller, Action.RECORD_DEPOSIT)
+    record = file_record(v, db, caller, d)
+    db.commit()
+    return record
+
+
+def file_record(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
+    """Check, number, seal and audit one deposit in the open transaction; the caller commits.
+
+    The caller has authorized ``record:deposit`` (as :func:`deposit` does).
+    """
     client = get_client(db, d.client_id)
     try:
         section = Section.parse(d.section)
@@ -178,6 +213,8 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
         raise TooLarge("content is larger than allowed", code="content_too_large")
     if d.valid_until is not None and section is not Section.CREDIT:
         raise InvalidInput("valid_until applies to credit reports only", code="invalid_valid_until")
+    if d.valid_until is not None:
+        check_validity(d.doc_date or date.today(), d.valid_until)
 
     seq = _next_seq(db, client.id, section, year)
     record = Record(
@@ -213,8 +250,29 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
         resource={"record": record.id, "client": client.id},
         details={"file_number": record.file_number, "bytes": len(d.content)},
     )
-    db.commit()
     return record
+
+
+# A credit report (资信调查报告) is valid for three months to a year after it was made.
+VALIDITY_MONTHS = (3, 12)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months (clamped to the month's last day)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def check_validity(made_on: date, valid_until: date) -> None:
+    """Refuse a credit report's ``valid_until`` outside 3 to 12 months after it was made."""
+    lo, hi = (add_months(made_on, m) for m in VALIDITY_MONTHS)
+    if not lo <= valid_until <= hi:
+        raise InvalidInput(
+            f"valid_until must be 3 to 12 months after the report's date "
+            f"({lo.isoformat()} to {hi.isoformat()})",
+            code="invalid_valid_until",
+        )
 
 
 def _next_seq(db: Session, client_id: int, section: Section, year: int) -> int:
