@@ -127,6 +127,10 @@ class Event:
             raise ValueError("time must be a timezone-aware UTC datetime")
         object.__setattr__(self, "time", self.time.astimezone(UTC))
 
+    def __hash__(self) -> int:
+        # Equal events share their id; the frozen mappings themselves are unhashable.
+        return hash(self.id)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The frozen mappings cannot be pickled as such; the canonical form can.
         return (Event.from_canonical, (canonical_json(self),))

@@ -133,6 +133,11 @@ def test_events_pickle_through_their_canonical_form() -> None:
     assert pickle.loads(pickle.dumps(event)) == event
 
 
+def test_events_are_hashable() -> None:
+    event = make_event()
+    assert {event, Event.from_canonical(canonical_json(event))} == {event}
+
+
 @pytest.mark.parametrize(
     "data",
     [
