@@ -23,6 +23,8 @@ class Action(enum.StrEnum):
     AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
     CLIENT_READ = "client:read"
+    CLIENT_REVIEW = "client:review"
+    CLIENT_REVIEW_DUE = "client:review_due"
     DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
     GRANT_EXPIRE = "grant:expire"
@@ -30,6 +32,13 @@ class Action(enum.StrEnum):
     GRANT_READ = "grant:read"
     GRANT_REVOKE = "grant:revoke"
     GUARD_ALERT = "guard:alert"
+    ITEM_BORROW = "item:borrow"
+    ITEM_CHECKIN = "item:checkin"
+    ITEM_CHECKOUT = "item:checkout"
+    ITEM_CREATE = "item:create"
+    ITEM_READ = "item:read"
+    ITEM_REMIND = "item:remind"
+    ITEM_RENEW = "item:renew"
     KEY_STATUS = "key:status"
     NOTIFICATION_READ = "notification:read"
     PERSON_CREATE = "person:create"
@@ -49,6 +58,7 @@ class Action(enum.StrEnum):
     REQUEST_READ = "request:read"
     REQUEST_WITHDRAW = "request:withdraw"
     REVIEW_CLEAR = "review:clear"
+    STATS_READ = "stats:read"
     TOKEN_ISSUE = "token:issue"
     TOKEN_REVOKE = "token:revoke"
 
@@ -64,10 +74,18 @@ class Action(enum.StrEnum):
 
 
 # Acts that release record content; only vault.access performs them.
-CONTENT_ACTIONS = frozenset({Action.RECORD_CONSULT, Action.RECORD_COPY})
+# ITEM_BORROW is the borrower's side of a loan: taking the item is opening its content.
+CONTENT_ACTIONS = frozenset({Action.RECORD_CONSULT, Action.RECORD_COPY, Action.ITEM_BORROW})
 
 # Custodian acts on a request's target (a record or a client file).
-CUSTODY_ACTIONS = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_DENY, Action.GRANT_REVOKE})
+# Reviews, items and loans are custodians' acts on a client file or a record.
+CUSTODY_ACTIONS = frozenset({
+    Action.REQUEST_APPROVE, Action.REQUEST_DENY, Action.GRANT_REVOKE,
+    Action.CLIENT_REVIEW, Action.ITEM_CREATE, Action.ITEM_CHECKOUT, Action.ITEM_CHECKIN,
+    Action.ITEM_RENEW,
+})
 
 # What each grant action lets its holder do (grants name these, not Cedar actions).
-GRANT_ACTIONS = {"consult": Action.RECORD_CONSULT, "copy": Action.RECORD_COPY}
+GRANT_ACTIONS = {
+    "consult": Action.RECORD_CONSULT, "copy": Action.RECORD_COPY, "lend": Action.ITEM_BORROW,
+}
