@@ -30,9 +30,16 @@ class Factory:
     v: Vault
     db: Session
 
+    def _fresh(self) -> None:
+        # SQLite: a test's read transaction holds an old snapshot, and a write from it
+        # fails once the app has committed since. End it before each factory write.
+        if self.db.in_transaction() and not (self.db.new or self.db.dirty or self.db.deleted):
+            self.db.commit()
+
     def person(self, *, roles: tuple[str, ...] = ("employee",), years: float = 2,
                tiers: tuple[str, ...] = (), email: str | None = None) -> Person:
         """A person; ``tiers`` designates them custodian (by a fresh admin)."""
+        self._fresh()
         n = next(_seq)
         p = people.add_person(
             self.v, self.db, Caller.operator(), email=email or f"p{n}@example.test",
@@ -54,6 +61,7 @@ class Factory:
 
     def client(self, tier: str = "general", **kw: str) -> Client:
         """A client of ``tier``."""
+        self._fresh()
         n = next(_seq)
         return records.create_client(
             self.v, self.db, Caller.operator(), code=kw.pop("code", f"C{n:04d}"),
@@ -63,6 +71,7 @@ class Factory:
     def record(self, client: Client | None = None, *, content: bytes = b"secret terms",
                section: str = "credit", by: Person | None = None) -> Record:
         """A record deposited by ``by`` (default: a fresh employee)."""
+        self._fresh()
         client = client or self.client()
         by = by or self.person()
         return records.deposit(self.v, self.db, Caller(person=by), records.Deposit(
@@ -72,6 +81,7 @@ class Factory:
     def grant(self, person: Person, record: Record | None = None, *, client: Client | None = None,
               actions: tuple[str, ...] = ("consult",), hours: int | None = None) -> Grant:
         """A grant for ``person``, requested and approved through the real services."""
+        self._fresh()
         req = grants.request_access(self.v, self.db, Caller(person=person), grants.Ask(
             reason="renewing the payment terms with this client", actions=actions,
             record_id=record.id if record else None, client_id=client.id if client else None,
@@ -85,4 +95,5 @@ class Factory:
 
     def token(self, person: Person) -> str:
         """A bearer token for ``person``."""
+        self._fresh()
         return people.issue_token(self.v, self.db, Caller.operator(), person)

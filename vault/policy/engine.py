@@ -182,11 +182,12 @@ class PolicyEngine:
         return int(self.tenure_years.get(tier, max(self.tenure_years.values())) * DAYS_PER_YEAR)
 
     def _reason_of(self, policy_names: list[str], default: str) -> str:
-        for name in policy_names:
-            reason = self._annotations.get(name, {}).get("reason")
-            if reason:
-                return reason
-        return default
+        """The reason of the most telling matched policy (e.g. disabled before departing)."""
+        reasons = [self._annotations.get(n, {}).get("reason") for n in policy_names]
+        found = [r for r in reasons if r]
+        if not found:
+            return default
+        return min(found, key=lambda r: _PRECEDENCE.index(r) if r in _PRECEDENCE else 99)
 
     def _why_not(
         self, who: Principal, action: Action, target: Target | None, tenure: int, minimum: int
@@ -212,6 +213,10 @@ class PolicyEngine:
             return "no_grant", "only designated custodians or holders of a grant may see content"
         return "not_custodian", f"only custodians of {target.tier} clients may do this"
 
+
+# When several forbids match, the reason given is the first of these.
+_PRECEDENCE = ("person_disabled", "person_departing", "under_review", "export_quota_exceeded",
+               "auditor_no_content", "self_approval")
 
 _MESSAGES = {
     "person_disabled": "this person has left and is disabled",

@@ -1,0 +1,106 @@
+"""The authorization matrix: every content route x every role x every state, from one table.
+
+Each cell is the decision a real request gets; the expected value is the error code
+(or ``ok``). Changing a policy line changes a cell, and the test says which.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import Factory
+from vault import grants, people
+from vault.caller import Caller
+from vault.db import utcnow
+from vault.models import Grant, Person
+
+STATES = ["none", "active_grant", "expired_grant", "revoked_grant", "departing", "departed",
+          "under_review", "over_quota", "tenure_too_short", "tier_out_of_scope"]
+
+#                      employee                 custodian               auditor               admin
+EXPECTED = {
+    "none":              ("no_grant",             "ok",                   "auditor_no_content", "no_grant"),
+    "active_grant":      ("ok",                   "ok",                   "auditor_no_content", "ok"),
+    "expired_grant":     ("no_grant",             "ok",                   "auditor_no_content", "no_grant"),
+    "revoked_grant":     ("no_grant",             "ok",                   "auditor_no_content", "no_grant"),
+    "departing":         ("person_departing",     "person_departing",     "person_departing",   "person_departing"),
+    "departed":          ("person_disabled",      "person_disabled",      "person_disabled",    "person_disabled"),
+    "under_review":      ("under_review",         "under_review",         "under_review",       "under_review"),
+    "over_quota":        ("export_quota_exceeded", "export_quota_exceeded", "export_quota_exceeded", "export_quota_exceeded"),
+    "tenure_too_short":  ("no_grant",             "tenure_too_short",     "auditor_no_content", "no_grant"),
+    "tier_out_of_scope": ("no_grant",             "tier_out_of_scope",    "auditor_no_content", "no_grant"),
+}  # fmt: skip
+ROLES = ("employee", "custodian", "auditor", "admin")
+ROUTES = ("content", "attachment")
+
+
+def _person(make: Factory, role: str, state: str) -> Person:
+    years = 1 if state == "tenure_too_short" else 10
+    tiers: tuple[str, ...] = ()
+    if role == "custodian":
+        tiers = ("core",) if state == "tier_out_of_scope" else ("general",)
+    roles = {"employee": ("employee",), "custodian": ("employee",),
+             "auditor": ("employee", "auditor"), "admin": ("employee", "admin")}[role]
+    return make.person(roles=roles, years=years, tiers=tiers)
+
+
+def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None:
+    """Put ``person`` in ``state`` through the real services (and the clock, via rows)."""
+    if state in ("active_grant", "expired_grant", "revoked_grant", "departing", "departed",
+                 "under_review", "over_quota"):
+        make.grant(person, record)
+    if state == "expired_grant":
+        db.execute(sa.update(Grant).where(Grant.person_id == person.id)
+                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+    elif state == "revoked_grant":
+        grant = db.scalar(sa.select(Grant).where(Grant.person_id == person.id))
+        grants.revoke(vault, db, Caller(person=make.admin()), grant.id, "test")
+    elif state in ("departing", "departed"):
+        day = date.today() + timedelta(days=10) if state == "departing" else date.today()
+        people.set_departure(vault, db, Caller(person=make.admin()), person, day)
+    elif state == "under_review":
+        db.execute(sa.update(Person).where(Person.id == person.id).values(under_review=True))
+        db.commit()
+    elif state == "over_quota":
+        object.__setattr__(vault, "config", vault.config.with_(
+            quota_hour=0, quota_day=0, custodian_quota_hour=0, custodian_quota_day=0))
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("state", STATES)
+def test_matrix(route, role, state, api, make: Factory, vault, db):
+    record = make.record(make.client("general"), content=b"MATRIX-CONTENT")
+    depositor_token = make.token(make.person())
+    attachment = api.client.post(
+        f"/api/v1/records/{record.id}/attachments",
+        headers={"Authorization": f"Bearer {depositor_token}"},
+        data={"file": (io.BytesIO(b"MATRIX-FILE"), "f.txt", "text/plain")},
+    ).json
+    person = _person(make, role, state)
+    token = make.token(person)
+    _apply(state, person, record, make, vault, db)
+
+    path = (f"/records/{record.id}/content" if route == "content"
+            else f"/records/{record.id}/attachments/{attachment['id']}/content")
+    resp = api.get(f"{path}?purpose=matrix+check", token)
+    expected = EXPECTED[state][ROLES.index(role)]
+    if expected == "ok":
+        assert resp.status_code == 200, resp.json
+        assert b"MATRIX-" in resp.data
+    else:
+        assert resp.status_code == 403, resp.data
+        assert resp.json["code"] == expected
+        assert b"MATRIX-" not in resp.data
+    # Allowed or denied, the attempt is in the audit log.
+    db.commit()  # end the test session's read snapshot (SQLite) before looking
+    logged = db.execute(sa.text(
+        "SELECT decision FROM audit_events WHERE action = 'record:consult' "
+        "AND actor_person_id = :p AND resource_record = :r"),
+        {"p": person.id, "r": str(record.id)}).scalars().all()
+    assert logged[-1] == ("allow" if expected == "ok" else "deny")
