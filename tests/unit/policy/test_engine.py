@@ -1,0 +1,112 @@
+"""The Cedar adapter on its own: decisions, reasons, validation, speed-independent."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from vault.policy import Action, PolicyEngine, PolicyError, Principal, Target, validate
+
+TODAY = date(2026, 11, 28)
+ENGINE = PolicyEngine({"core": 5, "special": 3, "general": 3})
+RECORD = Target(record_id=7, client_id=3, tier="core")
+
+
+def person(years: float = 10, roles=("employee",), tiers=(), **kw) -> Principal:
+    return Principal(id=1, roles=frozenset(roles), hired_on=TODAY - timedelta(days=int(years * 365.25)),
+                     custodian_tiers=frozenset(tiers), **kw)
+
+
+def decide(who, action=Action.RECORD_CONSULT, target=RECORD, **kw):
+    return ENGINE.decide(who, action, target, today=TODAY, purpose="p", **kw)
+
+
+def test_deny_by_default():
+    d = decide(person())
+    assert not d and d.reason == "no_grant" and d.policy_ids == ()
+
+
+def test_custodian_path_and_tenure_boundary():
+    minimum = ENGINE.minimum_days("core")
+    exactly = Principal(1, frozenset({"employee"}), TODAY - timedelta(days=minimum),
+                        frozenset({"core"}))
+    one_short = Principal(1, frozenset({"employee"}), TODAY - timedelta(days=minimum - 1),
+                          frozenset({"core"}))
+    assert decide(exactly).policy_ids == ("permit-custodian-content",)
+    d = decide(one_short)
+    assert not d and d.reason == "tenure_too_short" and "5 years" in d.message
+
+
+def test_grant_path_names_the_action():
+    assert decide(person(), granted_actions=frozenset({"consult"})).reason == "grant"
+    assert not decide(person(), Action.RECORD_COPY, granted_actions=frozenset({"consult"}))
+    assert decide(person(), Action.RECORD_COPY, granted_actions=frozenset({"copy"}))
+
+
+@pytest.mark.parametrize(("facts", "reason"), [
+    ({"disabled": True, "departing": True}, "person_disabled"),
+    ({"departing": True}, "person_departing"),
+    ({"under_review": True}, "under_review"),
+])
+def test_hard_lines_beat_every_permit(facts, reason):
+    who = person(tiers=("core",), **facts)
+    d = decide(who, granted_actions=frozenset({"consult", "copy"}))
+    assert not d and d.reason == reason
+
+
+def test_quota_forbid():
+    d = decide(person(tiers=("core",)), quota_exceeded=True)
+    assert not d and d.reason == "export_quota_exceeded"
+
+
+def test_auditors_never_see_content_even_when_designated():
+    d = decide(person(roles=("employee", "auditor"), tiers=("core",)),
+               granted_actions=frozenset({"consult"}))
+    assert not d and d.reason == "auditor_no_content"
+
+
+def test_departing_keeps_only_the_profile():
+    who = person(departing=True, roles=("employee", "admin"))
+    assert ENGINE.decide(who, Action.PROFILE_READ, today=TODAY)
+    assert not ENGINE.decide(who, Action.PERSON_CREATE, today=TODAY)
+    assert not ENGINE.decide(who, Action.RECORD_READ, today=TODAY)
+
+
+def test_approval_needs_scope_and_is_never_self():
+    custodian = person(tiers=("core",))
+    assert ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, is_requester=False,
+                         today=TODAY)
+    d = ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, is_requester=True, today=TODAY)
+    assert not d and d.reason == "self_approval"
+    # Forgetting to say who asked denies (fail closed).
+    assert not ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, today=TODAY)
+    client_file = Target(record_id=None, client_id=3, tier="core")
+    assert ENGINE.decide(custodian, Action.REQUEST_APPROVE, client_file, is_requester=False,
+                         today=TODAY)
+
+
+def test_roles():
+    auditor, admin = person(roles=("auditor",)), person(roles=("admin",))
+    assert ENGINE.decide(auditor, Action.AUDIT_READ, today=TODAY)
+    assert not ENGINE.decide(admin, Action.AUDIT_READ, today=TODAY)
+    assert ENGINE.decide(admin, Action.DESIGNATION_CREATE, today=TODAY)
+    assert not ENGINE.decide(auditor, Action.DESIGNATION_CREATE, today=TODAY)
+
+
+def test_every_action_is_in_the_schema():
+    """An action the schema does not know can never be permitted: catch it here."""
+    for action in Action:
+        d = ENGINE.decide(person(roles=("admin", "auditor")), action,
+                          RECORD if action.on_target else None, today=TODAY,
+                          is_requester=False)
+        assert d.reason != "policy_error", action
+
+
+def test_validate_rejects_unknown_actions_and_missing_ids():
+    with pytest.raises(PolicyError):
+        validate('permit (principal, action == Action::"record:burn", resource);')
+    with pytest.raises(PolicyError, match="@id"):
+        validate('permit (principal, action == Action::"record:read", resource);')
+    with pytest.raises(PolicyError):
+        validate("this is not cedar")
