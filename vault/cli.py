@@ -337,16 +337,18 @@ def requests_group() -> None:
 @click.option("--action", "actions", multiple=True, default=["consult"], show_default=True)
 @click.option("--reason", required=True)
 @click.option("--hours", type=int, default=None)
+@click.option("--minutes", type=int, default=None)
 @friendly
 def requests_new(as_email: str, record_id: int | None, client_id: int | None,
-                 actions: tuple[str, ...], reason: str, hours: int | None) -> None:
+                 actions: tuple[str, ...], reason: str, hours: int | None,
+                 minutes: int | None) -> None:
     """Ask for temporary access to one record or one client file."""
     from vault import grants
 
     with opened() as (v, db):
         req = grants.request_access(v, db, _as(db, as_email), grants.Ask(
             reason=reason, actions=actions, record_id=record_id, client_id=client_id,
-            duration_hours=hours))
+            duration_hours=hours, duration_minutes=minutes))
         click.echo(f"request #{req.id} filed; needs {req.approvals_needed} approval(s)")
 
 
@@ -493,3 +495,104 @@ def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
     for key, value in sorted(result["facts"].items()):  # type: ignore[attr-defined]
         click.echo(f"  {key}: {value}")
     sys.exit(0 if result["allowed"] else EXIT_DENIED)
+
+
+# ---- Custody: reviews, statistics, lending, copies -------------------------------------
+
+
+@main.group("files")
+def files_group() -> None:
+    """Dynamic management of client files: review cycles and stale credit reports."""
+
+
+@files_group.command("due")
+@click.option("--as", "as_email", default=None, help="list for this custodian's tiers")
+@click.option("--within", default=0, show_default=True, type=int, help="days ahead")
+@friendly
+def files_due(as_email: str | None, within: int) -> None:
+    """Client files due for review (every tier for the operator)."""
+    from vault import review
+
+    with opened() as (v, db):
+        who = _as(db, as_email) if as_email else Caller.operator()
+        due = review.due_for_review(v, db, who, within_days=within)
+    for d in due:
+        last = f"{d.last_reviewed_at:%Y-%m-%d}" if d.last_reviewed_at else "never"
+        late = f"{d.days_overdue} days overdue" if d.days_overdue > 0 else f"due {d.due_on}"
+        click.echo(f"{d.client.code:<16} {d.client.tier:<8} last reviewed {last:<10}  {late}")
+    click.echo(f"{len(due)} client file(s) due for review")
+
+
+@files_group.command("stale")
+@click.option("--as", "as_email", default=None, help="list for this custodian's tiers")
+@friendly
+def files_stale(as_email: str | None) -> None:
+    """Clients whose newest credit report is past its valid_until."""
+    from vault import review
+
+    with opened() as (v, db):
+        who = _as(db, as_email) if as_email else Caller.operator()
+        stale = review.stale_credit_reports(v, db, who)
+        for r in stale:
+            click.echo(f"{r.file_number:<24} valid until {r.valid_until}  {r.client.code}")
+    click.echo(f"{len(stale)} stale credit report(s)")
+
+
+@files_group.command("reviewed")
+@click.argument("client_code")
+@click.option("--as", "as_email", required=True, help="the reviewing custodian's e-mail")
+@friendly
+def files_reviewed(client_code: str, as_email: str) -> None:
+    """Mark a client file reviewed (custodian in scope; audited)."""
+    from sqlalchemy import select
+
+    from vault import review
+    from vault.errors import NotFound
+    from vault.models import Client
+
+    with opened() as (v, db):
+        client = db.scalar(select(Client).where(Client.code == client_code.strip().upper()))
+        if client is None:
+            raise NotFound(f"no client {client_code}", code="client_not_found")
+        done = review.mark_reviewed(v, db, _as(db, as_email), client.id)
+        click.echo(f"{client.code} reviewed at {done.reviewed_at:%Y-%m-%d %H:%M} UTC")
+
+
+@main.command("stats")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366))
+@click.option("--as", "as_email", default=None, help="an auditor's or admin's e-mail")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@friendly
+def stats_cmd(days: int, as_email: str | None, as_json: bool) -> None:
+    """Holdings, loans, requests, use, denials, alerts and stale credit reports."""
+    import json
+
+    from vault import stats
+
+    with opened() as (v, db):
+        who = _as(db, as_email) if as_email else Caller.operator()
+        data = stats.collect(v, db, who, days=days).as_json()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Statistics as of {data['as_of'][:16]} UTC (use: last {days} days)")
+    click.echo("Holdings by tier:    " + ", ".join(
+        f"{t} {h['clients']} clients / {h['records']} records"
+        for t, h in data["holdings"]["by_tier"].items()))
+    click.echo("Records by section:  " + ", ".join(
+        f"{s} {n}" for s, n in data["holdings"]["by_section"].items()))
+    click.echo("Records by year:     " + ", ".join(
+        f"{y} {n}" for y, n in data["holdings"]["by_year"].items()))
+    click.echo(f"Loans:               {data['loans']['out']} out, "
+               f"{data['loans']['overdue']} overdue")
+    click.echo("Requests:            " + ", ".join(
+        f"{s} {n}" for s, n in data["requests_by_status"].items()))
+    click.echo(f"Consultations:       {sum(data['consultations_per_day'].values())} "
+               f"over {len(data['consultations_per_day'])} day(s); copies {data['copies']}")
+    click.echo("Top readers:         " + ", ".join(
+        f"{r['email']} {r['consultations']}" for r in data["top_readers"]))
+    click.echo("Denials:             " + ", ".join(
+        f"{a} {n}" for a, n in data["denials_by_action"].items()))
+    click.echo("Alerts:              " + ", ".join(
+        f"{k} {a['open']} open/{a['cleared']} cleared" for k, a in data["alerts"].items()))
+    click.echo(f"Stale credit reports: {data['stale_credit_reports']}")

@@ -47,6 +47,7 @@ class Ask:
     record_id: int | None = None
     client_id: int | None = None
     duration_hours: int | None = None
+    duration_minutes: int | None = None
 
 
 def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, list[str], int]:
@@ -79,23 +80,29 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
             f"give a reason of at least {REASON_WORDS} words and {REASON_MIN} characters",
             code="reason_required",
         )
-    hours = ask.duration_hours or v.config.grant_default_hours
-    if not 1 <= hours <= v.config.grant_max_hours:
-        raise InvalidInput(f"duration must be 1 to {v.config.grant_max_hours} hours",
+    if ask.duration_hours is not None and ask.duration_minutes is not None:
+        raise InvalidInput("give the duration in hours or in minutes, not both",
                            code="invalid_duration")
-    return client, record, actions, hours
+    if ask.duration_minutes is not None:
+        minutes = ask.duration_minutes
+    else:
+        minutes = 60 * (ask.duration_hours or v.config.grant_default_hours)
+    if not 1 <= minutes <= 60 * v.config.grant_max_hours:
+        raise InvalidInput(f"duration must be 1 minute to {v.config.grant_max_hours} hours",
+                           code="invalid_duration")
+    return client, record, actions, minutes
 
 
 def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessRequest:
     """File a request; the custodians who may decide it are notified."""
     authorize(v, db, caller, Action.REQUEST_CREATE)
     assert caller.person is not None
-    client, record, actions, hours = _validate(v, db, ask)
+    client, record, actions, minutes = _validate(v, db, ask)
     now = utcnow()
     req = AccessRequest(
         requester_id=caller.person.id, client_id=client.id,
         record_id=record.id if record else None, tier=client.tier,
-        actions=",".join(actions), reason=ask.reason.strip(), duration_hours=hours,
+        actions=",".join(actions), reason=ask.reason.strip(), duration_minutes=minutes,
         approvals_needed=2 if client.tier == "core" else 1, created_at=now,
         expires_at=now + timedelta(days=v.config.request_pending_days),
     )
@@ -104,7 +111,7 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
     auditing.record(
         v, db, caller, Action.REQUEST_CREATE,
         resource={"request": req.id, "client": client.id, "record": req.record_id},
-        purpose=req.reason, details={"actions": req.actions, "hours": hours},
+        purpose=req.reason, details={"actions": req.actions, "minutes": minutes},
     )
     target = record.file_number if record else f"client file {client.code}"
     for custodian in deciders(v, db, req):
@@ -204,7 +211,7 @@ def _issue(v: Vault, db: Session, caller: Caller, req: AccessRequest, requester:
     req.decided_at = now
     grant = Grant(request_id=req.id, person_id=req.requester_id, client_id=req.client_id,
                   record_id=req.record_id, actions=req.actions, starts_at=now,
-                  expires_at=now + timedelta(hours=req.duration_hours))
+                  expires_at=now + timedelta(minutes=req.duration_minutes))
     db.add(grant)
     db.flush()
     auditing.record(v, db, caller, Action.GRANT_ISSUE, outcome="ok", grant_id=str(grant.id),

@@ -152,6 +152,10 @@ def test_bad_requests_get_stable_codes_and_change_nothing(api, make: Factory, db
         ({"client_id": record.client_id, "reason": REASON, "actions": ["copy"]},
          "copy_needs_single_record"),
         ({"record_id": record.id, "reason": REASON, "duration_hours": 73}, "invalid_duration"),
+        ({"record_id": record.id, "reason": REASON, "duration_minutes": 72 * 60 + 1},
+         "invalid_duration"),
+        ({"record_id": record.id, "reason": REASON, "duration_hours": 1,
+          "duration_minutes": 5}, "invalid_duration"),
         ({"record_id": 99999, "reason": REASON}, "record_not_found"),
     ]
     for body, code in cases:
@@ -256,3 +260,15 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
     assert all("NEVER-IN-MAIL" not in body for _, body in received)
     note = db.scalar(sa.select(Notification).where(Notification.person_id == custodian.id))
     assert note is not None and note.emailed_at is not None
+
+
+def test_default_duration_and_a_short_window(api, make: Factory):
+    sales, custodian = make.person(), make.custodian()
+    record = make.record()
+    default = ask(api, make.token(sales), record_id=record.id).json
+    assert default["duration_minutes"] == 8 * 60
+    short = ask(api, make.token(sales), record_id=record.id, duration_minutes=2).json
+    api.post(f"/access-requests/{short['id']}/approve", make.token(custodian), json={})
+    grant = next(g for g in api.get("/grants", make.token(sales)).json["items"]
+                 if g["request_id"] == short["id"])
+    assert 100 <= grant["seconds_left"] <= 120

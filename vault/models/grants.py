@@ -41,7 +41,7 @@ class AccessRequest(Base):
     tier: Mapped[str] = mapped_column(String(16))
     actions: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
-    duration_hours: Mapped[int] = mapped_column(Integer)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
     approvals_needed: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value,
                                         index=True)

@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("actions", sa.String(length=64), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("duration_hours", sa.Integer(), nullable=False),
+        sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("approvals_needed", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", vault.db.UTCDateTime(timezone=True), nullable=False),

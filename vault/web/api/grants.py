@@ -25,7 +25,7 @@ def request_json(r: AccessRequest) -> dict[str, Any]:
     return {
         "id": r.id, "requester_id": r.requester_id, "client_id": r.client_id,
         "record_id": r.record_id, "tier": r.tier, "actions": r.action_list,
-        "reason": r.reason, "duration_hours": r.duration_hours,
+        "reason": r.reason, "duration_minutes": r.duration_minutes,
         "approvals_needed": r.approvals_needed,
         "approvals": [{"approver_id": a.approver_id, "at": a.created_at.isoformat()}
                       for a in r.approvals],
@@ -53,7 +53,7 @@ def grant_json(g: Grant) -> dict[str, Any]:
 @route(bp, "/access-requests", action=Action.REQUEST_CREATE, methods=["POST"],
        summary="Ask for temporary access to one record or one client file",
        body={"record_id": "integer", "client_id": "integer", "actions": "array",
-             "reason": "string", "duration_hours": "integer"})
+             "reason": "string", "duration_hours": "integer", "duration_minutes": "integer"})
 def create_request() -> tuple[Response, int]:
     data = parse.json_body()
     actions = data.get("actions", ["consult"])
@@ -66,6 +66,8 @@ def create_request() -> tuple[Response, int]:
         client_id=parse.integer(data.get("client_id"), "client_id", required=False),
         duration_hours=parse.integer(data.get("duration_hours"), "duration_hours",
                                      required=False, lo=1, hi=10**6),
+        duration_minutes=parse.integer(data.get("duration_minutes"), "duration_minutes",
+                                       required=False, lo=1, hi=10**7),
     ))
     return jsonify(request_json(req)), 201
 
