@@ -22,6 +22,8 @@ PEOPLE = [
      ("employee",)),
     ("EMPLOYEE_TOKEN", "sales@demo.example", "Sam Sales", 4, ("employee",)),
     ("EMPLOYEE2_TOKEN", "sales2@demo.example", "Sue Sales", 2, ("employee",)),
+    ("CUSTODIAN2_TOKEN", "custodian2@demo.example", "Wang Fang (custodian)", 8,
+     ("employee",)),
 ]
 
 CLIENTS = [
@@ -49,6 +51,8 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
         admin = Caller(person=people.get_by_email(db, "admin@demo.example"), subject="demo")
         people.designate(v, db, admin, people.get_by_email(db, "custodian@demo.example"),
                          ["core", "special", "general"])
+        people.designate(v, db, admin, people.get_by_email(db, "custodian2@demo.example"),
+                         ["core", "special"])
         people.designate(v, db, admin, people.get_by_email(db, "newhire@demo.example"),
                          ["general", "special", "core"])
         sales = Caller(person=people.get_by_email(db, "sales@demo.example"), subject="demo")
