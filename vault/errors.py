@@ -77,3 +77,11 @@ class Unavailable(VaultError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class TooManyAttempts(VaultError):
+    """Too many failed sign-ins for this account or from this address; try again later."""
+
+    code = "too_many_attempts"
+    status = 429
+    title = "Too many attempts"

@@ -261,3 +261,47 @@ def departure_report(v: Vault, db: Session, caller: Caller, person: Person,
 
 REPORTED_ACTIONS = ("record:consult", "record:copy", "item:checkout", "record:deposit",
                     "client:create")
+
+
+def list_people(db: Session, *, q: str | None = None, limit: int = 50, offset: int = 0
+                ) -> list[Person]:
+    """People by e-mail, optionally those whose e-mail or name contains ``q``."""
+    stmt = select(Person).order_by(Person.email)
+    if q:
+        stmt = stmt.where(Person.email.contains(q.lower()) | Person.name.contains(q))
+    return list(db.scalars(stmt.limit(limit).offset(offset)))
+
+
+def get_person(db: Session, person_id: int) -> Person:
+    """A person by id, or NotFound."""
+    person = db.get(Person, person_id)
+    if person is None:
+        raise NotFound("no such person", code="person_not_found")
+    return person
+
+
+def tokens_of(db: Session, person: Person) -> list[ApiToken]:
+    """A person's bearer tokens, newest first (their hashes only; tokens are never kept)."""
+    return list(db.scalars(select(ApiToken).where(ApiToken.person_id == person.id)
+                           .order_by(ApiToken.id.desc())))
+
+
+def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
+    """Revoke a bearer token at once (admin act, audited); revoking twice is a conflict."""
+    authorize(v, db, caller, Action.TOKEN_REVOKE)
+    row = db.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound("no such token", code="token_not_found")
+    if row.revoked_at is not None:
+        raise Conflict("this token is already revoked", code="token_revoked")
+    row.revoked_at = utcnow()
+    auditing.record(v, db, caller, Action.TOKEN_REVOKE,
+                    resource={"person": row.person_id, "token": row.id})
+    db.commit()
+    return row
+
+
+def designations(db: Session, *, limit: int = 100, offset: int = 0) -> list[Designation]:
+    """Active custodian designations, newest first."""
+    return list(db.scalars(select(Designation).where(Designation.revoked_at.is_(None))
+                           .order_by(Designation.id.desc()).limit(limit).offset(offset)))

@@ -1,9 +1,12 @@
-"""One place that turns errors into responses: problem+json for the API."""
+"""One place that turns errors into responses: problem+json for the API, a page for
+the browser (the UI installs the page renderer; every code is shown on the page)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -35,11 +38,27 @@ def problem(status: int, code: str, title: str, detail: str = "", **extra: objec
     return resp
 
 
+def _page(status: int, code: str, title: str, detail: str = "") -> Response | None:
+    """The browser's page for this error, or None under ``/api/`` (and before the UI is up)."""
+    render: Callable[[int, str, str, str], Response] | None = current_app.extensions.get(
+        "vault_error_page")
+    if render is None or request.path.startswith("/api/"):
+        return None
+    try:
+        return render(status, code, title, detail)
+    except Exception:  # noqa: BLE001 - a page that cannot render falls back to problem+json
+        structlog.get_logger("vault").error("error page failed", code=code)
+        return None
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
 
     @app.errorhandler(VaultError)
     def _vault_error(exc: VaultError) -> Response:
+        page = _page(exc.status, exc.code, exc.title, exc.message)
+        if page is not None:
+            return page
         resp = problem(exc.status, exc.code, exc.title, exc.message, **exc.extra)
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="archive-vault"'
@@ -48,17 +67,20 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        return problem(status, _HTTP_CODES.get(status, "http_error"), exc.name)
+        code = _HTTP_CODES.get(status, "http_error")
+        return _page(status, code, exc.name) or problem(status, code, exc.name)
 
     @app.errorhandler(SQLAlchemyError)
     def _storage_error(exc: SQLAlchemyError) -> Response:
         # The database (or the audit append inside it) failed: the act did not happen.
         structlog.get_logger("vault").error("storage error", exc_type=type(exc).__name__)
-        return problem(503, "storage_unavailable", "Service unavailable",
-                       "the request could not be recorded and did not happen")
+        return _page(503, "storage_unavailable", "Service unavailable") or problem(
+            503, "storage_unavailable", "Service unavailable",
+            "the request could not be recorded and did not happen")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # Never a stack trace to the client; the operator's log has it (ids only).
         structlog.get_logger("vault").error("unhandled error", exc_type=type(exc).__name__)
-        return problem(500, "internal_error", "Internal error", "the request did not complete")
+        return _page(500, "internal_error", "Internal error") or problem(
+            500, "internal_error", "Internal error", "the request did not complete")

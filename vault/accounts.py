@@ -1,0 +1,550 @@
+"""Signing people in: local accounts (argon2id, TOTP, lockout) and single sign-on people.
+
+Every attempt, allowed or refused, is written to the audit log in the same transaction
+as its effect. The order of a local sign-in is fixed, cheapest refusal first:
+
+1. refuse at once (no password hashing) when the client address or the account has
+   too many recent failures: the limit protects the server's CPU as well as the account;
+2. verify the password (an unknown account costs the same time as a known one);
+3. verify the one-time code when the person has one, and require one of every admin;
+4. ask the policy whether this person may sign in now (leaving date, disabled);
+5. record the sign-in.
+
+Failures are counted per account and per client address in the database, so the
+limit holds across worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault import auditing, people
+from vault.caller import Caller
+from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, encrypt_field
+from vault.db import utcnow
+from vault.errors import Conflict, Denied, InvalidInput, TooManyAttempts, Unauthenticated
+from vault.models import LocalCredential, LoginFailure, Person, Role
+from vault.policy import Action
+from vault.runtime import Vault
+
+PASSWORD_MIN, PASSWORD_MAX = 12, 256
+TOTP_ISSUER = "Archive Vault"
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (~0.1 s per check)
+_dummy_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Where a sign-in attempt comes from, for the audit log and the per-address limit."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str = ""
+
+    def caller(self, person: Person | None, subject: str) -> Caller:
+        """The audit log's caller for this attempt."""
+        return Caller(
+            person=person,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id or secrets.token_hex(16),
+            subject=subject,
+        )
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A freshly enrolled TOTP secret: shown once, then only its sealed form is kept."""
+
+    secret: str
+    uri: str
+
+
+# ---- passwords and one-time codes --------------------------------------------------
+
+
+def _credential(db: Session, person: Person) -> LocalCredential:
+    cred = db.get(LocalCredential, person.id)
+    if cred is None:
+        cred = LocalCredential(person_id=person.id)
+        db.add(cred)
+    return cred
+
+
+def check_password_rules(password: str) -> None:
+    """Refuse passwords that are too short or too long (length is what matters)."""
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise InvalidInput(
+            f"a password needs {PASSWORD_MIN} to {PASSWORD_MAX} characters",
+            code="weak_password",
+        )
+    if not password.strip():
+        raise InvalidInput("a password cannot be only spaces", code="weak_password")
+
+
+def set_password(v: Vault, db: Session, caller: Caller, person: Person, password: str) -> None:
+    """Set or replace ``person``'s local password (the operator's act; audited)."""
+    people.authorize(v, db, caller, Action.PERSON_UPDATE)
+    check_password_rules(password)
+    cred = _credential(db, person)
+    cred.password_hash = _hasher.hash(password)
+    cred.password_set_at = utcnow()
+    db.flush()
+    _clear_failures(db, "account", person.email)
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.PERSON_UPDATE,
+        resource={"person": person.id},
+        details={"credential": "password"},
+    )
+    db.commit()
+
+
+def _totp_context(person_id: int) -> bytes:
+    return f"totp:{person_id}".encode()
+
+
+def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enrollment:
+    """Give ``person`` a new TOTP secret (replacing any old one); returned once, kept sealed."""
+    people.authorize(v, db, caller, Action.PERSON_UPDATE)
+    secret = pyotp.random_base32()
+    dek = DataKey.generate()
+    cred = _credential(db, person)
+    cred.totp_wrapped_dek = v.keys.wrap(dek, _totp_context(person.id)).to_bytes()
+    cred.totp_secret_ct = encrypt_field(
+        dek, secret.encode(), record_id=f"person:{person.id}", field="totp", version=1
+    )
+    cred.totp_last_step = None
+    cred.totp_enrolled_at = utcnow()
+    db.flush()
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.PERSON_UPDATE,
+        resource={"person": person.id},
+        details={"credential": "totp"},
+    )
+    db.commit()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
+    return Enrollment(secret=secret, uri=uri)
+
+
+def _totp_secret(v: Vault, cred: LocalCredential) -> str | None:
+    if cred.totp_secret_ct is None or cred.totp_wrapped_dek is None:
+        return None
+    try:
+        dek = v.keys.unwrap(
+            WrappedKey.from_bytes(cred.totp_wrapped_dek), _totp_context(cred.person_id)
+        )
+        return decrypt_field(
+            dek, cred.totp_secret_ct, record_id=f"person:{cred.person_id}", field="totp", version=1
+        ).decode()
+    except (DecryptionError, ValueError):
+        return None  # a secret that cannot be opened verifies nothing (fail closed)
+
+
+def _check_totp(v: Vault, cred: LocalCredential, code: str) -> bool:
+    """Whether ``code`` is valid now (one step of clock drift) and was not used before."""
+    code = code.strip().replace(" ", "")
+    secret = _totp_secret(v, cred)
+    if secret is None or not (code.isdigit() and len(code) == 6):
+        return False
+    try:
+        step = pyotp.TOTP(secret).verify_and_get_timecode(code, valid_window=1)
+    except (pyotp.utils.OTPVerificationError, ValueError):  # type: ignore[attr-defined]
+        return False
+    if cred.totp_last_step is not None and step <= cred.totp_last_step:
+        return False  # replayed: each code signs in once
+    cred.totp_last_step = step
+    return True
+
+
+def _verify_password(stored: str | None, password: str) -> bool:
+    """Check a password; an account without one costs the same time and fails."""
+    global _dummy_hash
+    if stored is None:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+        stored = _dummy_hash
+        password = password + "\x00never"
+    try:
+        return bool(_hasher.verify(stored, password[:PASSWORD_MAX]))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# ---- failure counting ----------------------------------------------------------------
+
+
+def _key(scope: str, value: str | None) -> str:
+    # Hashed: the table never holds typed e-mail addresses (or passwords typed into them).
+    return hashlib.sha256(f"{scope}:{(value or 'unknown').strip().lower()}".encode()).hexdigest()
+
+
+def _failures(v: Vault, db: Session, scope: str, value: str | None) -> int:
+    since = utcnow() - timedelta(minutes=v.config.auth.login_window_minutes)
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(
+                LoginFailure.scope == scope,
+                LoginFailure.key == _key(scope, value),
+                LoginFailure.at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def _clear_failures(db: Session, scope: str, value: str | None) -> None:
+    db.execute(
+        delete(LoginFailure).where(
+            LoginFailure.scope == scope, LoginFailure.key == _key(scope, value)
+        )
+    )
+
+
+def _count_failure(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    email: str,
+    person: Person | None,
+    attempt: Attempt,
+    reason: str,
+) -> None:
+    """Record a failed attempt (audited); lock the account when it crosses the limit."""
+    settings = v.config.auth
+    now = utcnow()
+    db.execute(
+        delete(LoginFailure).where(
+            LoginFailure.at < now - timedelta(minutes=settings.login_window_minutes)
+        )
+    )
+    db.add(LoginFailure(scope="account", key=_key("account", email), at=now))
+    db.add(LoginFailure(scope="ip", key=_key("ip", attempt.ip), at=now))
+    db.flush()
+    resource = {"person": person.id} if person is not None else {}
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.AUTH_LOGIN,
+        outcome="denied",
+        reason=reason,
+        resource=resource,
+        details={"method": "password"},
+    )
+    for scope, value, limit in (
+        ("account", email, settings.login_max_failures),
+        ("ip", attempt.ip, settings.login_ip_max_failures),
+    ):
+        if _failures(v, db, scope, value) == limit:
+            auditing.record(
+                v,
+                db,
+                caller,
+                Action.AUTH_LOCKOUT,
+                outcome="locked",
+                reason=f"{scope}_locked",
+                resource=resource,
+                details={
+                    "scope": scope,
+                    "failures": limit,
+                    "minutes": settings.login_window_minutes,
+                },
+            )
+    db.commit()
+
+
+def _refuse_if_throttled(
+    v: Vault, db: Session, caller: Caller, email: str, attempt: Attempt
+) -> None:
+    settings = v.config.auth
+    for scope, value, limit, code in (
+        ("ip", attempt.ip, settings.login_ip_max_failures, "too_many_attempts"),
+        ("account", email, settings.login_max_failures, "account_locked"),
+    ):
+        if _failures(v, db, scope, value) >= limit:
+            auditing.record(
+                v,
+                db,
+                caller,
+                Action.AUTH_LOGIN,
+                outcome="denied",
+                reason=code,
+                details={"method": "password"},
+            )
+            db.commit()
+            raise TooManyAttempts(
+                f"too many failed sign-ins; try again in {settings.login_window_minutes} minutes",
+                code=code,
+            )
+
+
+# ---- signing in -----------------------------------------------------------------------
+
+
+def _may_sign_in(v: Vault, db: Session, caller: Caller, method: str) -> None:
+    """The policy decides whether this person may sign in now (leaving date, disabled)."""
+    decision = v.policy.decide(caller.principal(date.today()), Action.AUTH_LOGIN)
+    if not decision:
+        auditing.record(
+            v, db, caller, Action.AUTH_LOGIN, decision=decision, details={"method": method}
+        )
+        db.commit()
+        raise Denied(decision.message, code=decision.reason)
+
+
+def sign_in_with_password(
+    v: Vault, db: Session, email: str, password: str, code: str, attempt: Attempt
+) -> Person:
+    """Sign in with a local password (and one-time code); every outcome is audited.
+
+    Raises:
+        TooManyAttempts: the account or the address is locked for now (nothing verified).
+        Unauthenticated: ``bad_credentials`` for a wrong e-mail, password or code alike.
+        Denied: ``totp_enrollment_required`` (an admin without a code), or the policy's
+            reason (``person_departing``, ``person_disabled``).
+    """
+    email = (email or "").strip().lower()[:254]
+    password = password or ""
+    anonymous = attempt.caller(None, f"local:{email}")
+    _refuse_if_throttled(v, db, anonymous, email, attempt)
+    person = db.scalar(select(Person).where(Person.email == email)) if email else None
+    cred = db.get(LocalCredential, person.id) if person is not None else None
+    stored = cred.password_hash if cred is not None else None
+    if not _verify_password(stored, password) or person is None or cred is None:
+        _count_failure(v, db, anonymous, email, person, attempt, "bad_credentials")
+        raise Unauthenticated("wrong e-mail, password or one-time code", code="bad_credentials")
+    who = attempt.caller(person, f"local:{email}")
+    enrolled = cred.totp_secret_ct is not None
+    if not enrolled and person.has_role(Role.ADMIN):
+        auditing.record(
+            v,
+            db,
+            who,
+            Action.AUTH_LOGIN,
+            outcome="denied",
+            reason="totp_enrollment_required",
+            resource={"person": person.id},
+            details={"method": "password"},
+        )
+        db.commit()
+        raise Denied(
+            "admins sign in with a one-time code: ask the operator to run "
+            "'archive-vault people enroll-totp'",
+            code="totp_enrollment_required",
+        )
+    if enrolled and not _check_totp(v, cred, code or ""):
+        _count_failure(v, db, anonymous, email, person, attempt, "bad_credentials")
+        raise Unauthenticated("wrong e-mail, password or one-time code", code="bad_credentials")
+    _may_sign_in(v, db, who, "password")
+    if _hasher.check_needs_rehash(cred.password_hash or ""):
+        cred.password_hash = _hasher.hash(password)
+    _clear_failures(db, "account", email)
+    auditing.record(
+        v,
+        db,
+        who,
+        Action.AUTH_LOGIN,
+        outcome="ok",
+        reason="signed_in",
+        resource={"person": person.id},
+        details={"method": "password", "totp": enrolled},
+    )
+    db.commit()
+    return person
+
+
+def has_password(db: Session, person: Person) -> bool:
+    """Whether ``person`` has a local password."""
+    cred = db.get(LocalCredential, person.id)
+    return cred is not None and cred.password_hash is not None
+
+
+def has_totp(db: Session, person: Person) -> bool:
+    """Whether ``person`` has enrolled a one-time code."""
+    cred = db.get(LocalCredential, person.id)
+    return cred is not None and cred.totp_secret_ct is not None
+
+
+# ---- single sign-on -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SsoIdentity:
+    """What the identity provider vouched for, already validated by the web layer."""
+
+    subject: str
+    email: str
+    name: str
+    email_verified: bool = False
+    groups: tuple[str, ...] = ()
+    hired_on: date | None = None
+    leaving_on: date | None = None
+
+
+def roles_for(groups: tuple[str, ...], role_map: dict[str, str] | None) -> str:
+    """Vault roles from provider groups: everyone is an employee; custodian is never mapped."""
+    roles = {Role.EMPLOYEE.value}
+    for group in groups:
+        role = (role_map or {}).get(group)
+        if role in (Role.AUDITOR.value, Role.ADMIN.value):
+            roles.add(role)
+    return ",".join(sorted(roles))
+
+
+def _find_sso_person(db: Session, ident: SsoIdentity) -> Person | None:
+    person = db.scalar(select(Person).where(Person.sso_subject == ident.subject))
+    if person is not None:
+        return person
+    by_email = db.scalar(select(Person).where(Person.email == ident.email))
+    if by_email is None:
+        return None
+    # Link an existing person only on the provider's word that the address is theirs,
+    # and only once: an address already linked to another subject is not taken over.
+    if ident.email_verified and by_email.sso_subject is None:
+        by_email.sso_subject = ident.subject
+        return by_email
+    raise Conflict("this e-mail address belongs to another vault account", code="sso_email_taken")
+
+
+def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt) -> Person:
+    """Create or update the person the provider vouched for, then sign them in (audited).
+
+    The first sign-in creates the person (hire date from the claim, or today); every
+    sign-in sets the roles from the groups. A leaving date arriving by claim starts the
+    person's departure at once, which ends their access.
+    """
+    if not people.EMAIL.match(ident.email) or not ident.subject:
+        raise InvalidInput(
+            "the identity provider sent no usable e-mail address", code="sso_bad_claims"
+        )
+    operator = attempt.caller(None, f"sso:{ident.subject}")
+    roles = roles_for(ident.groups, dict(v.config.auth.oidc_role_map))
+    today = date.today()
+    hired = ident.hired_on if ident.hired_on and ident.hired_on <= today else None
+    try:
+        person = _find_sso_person(db, ident)
+    except Conflict:
+        auditing.record(
+            v,
+            db,
+            operator,
+            Action.AUTH_LOGIN,
+            outcome="denied",
+            reason="sso_email_taken",
+            details={"method": "sso"},
+        )
+        db.commit()
+        raise
+    name = (ident.name or ident.email).strip()[:200] or ident.email
+    if person is None:
+        person = Person(
+            email=ident.email,
+            name=name,
+            hired_on=hired or today,
+            roles=roles,
+            sso_subject=ident.subject,
+        )
+        db.add(person)
+        try:
+            db.flush()
+        except IntegrityError:
+            db.rollback()
+            raise Conflict("this account was just created; sign in again", code="retry") from None
+        auditing.record(
+            v,
+            db,
+            operator,
+            Action.PERSON_CREATE,
+            resource={"person": person.id},
+            details={"source": "sso", "roles": roles},
+        )
+    else:
+        changes: dict[str, str | int | bool | None] = {}
+        if person.roles != roles:
+            changes.update(roles=roles, previous_roles=person.roles)
+            person.roles = roles
+        if hired and person.hired_on != hired:
+            changes.update(
+                hired_on=hired.isoformat(), previous_hired_on=person.hired_on.isoformat()
+            )
+            person.hired_on = hired
+        if person.name != name:
+            person.name = name
+            changes["name"] = True
+        if changes:
+            auditing.record(
+                v,
+                db,
+                operator,
+                Action.PERSON_UPDATE,
+                resource={"person": person.id},
+                details={"source": "sso", **changes},
+            )
+    db.commit()
+    if ident.leaving_on is not None and (
+        person.leaving_on is None or ident.leaving_on < person.leaving_on
+    ):
+        people.set_departure(v, db, operator, person, ident.leaving_on, source="sso")
+        db.refresh(person)
+    who = attempt.caller(person, f"sso:{ident.subject}")
+    _may_sign_in(v, db, who, "sso")
+    auditing.record(
+        v,
+        db,
+        who,
+        Action.AUTH_LOGIN,
+        outcome="ok",
+        reason="signed_in",
+        resource={"person": person.id},
+        details={"method": "sso"},
+    )
+    db.commit()
+    return person
+
+
+def record_sign_in_failure(
+    v: Vault, db: Session, attempt: Attempt, reason: str, subject: str = "sso"
+) -> None:
+    """Audit a sign-in that failed before anyone was identified (bad state, provider error)."""
+    auditing.record(
+        v,
+        db,
+        attempt.caller(None, subject),
+        Action.AUTH_LOGIN,
+        outcome="denied",
+        reason=reason,
+        details={"method": "sso"},
+    )
+    db.commit()
+
+
+def record_sign_out(v: Vault, db: Session, caller: Caller, reason: str) -> None:
+    """Audit the end of a session: ``signed_out``, ``idle_timeout`` or ``absolute_timeout``."""
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.AUTH_LOGOUT,
+        outcome="ok",
+        reason=reason,
+        resource={"person": caller.person_id} if caller.person_id else {},
+    )
+    db.commit()

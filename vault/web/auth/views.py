@@ -1,0 +1,135 @@
+"""Sign-in pages: local password (and one-time code), single sign-on, sign-out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from werkzeug.wrappers import Response
+
+from vault import accounts
+from vault.errors import VaultError
+from vault.policy import Action
+from vault.web.auth import oidc, sessions
+from vault.web.auth.redirects import safe_next
+from vault.web.context import caller, db, vault
+from vault.web.routing import route
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _attempt() -> accounts.Attempt:
+    return accounts.Attempt(
+        ip=request.remote_addr,
+        user_agent=(request.user_agent.string or "")[:200] or None,
+        request_id=g.get("request_id", ""),
+    )
+
+
+def _login_page(
+    next_url: str, *, error: VaultError | None = None, email: str = "", status: int = 200
+) -> tuple[str, int]:
+    return render_template(
+        "auth/login.html",
+        next_url=next_url,
+        error=error,
+        email=email,
+        sso=vault().config.auth.oidc_enabled,
+        expired=request.args.get("expired"),
+    ), status
+
+
+@route(bp, "/login", action=Action.AUTH_LOGIN, public=True, summary="The sign-in page")
+def login_page() -> Response | tuple[str, int]:
+    next_url = safe_next(request.args.get("next"))
+    if g.person is not None:
+        return redirect(next_url)
+    return _login_page(next_url)
+
+
+@route(
+    bp,
+    "/login",
+    action=Action.AUTH_LOGIN,
+    public=True,
+    methods=["POST"],
+    summary="Sign in with a local password (and a one-time code)",
+)
+def login() -> Response | tuple[str, int]:
+    form = request.form
+    next_url = safe_next(form.get("next"))
+    email = form.get("email", "")[:254]
+    try:
+        person = accounts.sign_in_with_password(
+            vault(),
+            db(),
+            email,
+            form.get("password", "")[:1024],
+            form.get("code", "")[:16],
+            _attempt(),
+        )
+    except VaultError as exc:
+        return _login_page(next_url, error=exc, email=email, status=exc.status)
+    sessions.start(person, "password")
+    return redirect(next_url)
+
+
+@route(
+    bp,
+    "/sso",
+    action=Action.AUTH_LOGIN,
+    public=True,
+    methods=["POST"],
+    summary="Start single sign-on at the identity provider",
+)
+def sso_start() -> Response:
+    url = oidc.provider().begin(safe_next(request.form.get("next")), str(get_locale()))
+    return redirect(url)
+
+
+@route(
+    bp,
+    "/callback",
+    action=Action.AUTH_LOGIN,
+    public=True,
+    summary="Return from the identity provider",
+)
+def callback() -> Response:
+    try:
+        identity, id_token, next_url = oidc.provider().complete(request.args)
+    except VaultError as exc:
+        accounts.record_sign_in_failure(vault(), db(), _attempt(), exc.code)
+        raise
+    person = accounts.sign_in_with_sso(vault(), db(), identity, _attempt())
+    sessions.start(person, "sso", id_token=id_token)
+    return redirect(safe_next(next_url))
+
+
+@route(
+    bp,
+    "/logout",
+    action=Action.AUTH_LOGOUT,
+    public=True,
+    methods=["POST"],
+    summary="Sign out (and out of the identity provider after single sign-on)",
+)
+def logout() -> Response:
+    if g.person is not None:
+        accounts.record_sign_out(vault(), db(), caller(), "signed_out")
+    left = sessions.end()
+    signed_out = url_for("auth.signed_out", _external=True)
+    settings = vault().config.auth
+    if settings.public_url:
+        signed_out = settings.public_url.rstrip("/") + url_for("auth.signed_out")
+    if left["auth_method"] == "sso" and left["sso_id_token"] and settings.oidc_enabled:
+        try:
+            url = oidc.provider().logout_url(left["sso_id_token"], signed_out)
+        except VaultError:
+            url = None  # provider down: the vault's own session has ended all the same
+        if url:
+            return redirect(url)
+    return redirect(url_for("auth.signed_out"))
+
+
+@route(bp, "/signed-out", action=Action.PUBLIC, public=True, summary="You have signed out")
+def signed_out() -> str:
+    return render_template("auth/signed_out.html")
