@@ -6,9 +6,8 @@ import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy.orm import Session
-
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault import grants, people, records
 from vault.caller import Caller

@@ -22,8 +22,8 @@ from audit import Event
 from vault import auditing, grants, guard
 from vault.caller import Caller
 from vault.crypto import DecryptionError, WrappedKey, decrypt_field, decrypt_stream
-from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.db import utcnow
+from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.models import Attachment, Grant, Person, Record
 from vault.policy import Action, Target
 from vault.policy.actions import GRANT_ACTIONS
@@ -207,8 +207,22 @@ def _record_failure(
     db.commit()
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """A decision as ``policy explain`` shows it."""
+
+    person: str
+    action: str
+    record_id: int | None
+    allowed: bool
+    reason: str
+    message: str
+    policy_ids: list[str]
+    facts: dict[str, object]
+
+
 def explain(v: Vault, db: Session, person: Person, action: Action,
-            record_id: int | None) -> dict[str, object]:
+            record_id: int | None) -> Explanation:
     """The decision ``person`` would get for ``action`` on a record now, and why.
 
     Builds exactly the facts a real request would (grants, quota, tenure) and records
@@ -240,7 +254,5 @@ def explain(v: Vault, db: Session, person: Person, action: Action,
                   "custodian_tiers": sorted(principal.custodian_tiers),
                   "departing": principal.departing, "disabled": principal.disabled,
                   "under_review": principal.under_review})
-    return {"person": person.email, "action": action.value, "record_id": record_id,
-            "allowed": decision.allowed, "reason": decision.reason,
-            "message": decision.message, "policy_ids": list(decision.policy_ids),
-            "facts": facts}
+    return Explanation(person.email, action.value, record_id, decision.allowed,
+                       decision.reason, decision.message, list(decision.policy_ids), facts)

@@ -29,8 +29,9 @@ def record(
     details: Mapping[str, str | int | bool | None] | None = None,
 ) -> Event:
     """Append one event in ``db``'s transaction; if this fails, the act must fail too."""
+    ids: tuple[str, ...] = ()
     if decision is None:
-        verdict, why, ids = "n/a", reason or "", ()
+        verdict, why = "n/a", reason or ""
     else:
         verdict = "allow" if decision.allowed else "deny"
         why, ids = reason or decision.reason, decision.policy_ids

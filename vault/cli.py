@@ -114,7 +114,7 @@ def serve(host: str, port: int, workers: int) -> None:
     cfg = config()
     Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
 
-    class App(BaseApplication):  # type: ignore[misc]
+    class App(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -260,7 +260,7 @@ def demo(force: bool) -> None:
     with os.fdopen(fd, "w") as fh:
         for var, (_email, token) in tokens.items():
             fh.write(f"{var}={token}\n")
-    click.echo("\nDemo people and their API tokens (also in %s):" % env_file)
+    click.echo(f"\nDemo people and their API tokens (also in {env_file}):")
     for var, (email, token) in tokens.items():
         click.echo(f"  {var:<18} {email:<28} {token}")
 
@@ -489,12 +489,12 @@ def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
         raise InvalidInput(f"unknown action {action_name!r}", code="invalid_action") from None
     with opened() as (v, db):
         result = access.explain(v, db, people.get_by_email(db, email), action, record_id)
-    verdict = "ALLOW" if result["allowed"] else "DENY"
-    click.echo(f"{verdict}: {result['reason']} - {result['message']}")
-    click.echo(f"policies: {', '.join(result['policy_ids']) or '(none matched: deny by default)'}")
-    for key, value in sorted(result["facts"].items()):  # type: ignore[attr-defined]
+    verdict = "ALLOW" if result.allowed else "DENY"
+    click.echo(f"{verdict}: {result.reason} - {result.message}")
+    click.echo(f"policies: {', '.join(result.policy_ids) or '(none matched: deny by default)'}")
+    for key, value in sorted(result.facts.items()):
         click.echo(f"  {key}: {value}")
-    sys.exit(0 if result["allowed"] else EXIT_DENIED)
+    sys.exit(0 if result.allowed else EXIT_DENIED)
 
 
 # ---- Custody: reviews, statistics, lending, copies -------------------------------------

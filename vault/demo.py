@@ -46,7 +46,8 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
     today = date.today()
     if force or not db.scalar(select(func.count()).select_from(Person)):
         for _var, email, name, years, roles in PEOPLE:
-            hired = today - timedelta(days=30) if years == 0 else today.replace(year=today.year - years)
+            hired = (today - timedelta(days=30) if years == 0
+                     else today.replace(year=today.year - years))
             people.add_person(v, db, operator, email=email, name=name, hired_on=hired, roles=roles)
         admin = Caller(person=people.get_by_email(db, "admin@demo.example"), subject="demo")
         people.designate(v, db, admin, people.get_by_email(db, "custodian@demo.example"),

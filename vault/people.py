@@ -22,7 +22,7 @@ from vault.policy import Action
 from vault.runtime import Vault
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
-TOKEN_PREFIX = "avt_"
+TOKEN_PREFIX = "avt_"  # noqa: S105 - a public marker, not a secret
 
 
 def authorize(v: Vault, db: Session, caller: Caller, action: Action) -> None:
@@ -92,7 +92,9 @@ def get_by_email(db: Session, email: str) -> Person:
     return person
 
 
-def designate(v: Vault, db: Session, caller: Caller, person: Person, tiers: list[str]) -> Designation:
+def designate(
+    v: Vault, db: Session, caller: Caller, person: Person, tiers: list[str]
+) -> Designation:
     """Designate ``person`` custodian for ``tiers`` (admin act; never oneself)."""
     if caller.person is None:
         # Designation must name a responsible admin: the operator alone may not designate.

@@ -9,7 +9,8 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import BinaryIO
+from enum import StrEnum
+from typing import IO
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +44,7 @@ def attachment_aad(record_id: int, attachment_id: int) -> bytes:
     return f"attachment:{record_id}:{attachment_id}".encode()
 
 
-def _choice(value: str, enum: type, field: str) -> str:
+def _choice(value: str, enum: type[StrEnum], field: str) -> str:
     try:
         return str(enum(value.strip().lower()).value)
     except (ValueError, AttributeError):
@@ -286,7 +287,7 @@ def _next_seq(db: Session, client_id: int, section: Section, year: int) -> int:
 
 def attach(
     v: Vault, db: Session, caller: Caller, record_id: int, *, filename: str,
-    content_type: str, stream: BinaryIO,
+    content_type: str, stream: IO[bytes],
 ) -> Attachment:
     """Add a file to a record: streamed through AEAD into the blob store, never in clear."""
     authorize(v, db, caller, Action.RECORD_DEPOSIT)

@@ -234,7 +234,7 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
     received = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        async def handle_DATA(self, server, session, envelope):
             received.append((envelope.rcpt_tos, envelope.content.decode()))
             return "250 OK"
 

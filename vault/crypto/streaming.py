@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,7 +44,7 @@ _MAX_INDEX = 2**32 - 1
 
 
 def encrypt_stream(
-    dek: DataKey, src: BinaryIO, dst: BinaryIO, *, aad: bytes, segment_size: int = SEGMENT_SIZE
+    dek: DataKey, src: IO[bytes], dst: IO[bytes], *, aad: bytes, segment_size: int = SEGMENT_SIZE
 ) -> int:
     """Encrypt src to dst segment by segment; return the number of plaintext bytes read."""
     return _encrypt_stream(
@@ -60,8 +60,8 @@ def encrypt_stream(
 
 def _encrypt_stream(
     dek: DataKey,
-    src: BinaryIO,
-    dst: BinaryIO,
+    src: IO[bytes],
+    dst: IO[bytes],
     *,
     aad: bytes,
     segment_size: int,
@@ -95,7 +95,7 @@ def _encrypt_stream(
         current, index = following, index + 1
 
 
-def decrypt_stream(dek: DataKey, src: BinaryIO, *, aad: bytes) -> Iterator[bytes]:
+def decrypt_stream(dek: DataKey, src: IO[bytes], *, aad: bytes) -> Iterator[bytes]:
     """Yield the plaintext of src segment by segment, each one authenticated before it is yielded.
 
     Raises (while iterating):
@@ -108,7 +108,7 @@ def decrypt_stream(dek: DataKey, src: BinaryIO, *, aad: bytes) -> Iterator[bytes
     return _decrypt_segments(dek, src, aad)
 
 
-def decrypt_stream_to(dek: DataKey, src: BinaryIO, dst: BinaryIO, *, aad: bytes) -> int:
+def decrypt_stream_to(dek: DataKey, src: IO[bytes], dst: IO[bytes], *, aad: bytes) -> int:
     """Decrypt src into dst and return the plaintext size; on DecryptionError discard dst."""
     total = 0
     for segment in decrypt_stream(dek, src, aad=aad):
@@ -117,7 +117,7 @@ def decrypt_stream_to(dek: DataKey, src: BinaryIO, dst: BinaryIO, *, aad: bytes)
     return total
 
 
-def _decrypt_segments(dek: DataKey, src: BinaryIO, aad: bytes) -> Iterator[bytes]:
+def _decrypt_segments(dek: DataKey, src: IO[bytes], aad: bytes) -> Iterator[bytes]:
     header = _read_up_to(src, HEADER_SIZE)
     segment_size = struct.unpack(">I", header[1:5])[0] if len(header) == HEADER_SIZE else 0
     if header[:1] != bytes([FORMAT_V1]) or not 1 <= segment_size <= MAX_SEGMENT_SIZE:
@@ -150,7 +150,7 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", index, 1 if last else 0)
 
 
-def _read_up_to(src: BinaryIO, size: int) -> bytes:
+def _read_up_to(src: IO[bytes], size: int) -> bytes:
     """Read size bytes, fewer only at end of stream (file objects may return short reads)."""
     chunks: list[bytes] = []
     missing = size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 
 from vault.config import Config
 from vault.errors import InvalidInput
@@ -47,9 +47,13 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     auth.init_app(app)
     guard_routes.init_app(app)
     api.init_app(app)
+    if config.bench_baseline:
+        from vault.web import bench  # benchmarks only: never registered in production
+
+        app.register_blueprint(bench.bp)
 
     @app.after_request
-    def _headers(resp):  # type: ignore[no-untyped-def]
+    def _headers(resp: Response) -> Response:
         resp.headers["X-Request-Id"] = g.get("request_id", "")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")

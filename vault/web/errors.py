@@ -78,7 +78,7 @@ def init_app(app: Flask) -> None:
             503, "storage_unavailable", "Service unavailable",
             "the request could not be recorded and did not happen")
 
-    @app.errorhandler(Exception)
+    @app.errorhandler(Exception)  # the last resort: never a traceback to the client
     def _unexpected(exc: Exception) -> Response:
         # Never a stack trace to the client; the operator's log has it (ids only).
         structlog.get_logger("vault").error("unhandled error", exc_type=type(exc).__name__)

@@ -14,7 +14,8 @@ RECORD = Target(record_id=7, client_id=3, tier="core")
 
 
 def person(years: float = 10, roles=("employee",), tiers=(), **kw) -> Principal:
-    return Principal(id=1, roles=frozenset(roles), hired_on=TODAY - timedelta(days=int(years * 365.25)),
+    hired = TODAY - timedelta(days=int(years * 365.25))
+    return Principal(id=1, roles=frozenset(roles), hired_on=hired,
                      custodian_tiers=frozenset(tiers), **kw)
 
 

@@ -12,7 +12,6 @@ from alembic import op
 
 import vault.db
 
-
 revision = "0002_grants"
 down_revision = "0001"
 branch_labels = None

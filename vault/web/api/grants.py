@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -252,5 +253,4 @@ def explain() -> Response:
     except ValueError:
         raise InvalidInput("unknown action", code="invalid_action") from None
     record_id = parse.integer(args.get("record_id"), "record_id", required=False)
-    result = access.explain(vault(), db(), person, action, record_id)
-    return jsonify(result)
+    return jsonify(asdict(access.explain(vault(), db(), person, action, record_id)))
