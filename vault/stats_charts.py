@@ -1,0 +1,103 @@
+"""Charts for the statistics page, rendered on the server as SVG strings.
+
+No JavaScript, no external fonts or stylesheets, nothing fetched: the page works
+offline and under a strict CSP (embed the string inline, or serve it as
+``image/svg+xml``). Every label is XML-escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from xml.sax.saxutils import escape
+
+from vault.stats import Stats
+
+WIDTH = 560
+BAR = 22
+GAP = 8
+LABEL_W = 150
+PALETTE = ("#3b6ea5", "#c0504d", "#9bbb59", "#8064a2", "#4bacc6", "#f79646")
+
+
+def _svg(height: int, title: str, body: list[str]) -> str:
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" '
+        f'height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" '
+        f'font-size="12"><title>{escape(title)}</title>'
+        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>'
+    )
+    return head + "".join(body) + "</svg>"
+
+
+def bar_chart(title: str, data: Mapping[str, int] | Sequence[tuple[str, int]]) -> str:
+    """Horizontal bars, one per label, with the value written at the end of each."""
+    items = list(data.items()) if isinstance(data, Mapping) else list(data)
+    top = max((n for _, n in items), default=0) or 1
+    span = WIDTH - LABEL_W - 60
+    body: list[str] = []
+    y = 28
+    for i, (label, n) in enumerate(items):
+        w = round(span * n / top)
+        colour = PALETTE[i % len(PALETTE)]
+        body.append(
+            f'<text x="{LABEL_W - 6}" y="{y + BAR - 7}" text-anchor="end">'
+            f"{escape(str(label))}</text>"
+            f'<rect x="{LABEL_W}" y="{y}" width="{w}" height="{BAR}" fill="{colour}">'
+            f"<title>{escape(str(label))}: {n}</title></rect>"
+            f'<text x="{LABEL_W + w + 6}" y="{y + BAR - 7}">{n}</text>'
+        )
+        y += BAR + GAP
+    if not items:
+        body.append(f'<text x="0" y="{y + 14}">no data</text>')
+        y += 24
+    return _svg(y + 4, title, body)
+
+
+def column_chart(title: str, data: Mapping[str, int]) -> str:
+    """Vertical columns over time (e.g. consultations per day), first and last day labelled."""
+    items = list(data.items())
+    height, base, top_pad = 200, 170, 30
+    top = max((n for _, n in items), default=0) or 1
+    slot = (WIDTH - 40) / max(len(items), 1)
+    body = [
+        f'<line x1="30" y1="{base}" x2="{WIDTH - 10}" y2="{base}" stroke="#888"/>',
+        f'<text x="26" y="{top_pad + 4}" text-anchor="end">{top}</text>',
+    ]
+    for i, (label, n) in enumerate(items):
+        h = round((base - top_pad) * n / top)
+        x = 34 + i * slot
+        body.append(
+            f'<rect x="{x:.1f}" y="{base - h}" width="{max(slot - 2, 1):.1f}" height="{h}" '
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {n}</title></rect>'
+        )
+    if items:
+        body.append(f'<text x="34" y="{base + 16}">{escape(items[0][0])}</text>')
+        body.append(
+            f'<text x="{WIDTH - 10}" y="{base + 16}" text-anchor="end">'
+            f"{escape(items[-1][0])}</text>"
+        )
+    else:
+        body.append(f'<text x="40" y="{base - 10}">no data</text>')
+    return _svg(height, title, body)
+
+
+def charts(stats: Stats) -> dict[str, str]:
+    """Every chart of the statistics page, by name."""
+    return {
+        "holdings_by_tier": bar_chart(
+            "Records by tier", {t: v["records"] for t, v in stats.holdings_by_tier.items()}
+        ),
+        "holdings_by_section": bar_chart("Records by section", stats.holdings_by_section),
+        "holdings_by_year": bar_chart(
+            "Records by year", {str(y): n for y, n in stats.holdings_by_year.items()}
+        ),
+        "loans": bar_chart("Loans", {"out": stats.loans_out, "overdue": stats.loans_overdue}),
+        "requests_by_status": bar_chart("Access requests", stats.requests_by_status),
+        "consultations_per_day": column_chart(
+            f"Consultations per day (last {stats.days} days)", stats.consultations_per_day
+        ),
+        "top_readers": bar_chart(
+            "Top readers", [(r["email"], r["consultations"]) for r in stats.top_readers]
+        ),
+        "denials_by_action": bar_chart("Denials", stats.denials_by_action),
+    }
