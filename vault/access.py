@@ -54,7 +54,7 @@ def _purpose(purpose: str | None) -> str:
 
 def _decide(
     v: Vault, db: Session, caller: Caller, action: Action, record_id: int, purpose: str,
-    resource: dict[str, object],
+    resource: dict[str, object], details: dict[str, str | int | bool | None] | None = None,
 ) -> tuple[Record, Event]:
     """Load, decide and audit; returns only when allowed (the event is in the transaction).
 
@@ -84,7 +84,7 @@ def _decide(
         grant_id = str(facts.grants[0].id)
     event = auditing.record(
         v, db, caller, action, decision=decision, resource=resource, purpose=purpose,
-        grant_id=grant_id,
+        grant_id=grant_id, details=details,
     )
     if not decision:
         _after_denial(v, db, caller, decision.reason, facts, record)
@@ -256,3 +256,86 @@ def explain(v: Vault, db: Session, person: Person, action: Action,
                   "under_review": principal.under_review})
     return Explanation(person.email, action.value, record_id, decision.allowed,
                        decision.reason, decision.message, list(decision.policy_ids), facts)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A watermarked copy (复制) of one record, made for one caller and audited."""
+
+    record: Record
+    data: bytes
+    media_type: str
+    copy_id: str
+    event_id: str
+    grant_id: str | None
+
+
+def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | None) -> Copy:
+    """Make a traceable copy: decide and audit (the copy id goes in the event), then
+    decrypt and watermark with the caller, the event's time and the copy id."""
+    from vault import watermark
+
+    text = _purpose(purpose)
+    meta = db.get(Record, record_id)
+    if meta is not None and not watermark.supports(meta.content_type):
+        raise InvalidInput("this record's format cannot be watermarked, so it is not copied",
+                           code="copy_format_unsupported")
+    copy_id = watermark.new_copy_id()
+    kind = watermark.media_type(meta.content_type) if meta is not None else ""
+    try:
+        record, event = _decide(
+            v, db, caller, Action.RECORD_COPY, record_id, text, {"record": record_id},
+            details={"copy_id": copy_id, "format": kind},
+        )
+        assert caller.person is not None  # the operator holds no right to copy
+        dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+        data = decrypt_field(
+            dek, record.content_ct, record_id=str(record.id), field="content",
+            version=record.content_version,
+        )
+        mark = watermark.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
+        stamped = watermark.stamp(data, record.content_type, mark)
+        db.commit()
+    except DecryptionError:
+        db.rollback()
+        _record_failure(v, db, caller, Action.RECORD_COPY, record_id, text)
+        raise Unavailable("the record could not be decrypted", code="decryption_failed") from None
+    except InvalidInput as exc:
+        # The content is not the format its card claims: no copy leaves, the attempt is logged.
+        db.rollback()
+        auditing.record(v, db, caller, Action.RECORD_COPY, outcome="error",
+                        resource={"record": record_id}, purpose=text, reason=exc.code)
+        db.commit()
+        raise
+    except (Denied, NotFound):
+        raise
+    except Exception:
+        db.rollback()
+        raise
+    return Copy(record=record, data=stamped, media_type=kind, copy_id=copy_id,
+                event_id=event.id, grant_id=event.grant_id)
+
+
+def lend(
+    v: Vault, db: Session, caller: Caller, record_id: int, borrower: Person, purpose: str | None,
+    details: dict[str, str | int | bool | None],
+) -> tuple[Record, Event, Event]:
+    """Decide a check-out (外借) of one of a record's items; the caller files the loan and commits.
+
+    Two decisions, both audited in this transaction: the acting custodian's right to
+    lend (``item:checkout``), then the borrower's right to take the content away
+    (``item:borrow``: a live grant naming ``lend``, or custody of the tier; every
+    hard line applies to them, and the borrowing counts toward their export quota).
+    """
+    text = _purpose(purpose)
+    record, lent = _decide(
+        v, db, caller, Action.ITEM_CHECKOUT, record_id, text,
+        {"record": record_id, "person": borrower.id}, details=details,
+    )
+    on_behalf = Caller(person=borrower, ip=caller.ip, user_agent=caller.user_agent,
+                       request_id=caller.request_id)
+    _, borrowed = _decide(
+        v, db, on_behalf, Action.ITEM_BORROW, record_id, text, {"record": record_id},
+        details={**details, "lent_by": caller.person_id},
+    )
+    return record, lent, borrowed

@@ -596,3 +596,141 @@ def stats_cmd(days: int, as_email: str | None, as_json: bool) -> None:
     click.echo("Alerts:              " + ", ".join(
         f"{k} {a['open']} open/{a['cleared']} cleared" for k, a in data["alerts"].items()))
     click.echo(f"Stale credit reports: {data['stale_credit_reports']}")
+
+
+@main.group("items")
+def items_group() -> None:
+    """Physical folders and media that hold records."""
+
+
+@items_group.command("add")
+@click.argument("record_id", type=int)
+@click.option("--kind", default="folder", show_default=True, help="folder, binder, box, media")
+@click.option("--label", required=True)
+@click.option("--location", required=True, help="the shelf, e.g. 'Room 2, shelf B4'")
+@click.option("--as", "as_email", required=True, help="the custodian's e-mail")
+@friendly
+def items_add(record_id: int, kind: str, label: str, location: str, as_email: str) -> None:
+    """Register an item holding RECORD_ID (custodian in scope)."""
+    from vault import custody
+
+    with opened() as (v, db):
+        item = custody.add_item(v, db, _as(db, as_email), record_id, kind=kind, label=label,
+                                location=location)
+        click.echo(f"item {item.id}: {item.label} at {item.location}")
+
+
+@main.group("loans")
+def loans_group() -> None:
+    """Lending: check-out, check-in, renewal, overdue loans and reminders."""
+
+
+@loans_group.command("checkout")
+@click.argument("item_id", type=int)
+@click.option("--to", "borrower", required=True, help="the borrower's e-mail")
+@click.option("--pages", required=True, type=click.IntRange(0, 100_000))
+@click.option("--days", default=None, type=int, help="loan length (default from settings)")
+@click.option("--purpose", required=True)
+@click.option("--as", "as_email", required=True, help="the lending custodian's e-mail")
+@friendly
+def loans_checkout(item_id: int, borrower: str, pages: int, days: int | None, purpose: str,
+                   as_email: str) -> None:
+    """Check ITEM_ID out to a borrower."""
+    from vault import custody
+
+    with opened() as (v, db):
+        loan = custody.checkout(v, db, _as(db, as_email), item_id,
+                                people.get_by_email(db, borrower), pages=pages, days=days,
+                                purpose=purpose)
+        click.echo(f"loan {loan.id}: item {item_id} to {borrower}, due "
+                   f"{loan.due_at:%Y-%m-%d %H:%M} UTC")
+
+
+@loans_group.command("checkin")
+@click.argument("item_id", type=int)
+@click.option("--pages", required=True, type=click.IntRange(0, 100_000))
+@click.option("--condition", default="good", show_default=True,
+              help="good, worn, damaged, incomplete")
+@click.option("--location", default=None, help="where it goes (default: back where it was)")
+@click.option("--as", "as_email", required=True, help="the receiving custodian's e-mail")
+@friendly
+def loans_checkin(item_id: int, pages: int, condition: str, location: str | None,
+                  as_email: str) -> None:
+    """Take ITEM_ID back."""
+    from vault import custody
+
+    with opened() as (v, db):
+        loan = custody.checkin(v, db, _as(db, as_email), item_id, pages=pages,
+                               condition=condition, location=location)
+        click.echo(f"loan {loan.id} returned: {loan.pages_in} pages ({loan.pages_out} lent), "
+                   f"condition {loan.condition}")
+        if loan.pages_mismatch:
+            click.echo(f"PAGE COUNT MISMATCH: lent {loan.pages_out}, returned {loan.pages_in}; "
+                       "the auditors have been alerted", err=True)
+
+
+@loans_group.command("renew")
+@click.argument("item_id", type=int)
+@click.option("--days", default=None, type=int)
+@click.option("--as", "as_email", required=True, help="the custodian's e-mail")
+@friendly
+def loans_renew(item_id: int, days: int | None, as_email: str) -> None:
+    """Renew the loan of ITEM_ID (once)."""
+    from vault import custody
+
+    with opened() as (v, db):
+        loan = custody.renew(v, db, _as(db, as_email), item_id, days=days)
+        click.echo(f"loan {loan.id} renewed: due {loan.due_at:%Y-%m-%d %H:%M} UTC")
+
+
+@loans_group.command("overdue")
+@click.option("--as", "as_email", default=None, help="a custodian's, auditor's or admin's e-mail")
+@friendly
+def loans_overdue(as_email: str | None) -> None:
+    """Loans past their due date."""
+    from vault import custody
+    from vault.models import Person
+
+    with opened() as (v, db):
+        who = _as(db, as_email) if as_email else Caller.operator()
+        late = custody.loans(v, db, who, overdue_only=True, limit=10_000)
+        for loan in late:
+            borrower = db.get(Person, loan.borrower_id)
+            click.echo(f"loan {loan.id:<5} item {loan.item_id:<5} {loan.item.label[:30]:<30} "
+                       f"{borrower.email if borrower else '?':<28} due "
+                       f"{loan.due_at:%Y-%m-%d}  reminders {loan.reminders_sent}")
+    click.echo(f"{len(late)} overdue loan(s)")
+
+
+@loans_group.command("remind")
+@friendly
+def loans_remind() -> None:
+    """Send the reminders now due (first, second, third); run it daily from cron."""
+    from vault import custody
+
+    with opened() as (v, db):
+        sent = custody.send_reminders(v, db, Caller.operator())
+        for r in sent:
+            click.echo(f"loan {r.loan.id}: reminder {r.number}"
+                       + (" (overdue)" if r.overdue else ""))
+    click.echo(f"{len(sent)} reminder(s) sent")
+
+
+@audit_group.command("trace-copy")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly
+def audit_trace_copy(file: Path) -> None:
+    """Name the person, time and grant a watermarked copy was made for."""
+    from vault import custody
+
+    with opened() as (v, db):
+        t = custody.trace_copy(v, db, Caller.operator(), file.read_bytes())
+        who = f"{t.person.name} <{t.person.email}> (id {t.person.id})" if t.person else "unknown"
+        record = f"{t.record.file_number} (id {t.record.id})" if t.record else "unknown"
+        click.echo(f"copy:    {t.copy_id}")
+        click.echo(f"made by: {who}")
+        click.echo(f"at:      {t.event.time:%Y-%m-%d %H:%M:%S} UTC")
+        click.echo(f"record:  {record}")
+        click.echo(f"grant:   {t.event.grant_id or 'none (custodian)'}")
+        click.echo(f"purpose: {t.event.purpose}")
+        click.echo(f"event:   {t.event.id}")

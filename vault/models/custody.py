@@ -51,6 +51,8 @@ class Loan(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     renewals: Mapped[int] = mapped_column(Integer, default=0)
     pages_out: Mapped[int] = mapped_column(Integer)
+    # Where the item lived before it went out: where it goes back to by default.
+    home_location: Mapped[str] = mapped_column(String(200), default="")
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     pages_in: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("due_at", _UTC, nullable=False),
         sa.Column("renewals", sa.Integer(), nullable=False),
         sa.Column("pages_out", sa.Integer(), nullable=False),
+        sa.Column("home_location", sa.String(length=200), nullable=False),
         sa.Column("returned_at", _UTC, nullable=True),
         sa.Column("received_by_id", sa.Integer(), nullable=True),
         sa.Column("pages_in", sa.Integer(), nullable=True),
