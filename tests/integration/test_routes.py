@@ -34,8 +34,16 @@ def test_every_non_public_route_refuses_anonymous_callers(app, client):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             resp = client.open(_sample_path(rule.rule), method=method)
-            assert resp.status_code == 401, (method, rule.rule)
-            assert resp.json["code"] == "unauthenticated"
+            if rule.rule.startswith("/api/"):
+                assert resp.status_code == 401, (method, rule.rule)
+                assert resp.json["code"] == "unauthenticated"
+            elif method == "GET":
+                # A page sends the browser to the sign-in page, and back there afterwards.
+                assert resp.status_code == 302, (method, rule.rule)
+                assert resp.headers["Location"].startswith("/auth/login?next=")
+            else:
+                assert resp.status_code == 401, (method, rule.rule)
+                assert 'id="error-code">unauthenticated<' in resp.get_data(as_text=True)
             checked += 1
     assert checked >= 10
 

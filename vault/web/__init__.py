@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from flask import Flask, Response, g, request
+from flask import Flask, g, request
 
 from vault.config import Config
 from vault.errors import InvalidInput
 from vault.runtime import Vault
-from vault.web import api, auth, errors, guard_routes
+from vault.web import api, auth, errors, guard_routes, headers, i18n, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -24,7 +24,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         raise InvalidInput(
             "no secret key: set VAULT_SECRET_KEY or run 'archive-vault init'", code="no_secret_key"
         )
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the stylesheet has a declared route
     app.config.update(
         SECRET_KEY=secret or "testing-only-secret",
         MAX_CONTENT_LENGTH=config.max_request_bytes,
@@ -44,24 +44,17 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
     errors.init_app(app)
+    i18n.init_app(app)
     auth.init_app(app)
     guard_routes.init_app(app)
     api.init_app(app)
+    ui.init_app(app)
     if config.bench_baseline:
         from vault.web import bench  # benchmarks only: never registered in production
 
         app.register_blueprint(bench.bp)
 
-    @app.after_request
-    def _headers(resp: Response) -> Response:
-        resp.headers["X-Request-Id"] = g.get("request_id", "")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault(
-            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-        )
-        return resp
+    headers.init_app(app)
 
     @app.teardown_appcontext
     def _close_db(_exc: BaseException | None) -> None:

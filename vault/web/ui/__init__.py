@@ -1,0 +1,67 @@
+"""The server-rendered pages: one blueprint ``ui``, templates under ``templates/<area>/``.
+
+Pages need no JavaScript; every form posts with a CSRF token; every route names its
+policy action (``route(...)``) and the navigation bar shows only pages the policy
+allows the signed-in person. Views are thin: parse the form, call one service, render.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Flask, g, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from vault.policy import Action
+from vault.web import i18n
+from vault.web.context import caller, vault
+from vault.web.ui import admin, auditing, catalogue, errors, home, labels, nav, reading
+from vault.web.ui.blueprint import bp
+
+__all__ = ["admin", "auditing", "bp", "catalogue", "home", "init_app", "nav", "reading"]
+
+nav.add("ui.catalogue", _l("Catalogue"), Action.RECORD_READ)
+nav.add("ui.clients", _l("Clients"), Action.CLIENT_READ)
+nav.add("ui.deposit_form", _l("Deposit"), Action.RECORD_DEPOSIT)
+nav.add("ui.audit_log", _l("Audit log"), Action.AUDIT_READ, "audit")
+nav.add("ui.audit_verify", _l("Verify the log"), Action.AUDIT_VERIFY, "audit")
+nav.add("ui.people_list", _l("People"), Action.PERSON_READ, "admin")
+nav.add("ui.designations", _l("Designations"), Action.PERSON_READ, "admin")
+nav.add("ui.keys", _l("Keys"), Action.KEY_STATUS, "admin")
+
+
+def url_with(**changes: object) -> str:
+    """This page's URL with some query values changed (for paging)."""
+    args: dict[str, Any] = {**request.args.to_dict(), **changes}
+    return url_for(request.endpoint or "ui.home", **(request.view_args or {}), **args)
+
+
+def _context() -> dict[str, Any]:
+    person = g.get("person")
+    lang = i18n.current()
+
+    def can(action: str) -> bool:
+        """Whether the policy allows the signed-in person ``action`` (to show a form)."""
+        if person is None:
+            return False
+        return bool(vault().policy.decide(caller().principal(date.today()), Action(action)))
+
+    return {
+        "me": person,
+        "nav_items": nav.visible(caller()) if person is not None else [],
+        "languages": i18n.LANGUAGES,
+        "lang": lang,
+        "html_lang": i18n.HTML_LANG.get(lang, "en"),
+        "here": errors.here(),
+        "labels": labels,
+        "url_with": url_with,
+        "can": can,
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Mount the pages and let errors render as pages."""
+    app.register_blueprint(bp)
+    app.context_processor(_context)
+    app.extensions["vault_error_page"] = errors.render

@@ -1,0 +1,198 @@
+"""The administrator's pages: people, designations, departures, tokens and key status.
+
+Administrators manage people, never content: nothing here opens a record, and no
+admin can designate themselves or give themselves access.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from vault import accounts, keystatus, people
+from vault.config import TIERS
+from vault.errors import InvalidInput, VaultError
+from vault.models import Person
+from vault.policy import Action
+from vault.web.api import parse
+from vault.web.context import caller, db, vault
+from vault.web.routing import route
+from vault.web.ui.blueprint import bp
+from vault.web.ui.catalogue import MAX_QUERY, page_number, page_size
+
+ROLE_CHOICES = ("auditor", "admin")
+
+
+@route(bp, "/admin/people", action=Action.PERSON_READ, summary="People (paginated)")
+def people_list() -> str:
+    q = (request.args.get("q") or "")[:MAX_QUERY]
+    page, size = page_number(), page_size()
+    found = people.list_people(db(), q=q or None, limit=size + 1, offset=(page - 1) * size)
+    return render_template(
+        "admin/people.html", people=found[:size], more=len(found) > size, page=page, q=q
+    )
+
+
+def _new_person_form(error: VaultError | None = None, status: int = 200) -> tuple[str, int]:
+    return render_template(
+        "admin/person_new.html", form=request.form, error=error, role_choices=ROLE_CHOICES
+    ), status
+
+
+@route(bp, "/admin/people/new", action=Action.PERSON_CREATE, summary="The form to add a person")
+def person_new_form() -> tuple[str, int]:
+    return _new_person_form()
+
+
+@route(
+    bp, "/admin/people/new", action=Action.PERSON_CREATE, methods=["POST"], summary="Add a person"
+)
+def person_new() -> Response | tuple[str, int]:
+    form = request.form
+    try:
+        hired_on = parse.day(form.get("hired_on"), "hired_on")
+        if hired_on is None:
+            raise InvalidInput("the hire date is required", code="invalid_hired_on")
+        roles = ["employee", *(r for r in form.getlist("roles") if r in ROLE_CHOICES)]
+        person = people.add_person(
+            vault(),
+            db(),
+            caller(),
+            email=form.get("email", "")[:254],
+            name=form.get("name", "")[:200],
+            hired_on=hired_on,
+            roles=roles,
+        )
+    except VaultError as exc:
+        return _new_person_form(exc, exc.status)
+    flash(_("%(email)s was added.", email=person.email), "ok")
+    return redirect(url_for("ui.person_detail", person_id=person.id))
+
+
+def _person_page(
+    person: Person, *, error: VaultError | None = None, token: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    session = db()
+    return render_template(
+        "admin/person.html",
+        person=person,
+        error=error,
+        new_token=token,
+        tiers=TIERS,
+        tokens=people.tokens_of(session, person),
+        has_password=accounts.has_password(session, person),
+        has_totp=accounts.has_totp(session, person),
+        tenure_years=max(0, (date.today() - person.hired_on).days) / 365.25,
+    ), status
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>",
+    action=Action.PERSON_READ,
+    summary="A person: roles, designations, tokens",
+)
+def person_detail(person_id: int) -> tuple[str, int]:
+    return _person_page(people.get_person(db(), person_id))
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/designations",
+    action=Action.DESIGNATION_CREATE,
+    methods=["POST"],
+    summary="Designate a person custodian for client tiers",
+)
+def designate(person_id: int) -> Response | tuple[str, int]:
+    person = people.get_person(db(), person_id)
+    try:
+        d = people.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
+    except VaultError as exc:
+        return _person_page(person, error=exc, status=exc.status)
+    flash(_("Designated custodian for: %(tiers)s.", tiers=d.tiers), "ok")
+    return redirect(url_for("ui.person_detail", person_id=person.id))
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/tokens",
+    action=Action.TOKEN_ISSUE,
+    methods=["POST"],
+    summary="Issue a bearer token (shown once)",
+)
+def token_issue(person_id: int) -> tuple[str, int]:
+    person = people.get_person(db(), person_id)
+    try:
+        token = people.issue_token(
+            vault(), db(), caller(), person, request.form.get("label", "")[:100]
+        )
+    except VaultError as exc:
+        return _person_page(person, error=exc, status=exc.status)
+    return _person_page(person, token=token)
+
+
+@route(
+    bp,
+    "/admin/tokens/<int:token_id>/revoke",
+    action=Action.TOKEN_REVOKE,
+    methods=["POST"],
+    summary="Revoke a bearer token",
+)
+def token_revoke(token_id: int) -> Response:
+    row = people.revoke_token(vault(), db(), caller(), token_id)
+    flash(_("The token was revoked."), "ok")
+    return redirect(url_for("ui.person_detail", person_id=row.person_id))
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/departure",
+    action=Action.PERSON_DEPART,
+    methods=["POST"],
+    summary="Set a person's leaving date (ends their access now)",
+)
+def departure(person_id: int) -> Response | tuple[str, int]:
+    person = people.get_person(db(), person_id)
+    try:
+        day = parse.day(request.form.get("leaving_on"), "leaving_on")
+        if day is None:
+            raise InvalidInput("the leaving date is required", code="invalid_leaving_on")
+        revoked = people.set_departure(vault(), db(), caller(), person, day)
+    except VaultError as exc:
+        return _person_page(person, error=exc, status=exc.status)
+    flash(_("Leaving date set; %(count)d grants revoked. Access has ended.", count=revoked), "ok")
+    return redirect(url_for("ui.person_detail", person_id=person.id))
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/departure-report",
+    action=Action.DEPARTURE_REPORT,
+    summary="What a departing person touched lately (records and clients)",
+)
+def departure_report(person_id: int) -> str:
+    person = people.get_person(db(), person_id)
+    touches = people.departure_report(vault(), db(), caller(), person)
+    return render_template(
+        "admin/departure_report.html",
+        person=person,
+        touches=touches,
+        days=vault().config.departure_report_days,
+    )
+
+
+@route(
+    bp, "/admin/designations", action=Action.PERSON_READ, summary="Custodian designations in force"
+)
+def designations() -> str:
+    return render_template(
+        "admin/designations.html", designations=people.designations(db(), limit=page_size() * 4)
+    )
+
+
+@route(bp, "/admin/keys", action=Action.KEY_STATUS, summary="Key provider status")
+def keys() -> str:
+    return render_template("admin/keys.html", status=keystatus.status(vault(), db(), caller()))

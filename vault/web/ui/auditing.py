@@ -1,0 +1,238 @@
+"""The auditor's pages: the audit log with filters, one event, verification, CSV export.
+
+Auditors read the log, never content: events carry ids, decisions and purposes only.
+The CSV export is of the log itself; each export is recorded in the log, with its
+filters, before the first row leaves.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, render_template, request, stream_with_context
+
+from audit import Event, query_events
+from vault import auditing, people
+from vault.db import utcnow
+from vault.errors import InvalidInput, NotFound, VaultError
+from vault.policy import Action
+from vault.web.api import parse
+from vault.web.context import caller, db, vault
+from vault.web.routing import route
+from vault.web.ui.blueprint import bp
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 500
+DECISION_VALUES = ("allow", "deny", "n/a")
+CSV_COLUMNS = (
+    "seq",
+    "id",
+    "time",
+    "action",
+    "decision",
+    "outcome",
+    "reason",
+    "person_id",
+    "subject",
+    "ip",
+    "user_agent",
+    "resource",
+    "purpose",
+    "grant_id",
+    "request_id",
+    "policy_ids",
+    "details",
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The audit log filters of one request, parsed and checked."""
+
+    person_id: int | None = None
+    client: str | None = None
+    record: str | None = None
+    action: str | None = None
+    decision: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`audit.query_events`."""
+        return {
+            "person_id": self.person_id,
+            "client": self.client,
+            "record": self.record,
+            "action": self.action,
+            "decision": self.decision,
+            "since": self.since,
+            "until": self.until,
+        }
+
+    def details(self) -> dict[str, str | int | bool | None]:
+        """The filters, for the export's own audit event."""
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in self.query().items()
+            if v is not None
+        }
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM`` (UTC)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip()[:32])
+    except ValueError:
+        raise InvalidInput(f"{name} must be YYYY-MM-DD", code=f"invalid_{name}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_filters(args: Any) -> Filters:
+    """Filters from the query string; a bad value raises InvalidInput with a stable code."""
+    who = (args.get("person") or "").strip()[:254]
+    person_id = None
+    if who.isdigit():
+        person_id = int(who)
+    elif who:
+        try:
+            person_id = people.get_by_email(db(), who).id
+        except NotFound:
+            raise InvalidInput("no person with that e-mail", code="invalid_person") from None
+    action = args.get("action") or None
+    if action is not None and action not in {a.value for a in Action}:
+        raise InvalidInput("unknown action", code="invalid_action")
+    decision = args.get("decision") or None
+    if decision is not None and decision not in DECISION_VALUES:
+        raise InvalidInput("unknown decision", code="invalid_decision")
+    record = parse.integer(args.get("record"), "record", required=False)
+    client = parse.integer(args.get("client"), "client", required=False)
+    return Filters(
+        person_id=person_id,
+        client=str(client) if client is not None else None,
+        record=str(record) if record is not None else None,
+        action=action,
+        decision=decision,
+        since=_moment(args.get("since"), "since"),
+        until=_moment(args.get("until"), "until"),
+    )
+
+
+@route(bp, "/audit", action=Action.AUDIT_READ, summary="The audit log, with filters")
+def audit_log() -> tuple[str, int]:
+    rows: list[tuple[int, Event]] = []
+    error: VaultError | None = None
+    after = None
+    try:
+        filters = parse_filters(request.args)
+        after = parse.integer(request.args.get("after"), "after", required=False, hi=2**62)
+        rows = query_events(
+            db().connection(), after_seq=after, limit=PAGE_SIZE + 1, **filters.query()
+        )
+    except VaultError as exc:
+        error = exc
+    return render_template(
+        "audit/log.html",
+        rows=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        args=request.args,
+        actions=sorted(a.value for a in Action),
+        error=error,
+        decisions=DECISION_VALUES,
+    ), (error.status if error else 200)
+
+
+@route(bp, "/audit/events/<int:seq>", action=Action.AUDIT_READ, summary="One audit event")
+def audit_event(seq: int) -> str:
+    rows = query_events(db().connection(), after_seq=seq - 1, limit=1)
+    if not rows or rows[0][0] != seq:
+        raise NotFound("no such event", code="event_not_found")
+    return render_template("audit/event.html", seq=seq, event=rows[0][1])
+
+
+@route(
+    bp,
+    "/audit/verify",
+    action=Action.AUDIT_VERIFY,
+    summary="Verify the audit log (MACs, hash chain, signed checkpoints)",
+)
+def audit_verify() -> str:
+    report = vault().audit.verify(db().connection())
+    return render_template("audit/verify.html", report=report)
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_row(seq: int, ev: Event) -> list[str]:
+    return [
+        _cell(v)
+        for v in (
+            seq,
+            ev.id,
+            ev.time.isoformat(),
+            ev.action,
+            ev.decision,
+            ev.outcome,
+            ev.reason,
+            ev.actor.person_id,
+            ev.actor.subject,
+            ev.actor.ip,
+            ev.actor.user_agent,
+            json.dumps(dict(ev.resource), ensure_ascii=False, sort_keys=True),
+            ev.purpose,
+            ev.grant_id,
+            ev.request_id,
+            " ".join(ev.policy_ids),
+            json.dumps(dict(ev.details), ensure_ascii=False, sort_keys=True),
+        )
+    ]
+
+
+@route(
+    bp,
+    "/audit/export.csv",
+    action=Action.AUDIT_EXPORT,
+    summary="Export the audit log (never content) as CSV, with the same filters",
+)
+def audit_export() -> Response:
+    filters = parse_filters(request.args)
+    session = db()
+    auditing.record(vault(), session, caller(), Action.AUDIT_EXPORT, details=filters.details())
+    session.commit()
+    engine = vault().engine
+
+    def rows() -> Iterator[str]:
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(CSV_COLUMNS)
+        yield "\ufeff" + buf.getvalue()  # a BOM, so spreadsheets read the Chinese correctly
+        after = None
+        with engine.connect() as conn:
+            while True:
+                batch = query_events(conn, after_seq=after, limit=EXPORT_BATCH, **filters.query())
+                if not batch:
+                    return
+                buf.seek(0)
+                buf.truncate()
+                for seq, ev in batch:
+                    out.writerow(_csv_row(seq, ev))
+                yield buf.getvalue()
+                after = batch[-1][0]
+
+    name = f"audit-log-{utcnow():%Y%m%dT%H%M%SZ}.csv"
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

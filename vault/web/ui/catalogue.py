@@ -1,0 +1,164 @@
+"""The catalogue (编目/检索): search, a record's card, the client list, and deposit (收集).
+
+Everything here is metadata: titles, numbers, dates. Content is sealed at deposit and
+only the reading room (through :mod:`vault.access`) ever opens it.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from vault import people, records
+from vault.errors import InvalidInput, VaultError
+from vault.policy import Action
+from vault.web.api import parse
+from vault.web.context import caller, db, vault
+from vault.web.routing import route
+from vault.web.ui.blueprint import bp
+
+PAGE_SIZE = 25
+MAX_QUERY = 200
+
+
+def page_size() -> int:
+    """Rows per page: never above the vault's hard cap."""
+    return min(PAGE_SIZE, vault().config.page_size_max)
+
+
+def page_number() -> int:
+    """The ``page`` query value (1 to 10,000)."""
+    return parse.integer(request.args.get("page"), "page", required=False, lo=1, hi=10_000) or 1
+
+
+def _clients() -> list[records.Client]:
+    return records.find_clients(vault(), db(), limit=vault().config.page_size_max)
+
+
+@route(
+    bp,
+    "/catalogue",
+    action=Action.RECORD_READ,
+    summary="Search the record catalogue (metadata only, paginated)",
+)
+def catalogue() -> tuple[str, int]:
+    args = request.args
+    filters = {
+        "q": (args.get("q") or "")[:MAX_QUERY],
+        "client": args.get("client") or "",
+        "section": args.get("section") or "",
+        "year": args.get("year") or "",
+    }
+    found: list[records.Record] = []
+    error: VaultError | None = None
+    page, size = 1, page_size()
+    try:
+        page = page_number()
+        found = records.list_records(
+            db(),
+            client_id=parse.integer(filters["client"], "client_id", required=False),
+            section=filters["section"] or None,
+            year=parse.integer(filters["year"], "year", required=False, lo=1900, hi=9999),
+            q=filters["q"] or None,
+            limit=size + 1,
+            offset=(page - 1) * size,
+        )
+    except VaultError as exc:
+        error = exc
+    return render_template(
+        "ui/catalogue.html",
+        records=found[:size],
+        more=len(found) > size,
+        page=page,
+        filters=filters,
+        clients=_clients(),
+        error=error,
+    ), (error.status if error else 200)
+
+
+@route(bp, "/clients", action=Action.CLIENT_READ, summary="The client list (paginated)")
+def clients() -> str:
+    q = (request.args.get("q") or "")[:MAX_QUERY]
+    page, size = page_number(), page_size()
+    found = records.find_clients(
+        vault(), db(), q=q or None, limit=size + 1, offset=(page - 1) * size
+    )
+    return render_template(
+        "ui/clients.html", clients=found[:size], more=len(found) > size, page=page, q=q
+    )
+
+
+@route(
+    bp, "/records/<int:record_id>", action=Action.RECORD_READ, summary="A record's catalogue card"
+)
+def record_card(record_id: int) -> str:
+    record = records.get_record(db(), record_id)
+    depositor = people.get_person(db(), record.deposited_by_id) if record.deposited_by_id else None
+    return render_template(
+        "ui/record.html",
+        record=record,
+        depositor=depositor,
+        attachments=records.attachments_of(db(), record_id),
+    )
+
+
+def _deposit_form(error: VaultError | None = None, status: int = 200) -> tuple[str, int]:
+    form = request.form if request.method == "POST" else request.args
+    return render_template("ui/deposit.html", clients=_clients(), form=form, error=error), status
+
+
+@route(bp, "/deposit", action=Action.RECORD_DEPOSIT, summary="The deposit form")
+def deposit_form() -> tuple[str, int]:
+    return _deposit_form()
+
+
+@route(
+    bp,
+    "/deposit",
+    action=Action.RECORD_DEPOSIT,
+    methods=["POST"],
+    summary="Deposit a record (the depositor cannot read it back)",
+)
+def deposit() -> Response | tuple[str, int]:
+    form = request.form
+    upload = request.files.get("file")
+    try:
+        text = form.get("content", "")
+        if not text and (upload is None or not upload.filename):
+            raise InvalidInput("write the content or attach a file", code="missing_content")
+        record = records.deposit(
+            vault(),
+            db(),
+            caller(),
+            records.Deposit(
+                client_id=parse.integer(form.get("client_id"), "client_id") or 0,
+                section=form.get("section") or "",
+                title=form.get("title", "")[:400],
+                content=text.encode("utf-8"),
+                year=parse.integer(form.get("year"), "year", required=False, lo=1900, hi=9999),
+                doc_type=form.get("doc_type", "")[:64],
+                doc_date=parse.day(form.get("doc_date"), "doc_date"),
+                valid_until=parse.day(form.get("valid_until"), "valid_until"),
+            ),
+        )
+        if upload is not None and upload.filename:
+            records.attach(
+                vault(),
+                db(),
+                caller(),
+                record.id,
+                filename=upload.filename,
+                content_type=upload.mimetype or "application/octet-stream",
+                stream=upload.stream,
+            )
+    except VaultError as exc:
+        return _deposit_form(exc, exc.status)
+    flash(
+        _(
+            "Filed as %(number)s. Like everyone else, you need a grant to read it.",
+            number=record.file_number,
+        ),
+        "ok",
+    )
+    return redirect(url_for("ui.record_card", record_id=record.id))

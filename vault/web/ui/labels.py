@@ -1,0 +1,180 @@
+"""The words the pages show for the vault's codes, in the archive's own terms (DOMAIN.md).
+
+Error codes stay stable and are always shown; the sentence next to them is
+translated here, so no English message from a service reaches a Chinese page.
+"""
+
+from __future__ import annotations
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+SECTIONS = {
+    1: _l("Basic information"),
+    2: _l("Credit, finance and payment"),
+    3: _l("Transactions"),
+    4: _l("Returns and discounts"),
+}
+SECTION_KEYS = {1: "basic", 2: "credit", 3: "transactions", 4: "returns"}
+
+TIERS = {"core": _l("Core"), "special": _l("Special"), "general": _l("General")}
+
+KINDS = {
+    "government": _l("Government body"),
+    "special_company": _l("Special company"),
+    "company": _l("Ordinary company"),
+    "individual": _l("Individual"),
+    "partner": _l("Partner"),
+}
+
+RELATIONSHIPS = {
+    "prospective": _l("Prospective"),
+    "active": _l("Active"),
+    "former": _l("Former"),
+}
+
+ROLES = {"employee": _l("Employee"), "auditor": _l("Auditor"), "admin": _l("Administrator")}
+
+DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a decision")}
+
+STATUS_TITLES = {
+    400: _l("The request could not be used"),
+    401: _l("Please sign in"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    405: _l("Not possible here"),
+    409: _l("Conflict"),
+    413: _l("Too large"),
+    429: _l("Too many attempts"),
+    500: _l("Something went wrong"),
+    502: _l("Service unavailable"),
+    503: _l("Service unavailable"),
+}
+
+MESSAGES: dict[str, LazyString] = {
+    # signing in
+    "bad_credentials": _l("Wrong e-mail, password or one-time code."),
+    "account_locked": _l(
+        "Too many failed sign-ins for this account. Wait a few minutes, then try again."
+    ),
+    "too_many_attempts": _l(
+        "Too many failed sign-ins from your network. Wait a few minutes, then try again."
+    ),
+    "totp_enrollment_required": _l(
+        "Administrators sign in with a one-time code. Ask the operator to enrol you "
+        "(archive-vault people enroll-totp)."
+    ),
+    "unauthenticated": _l("Please sign in."),
+    "invalid_token": _l("The access token is not valid."),
+    "csrf_failed": _l(
+        "The form expired or did not come from this site. Reload the page and try again."
+    ),
+    "sso_not_configured": _l("Single sign-on is not set up for this vault."),
+    "sso_unavailable": _l(
+        "The sign-in service (identity provider) cannot be reached right now. Try again in a "
+        "few minutes, or sign in with a local password if you have one."
+    ),
+    "sso_access_denied": _l("The identity provider did not sign you in."),
+    "sso_provider_error": _l("The identity provider reported an error. Start again."),
+    "sso_bad_state": _l(
+        "This sign-in was not started from this browser, or took too long. Start again."
+    ),
+    "sso_wrong_issuer": _l("The answer did not come from the configured identity provider."),
+    "sso_bad_nonce": _l("The identity provider's answer does not belong to this sign-in."),
+    "sso_invalid_id_token": _l("The identity provider's token could not be verified."),
+    "sso_token_exchange_failed": _l("The identity provider did not accept the sign-in code."),
+    "sso_bad_claims": _l("The identity provider did not send a usable e-mail address or date."),
+    "sso_email_taken": _l("This e-mail address belongs to another account of the vault."),
+    "retry": _l("Someone did the same at the same moment. Try again."),
+    # the policy
+    "person_departing": _l("A leaving date is set for you: your access to the vault has ended."),
+    "person_disabled": _l("Your account is disabled: you have left the company."),
+    "role_required": _l("This page needs a role you do not hold."),
+    "no_grant": _l(
+        "Only designated custodians, or holders of an approved grant, may see this content."
+    ),
+    "tenure_too_short": _l(
+        "Custody of this tier needs more years of service than you have served."
+    ),
+    "tier_out_of_scope": _l(
+        "You are a custodian for other tiers than this client's: ask for a temporary grant."
+    ),
+    "auditor_no_content": _l("Auditors read the audit log, never record content."),
+    "under_review": _l(
+        "You are under review after opening many records; an auditor must clear you."
+    ),
+    "export_quota_exceeded": _l(
+        "You opened too many different records in a short time; an auditor must clear you."
+    ),
+    "self_designation": _l("Nobody may designate themselves."),
+    "designation_needs_admin": _l("A designation needs an administrator."),
+    "policy_error": _l("The policy could not be evaluated, so nothing was allowed."),
+    "undeclared_route": _l("This page declares no policy action, so it is never served."),
+    # reading room and catalogue
+    "purpose_required": _l("State the purpose of your consultation (3 to 500 characters)."),
+    "record_not_found": _l("There is no such record."),
+    "client_not_found": _l("There is no such client."),
+    "person_not_found": _l("There is no such person."),
+    "token_not_found": _l("There is no such token."),
+    "attachment_not_found": _l("There is no such attachment."),
+    "event_not_found": _l("There is no such audit event."),
+    "unknown_language": _l("This language is not available."),
+    "decryption_failed": _l("The record could not be decrypted; the failure is recorded."),
+    "invalid_section": _l("Choose one of the four sections of the client file."),
+    "invalid_title": _l("The title needs 1 to 300 characters."),
+    "invalid_year": _l("The year is out of range."),
+    "invalid_valid_until": _l("Only credit reports have a validity date."),
+    "content_too_large": _l("The content is larger than allowed."),
+    "missing_content": _l("Write the content or attach a file."),
+    "invalid_content": _l("The content could not be read."),
+    "missing_section": _l("Choose one of the four sections of the client file."),
+    "missing_title": _l("The title needs 1 to 300 characters."),
+    "missing_client_id": _l("Choose a client."),
+    "invalid_client_id": _l("Choose a client."),
+    "invalid_page": _l("There is no such page."),
+    "page_too_large": _l("Too many rows asked for at once."),
+    "invalid_doc_date": _l("Dates are written YYYY-MM-DD."),
+    "invalid_since": _l("Dates are written YYYY-MM-DD."),
+    "invalid_until": _l("Dates are written YYYY-MM-DD."),
+    "invalid_hired_on": _l("Dates are written YYYY-MM-DD."),
+    "invalid_leaving_on": _l("Dates are written YYYY-MM-DD."),
+    "invalid_person": _l("Give a person's e-mail address or number."),
+    "invalid_record": _l("A record is given by its number."),
+    "invalid_client": _l("A client is given by its number."),
+    "invalid_after": _l("There is no such page."),
+    "invalid_year_filter": _l("The year is out of range."),
+    "invalid_action": _l("There is no such action."),
+    "invalid_decision": _l("There is no such decision."),
+    # people and tokens
+    "invalid_email": _l("That is not an e-mail address."),
+    "invalid_name": _l("The name needs 1 to 200 characters."),
+    "invalid_hire_date": _l("The hire date cannot be in the future."),
+    "invalid_role": _l("Unknown role."),
+    "custodian_not_a_role": _l(
+        "Custodian is not a role: administrators designate custodians for client tiers."
+    ),
+    "invalid_tier": _l("Choose at least one tier: core, special or general."),
+    "person_exists": _l("Someone with this e-mail address already exists."),
+    "token_revoked": _l("This token is already revoked."),
+    "weak_password": _l("A password needs 12 to 256 characters."),
+    "invalid_leaving_date": _l("The leaving date is out of range."),
+    "self_departure": _l("Another administrator must set your own leaving date."),
+    # the service
+    "storage_unavailable": _l("The request could not be recorded, so it did not happen."),
+    "internal_error": _l("The request did not complete."),
+    "not_found": _l("There is nothing here."),
+    "method_not_allowed": _l("This page cannot be used this way."),
+    "too_large": _l("What you sent is too large."),
+    "bad_request": _l("The request could not be used."),
+    "unsupported_media_type": _l("This kind of upload is not accepted."),
+}
+
+
+def message_for(code: str, status: int) -> LazyString:
+    """The sentence for an error code (a generic one by status if the code is new)."""
+    return MESSAGES.get(code) or STATUS_TITLES.get(status) or STATUS_TITLES[400]
+
+
+def title_for(status: int) -> LazyString:
+    """A page title for an HTTP status."""
+    return STATUS_TITLES.get(status) or STATUS_TITLES[400 if status < 500 else 500]

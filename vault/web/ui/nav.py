@@ -1,0 +1,43 @@
+"""The navigation bar: each entry names the policy action behind its page.
+
+An entry shows only to people the policy allows that action, so the bar never offers
+a page that would answer 403. Other features add their pages here with :func:`add`
+(e.g. requests and grants, lending, statistics) and they appear for the right people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import LazyString
+
+from vault.caller import Caller
+from vault.policy import Action
+from vault.web.context import vault
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One link of the navigation bar."""
+
+    endpoint: str
+    label: LazyString
+    action: Action
+    section: str  # "work", "audit" or "admin": groups the bar and the start page
+
+
+ITEMS: list[NavItem] = []
+
+
+def add(endpoint: str, label: LazyString, action: Action, section: str = "work") -> None:
+    """Offer a page in the bar to everyone the policy allows ``action``."""
+    if all(item.endpoint != endpoint for item in ITEMS):
+        ITEMS.append(NavItem(endpoint, label, action, section))
+
+
+def visible(caller: Caller) -> list[NavItem]:
+    """The entries ``caller`` may use today."""
+    principal = caller.principal(date.today())
+    policy = vault().policy
+    return [item for item in ITEMS if policy.decide(principal, item.action)]
