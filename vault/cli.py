@@ -148,6 +148,40 @@ def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> 
         click.echo(f"added {p.email} (id {p.id}, roles {p.roles})")
 
 
+@people_group.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from standard input (one line) instead of a prompt")
+@friendly
+def people_set_password(email: str, password_stdin: bool) -> None:
+    """Set EMAIL's local password (argon2id; 12 to 256 characters)."""
+    from vault import accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with opened() as (v, db):
+        person = people.get_by_email(db, email)
+        accounts.set_password(v, db, Caller.operator(), person, password)
+        click.echo(f"password set for {person.email}")
+
+
+@people_group.command("enroll-totp")
+@click.argument("email")
+@friendly
+def people_enroll_totp(email: str) -> None:
+    """Give EMAIL a new one-time-code (TOTP) secret; prints its otpauth:// URI once."""
+    from vault import accounts
+
+    with opened() as (v, db):
+        person = people.get_by_email(db, email)
+        enrollment = accounts.enroll_totp(v, db, Caller.operator(), person)
+    click.echo(enrollment.uri)
+    click.echo(f"Add it to an authenticator app now (or type the secret {enrollment.secret}); "
+               "it is stored sealed and cannot be shown again.", err=True)
+
+
 @main.command()
 @click.argument("email")
 @click.option("--tiers", required=True, help="comma-separated: core,special,general")
@@ -248,12 +282,13 @@ def policy_validate(file: Path) -> None:
 @friendly
 def demo(force: bool) -> None:
     """Initialise the vault and load demo people, clients and records; print their tokens."""
-    from vault.demo import load_demo
+    from vault.demo import demo_logins, load_demo
 
     ctx = click.get_current_context()
     ctx.invoke(init)
     with opened() as (v, db):
         tokens = load_demo(v, db, force=force)
+        logins = demo_logins(v, db)
     cfg = config()
     env_file = cfg.home / "demo-tokens.env"
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -263,6 +298,19 @@ def demo(force: bool) -> None:
     click.echo(f"\nDemo people and their API tokens (also in {env_file}):")
     for var, (email, token) in tokens.items():
         click.echo(f"  {var:<18} {email:<28} {token}")
+    login_file = cfg.home / "demo-logins.txt"
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for login in logins:
+            fh.write(f"{login.email} {login.password}"
+                     f"{' totp-secret=' + login.totp_secret if login.totp_secret else ''}\n")
+    click.echo(f"\nSign in to the web UI with these passwords (also in {login_file}):")
+    for login in logins:
+        click.echo(f"  {login.email:<28} {login.password}")
+        if login.totp_secret:
+            click.echo(f"  {'':<28} one-time code secret {login.totp_secret}: get a code with\n"
+                       f"  {'':<28} .venv/bin/python -c \"import pyotp; "
+                       f"print(pyotp.TOTP('{login.totp_secret}').now())\"")
 
 
 @main.command("import")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault import people, records
+from vault import accounts, people, records
 from vault.caller import Caller
 from vault.models import Person
 from vault.runtime import Vault
@@ -71,3 +73,27 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
         person = people.get_by_email(db, email)
         tokens[var] = (email, people.issue_token(v, db, operator, person, "demo"))
     return tokens
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo person's web sign-in: a fresh password, and a TOTP secret for admins."""
+
+    email: str
+    password: str
+    totp_secret: str | None = None
+
+
+def demo_logins(v: Vault, db: Session) -> list[DemoLogin]:
+    """Give every demo person a fresh local password (admins a fresh one-time-code secret)."""
+    operator = Caller.operator()
+    logins = []
+    for _var, email, _name, _years, roles in PEOPLE:
+        person = people.get_by_email(db, email)
+        password = "demo-" + secrets.token_urlsafe(9)
+        accounts.set_password(v, db, operator, person, password)
+        secret = None
+        if "admin" in roles:
+            secret = accounts.enroll_totp(v, db, operator, person).secret
+        logins.append(DemoLogin(email, password, secret))
+    return logins
