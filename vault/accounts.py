@@ -24,6 +24,7 @@ from datetime import date, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -164,7 +165,7 @@ def _check_totp(v: Vault, cred: LocalCredential, code: str) -> bool:
         return False
     try:
         step = pyotp.TOTP(secret).verify_and_get_timecode(code, valid_window=1)
-    except (pyotp.utils.OTPVerificationError, ValueError):  # type: ignore[attr-defined]
+    except (OTPVerificationError, ValueError):
         return False
     if cred.totp_last_step is not None and step <= cred.totp_last_step:
         return False  # replayed: each code signs in once
@@ -259,7 +260,7 @@ def _count_failure(
                 db,
                 caller,
                 Action.AUTH_LOCKOUT,
-                outcome="locked",
+                outcome="ok",
                 reason=f"{scope}_locked",
                 resource=resource,
                 details={

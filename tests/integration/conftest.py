@@ -76,3 +76,13 @@ class Api:
 def api(client: FlaskClient) -> Api:
     """The JSON API client."""
     return Api(client)
+
+
+@pytest.fixture
+def web(app: Flask, vault: Vault, db: Session, monkeypatch: pytest.MonkeyPatch):
+    """A browser on the pages (``tests/webclient.py``): forms carry their CSRF token and
+    people sign in through the real form (argon2 made cheap for tests)."""
+    from tests.webclient import Browser, cheap_passwords
+
+    cheap_passwords(monkeypatch)
+    return Browser(app, vault, db)

@@ -43,7 +43,7 @@ def test_every_non_public_route_refuses_anonymous_callers(app, client):
                 assert resp.headers["Location"].startswith("/auth/login?next=")
             else:
                 assert resp.status_code == 401, (method, rule.rule)
-                assert 'id="error-code">unauthenticated<' in resp.get_data(as_text=True)
+                assert 'class="error-code">unauthenticated<' in resp.get_data(as_text=True)
             checked += 1
     assert checked >= 10
 

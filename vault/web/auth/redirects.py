@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_NEXT = 1000
 
@@ -19,8 +19,13 @@ def safe_next(target: str | None, default: str = "/") -> str:
         return default
     if not target.startswith("/") or target.startswith("//"):
         return default
-    if "\\" in target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
-        return default
+    # Checked as sent, and its path once decoded: a proxy or browser that decodes the path
+    # must not find a way out either.
+    for form in (target, unquote(urlsplit(target).path)):
+        if form.startswith("//") or "\\" in form:
+            return default
+        if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in form):
+            return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/"):
         return default

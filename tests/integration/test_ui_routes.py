@@ -1,0 +1,236 @@
+"""Every page route: what an anonymous visitor, a refused person and an allowed person see.
+
+The table below must name every page route (a test fails on a missing one), so a new
+page cannot be added without saying who may use it and checking that others cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.webclient import Browser, error_code, events
+from vault import people
+from vault.caller import Caller
+from vault.models import ApiToken
+from vault.web.routing import spec_of
+
+
+@dataclass(frozen=True)
+class Case:
+    """One route: who may use it (``allowed``), who may not (``denied``), and what they see."""
+
+    endpoint: str
+    method: str
+    path: str
+    allowed: str | None  # a member of the cast, or None for public routes
+    denied: str | None = None
+    status: int = 200
+    denied_code: str = "role_required"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = [
+    Case("ui.home", "GET", "/", "employee", "disabled", denied_code="person_disabled"),
+    Case(
+        "ui.catalogue", "GET", "/catalogue", "employee", "departing", denied_code="person_departing"
+    ),
+    Case("ui.clients", "GET", "/clients", "employee", "departing", denied_code="person_departing"),
+    Case(
+        "ui.record_card",
+        "GET",
+        "/records/{record}",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.deposit_form",
+        "GET",
+        "/deposit",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.deposit",
+        "POST",
+        "/deposit",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+        data={"client_id": "{client}", "section": "basic", "title": "Visit", "content": "x"},
+    ),
+    Case(
+        "ui.consult_form",
+        "GET",
+        "/records/{record}/consult",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.consult",
+        "POST",
+        "/records/{record}/consult",
+        "custodian",
+        "employee",
+        denied_code="no_grant",
+        data={"purpose": "renew the payment terms"},
+    ),
+    Case("ui.audit_log", "GET", "/audit", "auditor", "employee"),
+    Case("ui.audit_event", "GET", "/audit/events/1", "auditor", "employee"),
+    Case("ui.audit_verify", "GET", "/audit/verify", "auditor", "employee"),
+    Case("ui.audit_export", "GET", "/audit/export.csv", "auditor", "admin"),
+    Case("ui.people_list", "GET", "/admin/people", "admin", "employee"),
+    Case("ui.person_new_form", "GET", "/admin/people/new", "admin", "auditor"),
+    Case(
+        "ui.person_new",
+        "POST",
+        "/admin/people/new",
+        "admin",
+        "auditor",
+        status=302,
+        data={"email": "new@example.test", "name": "New Person", "hired_on": "2020-01-02"},
+    ),
+    Case("ui.person_detail", "GET", "/admin/people/{employee}", "admin", "employee"),
+    Case(
+        "ui.designate",
+        "POST",
+        "/admin/people/{employee}/designations",
+        "admin",
+        "auditor",
+        status=302,
+        data={"tiers": "general"},
+    ),
+    Case(
+        "ui.token_issue",
+        "POST",
+        "/admin/people/{employee}/tokens",
+        "admin",
+        "auditor",
+        data={"label": "laptop"},
+    ),
+    Case("ui.token_revoke", "POST", "/admin/tokens/{token}/revoke", "admin", "auditor", status=302),
+    Case(
+        "ui.departure",
+        "POST",
+        "/admin/people/{employee}/departure",
+        "admin",
+        "auditor",
+        status=302,
+        data={"leaving_on": (date.today() + timedelta(days=30)).isoformat()},
+    ),
+    Case(
+        "ui.departure_report",
+        "GET",
+        "/admin/people/{employee}/departure-report",
+        "auditor",
+        "employee",
+    ),
+    Case("ui.designations", "GET", "/admin/designations", "admin", "employee"),
+    Case("ui.keys", "GET", "/admin/keys", "admin", "auditor"),
+    # Public: the sign-in pages, the stylesheet and the language switch.
+    Case("auth.login_page", "GET", "/auth/login", None),
+    Case("auth.signed_out", "GET", "/auth/signed-out", None),
+    Case(
+        "auth.login",
+        "POST",
+        "/auth/login",
+        None,
+        status=401,
+        data={"email": "nobody@example.test", "password": "whatever it is"},
+    ),
+    Case("auth.sso_start", "POST", "/auth/sso", None, status=404),
+    Case("auth.callback", "GET", "/auth/callback", None, status=404),
+    Case("auth.logout", "POST", "/auth/logout", None, status=302),
+    Case("ui.static", "GET", "/static/vault.css", None),
+    Case("ui.set_language", "GET", "/lang/zh_Hans", None, status=302),
+]
+
+
+def test_the_table_names_every_page_route(app):
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if not rule.rule.startswith("/api/")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes == {(c.endpoint, c.method) for c in CASES}
+    for case in CASES:
+        spec = spec_of(app.view_functions[case.endpoint])
+        assert spec is not None and spec.public == (case.allowed is None), case.endpoint
+
+
+@pytest.fixture
+def cast(web, make, vault, db) -> dict[str, Any]:
+    """People in every role, signed in each in their own browser, and things to act on."""
+    employee, custodian = make.person(), make.custodian()
+    auditor = make.person(roles=("employee", "auditor"))
+    admin = make.admin()
+    departing, disabled = make.person(), make.person()
+    record = make.record()
+    make.token(employee)
+    token = db.scalar(select(ApiToken).where(ApiToken.person_id == employee.id))
+    ids = {
+        "record": record.id,
+        "client": record.client_id,
+        "employee": employee.id,
+        "token": token.id,
+    }
+    browsers = {}
+    for name, person in (
+        ("employee", employee),
+        ("custodian", custodian),
+        ("auditor", auditor),
+        ("admin", admin),
+        ("departing", departing),
+        ("disabled", disabled),
+    ):
+        browser = web.another()
+        browser.sign_in(person)
+        browsers[name] = browser
+    # Their sessions are live when the leaving dates are set: access ends at once.
+    people.set_departure(vault, db, Caller.operator(), departing, date.today() + timedelta(days=20))
+    people.set_departure(vault, db, Caller.operator(), disabled, date.today())
+    return {"browsers": browsers, "ids": ids, "anonymous": web.another()}
+
+
+def _request(browser: Browser, case: Case, ids: dict[str, int], *, csrf: bool = True):
+    path = case.path.format(**ids)
+    if case.method == "GET":
+        return browser.get(path)
+    data = {k: v.format(**ids) for k, v in case.data.items()}
+    return browser.post(path, data, csrf=csrf)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.endpoint}")
+def test_anonymous_denied_and_allowed(cast, case, vault):
+    ids = cast["ids"]
+    anonymous = cast["anonymous"]
+    if case.allowed is None:
+        resp = _request(anonymous, case, ids)
+        assert resp.status_code == case.status, resp.get_data(as_text=True)[:300]
+        return
+    # Anonymous: pages send the browser to sign in; forms are refused outright.
+    resp = _request(anonymous, case, ids, csrf=False)
+    if case.method == "GET":
+        assert resp.status_code == 302
+        assert resp.headers["Location"].startswith("/auth/login?next=")
+    else:
+        assert resp.status_code == 401 and error_code(resp) == "unauthenticated"
+    # Denied: a page with the policy's reason; the refusal is in the audit log.
+    denied = cast["browsers"][case.denied]
+    before = len(events(vault, decision="deny"))
+    resp = _request(denied, case, ids)
+    assert resp.status_code == 403, (case.endpoint, resp.get_data(as_text=True)[:300])
+    assert error_code(resp) == case.denied_code
+    assert len(events(vault, decision="deny")) > before
+    # Allowed.
+    resp = _request(cast["browsers"][case.allowed], case, ids)
+    assert resp.status_code == case.status, (case.endpoint, resp.get_data(as_text=True)[:500])
