@@ -8,9 +8,10 @@ from datetime import date, timedelta
 from click.testing import CliRunner
 
 from tests.factories import Factory
-from vault import grants
+from vault import custody, grants
 from vault.caller import Caller
 from vault.cli import main
+from vault.db import utcnow
 from vault.records import Deposit, add_months, deposit
 
 # (client code, tier, [(section, year), ...])
@@ -66,6 +67,27 @@ def build(make: Factory, vault, db, api):
             reason="checking the delivery terms before a call", record_id=recs[("GEN_F", 0)].id
         ),
     )
+    # Two loans out, one of them overdue, one returned.
+    for n, (key, late) in enumerate(
+        [(("CORE_A", 1), True), (("GEN_D", 0), False), (("GEN_F", 0), False)]
+    ):
+        item = custody.add_item(
+            vault,
+            db,
+            Caller(person=reader_a),
+            recs[key].id,
+            kind="folder",
+            label=f"Folder {n}",
+            location="Room 1",
+        )
+        loan = custody.checkout(
+            vault, db, Caller(person=reader_a), item.id, reader_b, pages=4, purpose="stats data set"
+        )
+        if late:
+            loan.due_at = utcnow() - timedelta(days=1)
+            db.commit()
+        if n == 2:
+            custody.checkin(vault, db, Caller(person=reader_a), item.id, pages=4, condition="good")
     return reader_a, reader_b, nt
 
 
@@ -84,7 +106,7 @@ def test_statistics_match_the_known_data_set(api, make: Factory, vault, db):
     }
     assert s["holdings"]["by_section"] == {"basic": 2, "credit": 3, "transactions": 2, "returns": 2}
     assert s["holdings"]["by_year"] == {"2023": 1, "2024": 2, "2025": 6}
-    assert s["loans"] == {"out": 0, "overdue": 0}
+    assert s["loans"] == {"out": 2, "overdue": 1}
     assert s["requests_by_status"]["approved"] == 1
     assert s["requests_by_status"]["pending"] == 1
     assert sum(s["requests_by_status"].values()) == 2
