@@ -196,15 +196,23 @@ class OIDCProvider:
 
 
 @pytest.fixture(scope="session")
-def oidc_redirect_uris() -> list[str]:
-    """The client's registered redirect_uris. Override (session scope) for the app's."""
-    return list(DEFAULT_REDIRECT_URIS)
+def app_port() -> int:
+    """The port Archive Vault's own server listens on in the SSO and browser tests."""
+    return _free_port()
 
 
 @pytest.fixture(scope="session")
-def oidc_post_logout_redirect_uris() -> list[str]:
-    """The client's registered post_logout_redirect_uris. Override (session scope)."""
-    return list(DEFAULT_POST_LOGOUT_REDIRECT_URIS)
+def oidc_redirect_uris(app_port: int) -> list[str]:
+    """The client's registered redirect_uris: the defaults first, then the app's callback.
+    Override (session scope) for others."""
+    return [*DEFAULT_REDIRECT_URIS, f"http://127.0.0.1:{app_port}/auth/callback"]
+
+
+@pytest.fixture(scope="session")
+def oidc_post_logout_redirect_uris(app_port: int) -> list[str]:
+    """The client's registered post_logout_redirect_uris: the defaults, then the app's page
+    after sign-out. Override (session scope) for others."""
+    return [*DEFAULT_POST_LOGOUT_REDIRECT_URIS, f"http://127.0.0.1:{app_port}/auth/signed-out"]
 
 
 @pytest.fixture(scope="session")
