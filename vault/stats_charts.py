@@ -81,23 +81,37 @@ def column_chart(title: str, data: Mapping[str, int]) -> str:
     return _svg(height, title, body)
 
 
-def charts(stats: Stats) -> dict[str, str]:
-    """Every chart of the statistics page, by name."""
+TITLES = {
+    "holdings_by_tier": "Records by tier",
+    "holdings_by_section": "Records by section",
+    "holdings_by_year": "Records by year",
+    "loans": "Loans out and overdue",
+    "requests_by_status": "Access requests by status",
+    "consultations_per_day": "Consultations per day",
+    "top_readers": "Top readers",
+    "denials_by_action": "Denials by action",
+}
+
+
+def charts(stats: Stats, titles: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every chart of the statistics page, by name; ``titles`` translates the headings."""
+    t = {**TITLES, **(titles or {})}
     return {
         "holdings_by_tier": bar_chart(
-            "Records by tier", {t: v["records"] for t, v in stats.holdings_by_tier.items()}
+            t["holdings_by_tier"],
+            {tier: v["records"] for tier, v in stats.holdings_by_tier.items()},
         ),
-        "holdings_by_section": bar_chart("Records by section", stats.holdings_by_section),
+        "holdings_by_section": bar_chart(t["holdings_by_section"], stats.holdings_by_section),
         "holdings_by_year": bar_chart(
-            "Records by year", {str(y): n for y, n in stats.holdings_by_year.items()}
+            t["holdings_by_year"], {str(y): n for y, n in stats.holdings_by_year.items()}
         ),
-        "loans": bar_chart("Loans", {"out": stats.loans_out, "overdue": stats.loans_overdue}),
-        "requests_by_status": bar_chart("Access requests", stats.requests_by_status),
+        "loans": bar_chart(t["loans"], {"out": stats.loans_out, "overdue": stats.loans_overdue}),
+        "requests_by_status": bar_chart(t["requests_by_status"], stats.requests_by_status),
         "consultations_per_day": column_chart(
-            f"Consultations per day (last {stats.days} days)", stats.consultations_per_day
+            t["consultations_per_day"], stats.consultations_per_day
         ),
         "top_readers": bar_chart(
-            "Top readers", [(r["email"], r["consultations"]) for r in stats.top_readers]
+            t["top_readers"], [(r["email"], r["consultations"]) for r in stats.top_readers]
         ),
-        "denials_by_action": bar_chart("Denials", stats.denials_by_action),
+        "denials_by_action": bar_chart(t["denials_by_action"], stats.denials_by_action),
     }

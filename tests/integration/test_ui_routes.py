@@ -86,6 +86,7 @@ CASES = [
     Case("ui.audit_log", "GET", "/audit", "auditor", "employee"),
     Case("ui.audit_event", "GET", "/audit/events/1", "auditor", "employee"),
     Case("ui.audit_verify", "GET", "/audit/verify", "auditor", "employee"),
+    Case("ui.stats_page", "GET", "/stats", "auditor", "employee"),
     Case("ui.audit_export", "GET", "/audit/export.csv", "auditor", "admin"),
     Case("ui.people_list", "GET", "/admin/people", "admin", "employee"),
     Case("ui.person_new_form", "GET", "/admin/people/new", "admin", "auditor"),
