@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo serve test lint typecheck pytest bench clean-demo
+.PHONY: demo serve test lint typecheck pytest bench clean-demo translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,13 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf var
+
+# After changing a user-visible string: extract, then merge into the Chinese catalogue
+# (new strings arrive empty and tests/integration/test_ui_i18n.py fails until translated).
+# The .po is compiled in memory when the app starts: no .mo file is built or committed.
+translations: $(STAMP)
+	mkdir -p build
+	$(BIN)/pybabel -q extract -F vault/web/babel.cfg -k _l -k lazy_gettext --no-location \
+		--sort-output -o build/messages.pot .
+	$(BIN)/pybabel -q update -i build/messages.pot -d vault/web/translations -l zh_Hans \
+		--no-fuzzy-matching --ignore-obsolete -w 100
