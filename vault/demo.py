@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -68,11 +69,66 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
                     content=f"{title} for {name}. {text}".encode(),
                     valid_until=today + timedelta(days=180) if section == "credit" else None,
                 ))
+        _demo_custody(v, db)
     tokens = {}
     for var, email, *_ in PEOPLE:
         person = people.get_by_email(db, email)
         tokens[var] = (email, people.issue_token(v, db, operator, person, "demo"))
     return tokens
+
+
+def _demo_custody(v: Vault, db: Session) -> None:
+    """Folders on the shelves, one of them lent out and overdue, and a scanned PDF contract."""
+    from reportlab.pdfgen import canvas
+
+    from vault import custody
+    from vault.db import utcnow
+    from vault.models import Client, Record, Section
+
+    custodian = Caller(person=people.get_by_email(db, "custodian@demo.example"), subject="demo")
+    contracts = db.scalars(select(Record).where(Record.section == int(Section.TRANSACTIONS))
+                           .order_by(Record.id)).all()
+    items = [
+        custody.add_item(v, db, custodian, record.id, kind="folder",
+                         label=f"Contract folder {record.file_number}",
+                         location=f"Room 2, shelf B{n}")
+        for n, record in enumerate(contracts, start=1)
+    ]
+    # ACME's contract folder went out three weeks ago for two weeks: it is overdue.
+    loan = custody.checkout(v, db, custodian, items[0].id,
+                            people.get_by_email(db, "custodian2@demo.example"), pages=24,
+                            purpose="prepare the annual review with ACME")
+    loan.out_at = utcnow() - timedelta(days=21)
+    loan.due_at = loan.out_at + timedelta(days=v.config.loan_days_default)
+    db.commit()
+    bluesky = db.scalar(select(Client).where(Client.code == "BLUESKY"))
+    assert bluesky is not None
+    scan = io.BytesIO()
+    pdf = canvas.Canvas(scan, pagesize=(595, 842))
+    for page in (1, 2):
+        pdf.drawString(72, 760, f"Blue Sky Retail Ltd. - signed supply contract, page {page}")
+        pdf.drawString(72, 740, "Delivery within 10 days; payment net 45; penalty 0.05 %/day.")
+        pdf.showPage()
+    pdf.save()
+    records.deposit(v, db, custodian, records.Deposit(
+        client_id=bluesky.id, section="transactions", title="Signed supply contract (scan)",
+        content=scan.getvalue(), content_type="application/pdf", doc_type="contract",
+    ))
+    # Dynamic management: a former client's only credit survey has lapsed, and ACME's file
+    # was opened (and never reviewed) longer ago than the core tier's 60-day cycle.
+    harbour = records.create_client(v, db, custodian, code="OLDHARBOUR",
+                                    name="Old Harbour Shipping", tier="general",
+                                    relationship="former")
+    surveyed = date.today() - timedelta(days=400)
+    records.deposit(v, db, custodian, records.Deposit(
+        client_id=harbour.id, section="credit", title="Credit survey (last year)",
+        content=b"Rating B+; pays on time; budget approved yearly.", year=surveyed.year,
+        doc_date=surveyed, valid_until=records.add_months(surveyed, 12),
+    ))
+    acme = db.scalar(select(Client).where(Client.code == "ACME"))
+    assert acme is not None
+    acme.created_at = utcnow() - timedelta(days=75)
+    db.commit()
 
 
 @dataclass(frozen=True)
