@@ -162,7 +162,7 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
     page.select_option('select[name="decision"]', "n/a")
     page.click('form[role="search"] button[type="submit"]')
     rows = page.locator("#audit-events tbody tr")
-    expect(rows).to_have_count(12)  # the demo's deposits
+    expect(rows).to_have_count(14)  # the demo's deposits (12 + a scan + a lapsed survey)
     shots("audit-filtered")
     rows.first.locator("a").first.click()
     expect(page.locator("#event-detail")).to_contain_text("record:deposit")
@@ -172,7 +172,7 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
         page.click("#export-csv")
     body = download.value.path().read_text(encoding="utf-8-sig")
     exported = list(csv.DictReader(io.StringIO(body)))
-    assert len(exported) == 12 and {r["action"] for r in exported} == {"record:deposit"}
+    assert len(exported) == 14 and {r["action"] for r in exported} == {"record:deposit"}
     assert "Credit rating" not in body  # the log, never content
     page.goto(demo.url + "/audit/verify")
     expect(page.locator("#verify-result")).to_have_text(TEXT[lang]["intact"])
