@@ -123,9 +123,23 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         f"/admin/people/{custodian.id}/departure-report",
         "/no-such-page",
         "/catalogue?section=secret",
+        f"/requests/new?record={record.id}",
+        "/requests",
+        "/requests/waiting",
+        "/grants",
+        "/alerts",
+        "/notifications",
     ):
         _check(chinese.get(path), sentences, path)
     _check(chinese.post("/deposit", {"section": "basic"}), sentences, "bad deposit")
+    asked = chinese.post(
+        "/requests",
+        {"record": record.id, "reason": "核对 付款 条件 与 信用 额度 的 最新 变化 情况"},
+    )
+    _check(chinese.get(asked.headers["Location"]), sentences, "request detail")
+    _check(
+        chinese.post("/requests", {"record": record.id, "reason": "x"}), sentences, "bad request"
+    )
     _check(
         chinese.post(f"/records/{record.id}/consult", {"purpose": "查看"}),
         sentences,

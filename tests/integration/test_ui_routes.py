@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.webclient import Browser, error_code, events
-from vault import people
+from vault import grants, notify, people
 from vault.caller import Caller
-from vault.models import ApiToken
+from vault.models import ApiToken, Grant
 from vault.web.routing import spec_of
 
 
@@ -79,8 +79,8 @@ CASES = [
         "POST",
         "/records/{record}/consult",
         "custodian",
-        "employee",
-        denied_code="no_grant",
+        "auditor",
+        denied_code="auditor_no_content",
         data={"purpose": "renew the payment terms"},
     ),
     Case("ui.audit_log", "GET", "/audit", "auditor", "employee"),
@@ -136,6 +136,114 @@ CASES = [
     ),
     Case("ui.designations", "GET", "/admin/designations", "admin", "employee"),
     Case("ui.keys", "GET", "/admin/keys", "admin", "auditor"),
+    # Temporary access, alerts, notifications.
+    Case(
+        "ui.request_new",
+        "GET",
+        "/requests/new?record={record}",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.request_create",
+        "POST",
+        "/requests",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+        data={"record": "{record}", "reason": "renew the payment terms", "hours": "4"},
+    ),
+    Case(
+        "ui.my_requests",
+        "GET",
+        "/requests",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.waiting_requests",
+        "GET",
+        "/requests/waiting",
+        "custodian",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.request_detail",
+        "GET",
+        "/requests/{request}",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.request_approve",
+        "POST",
+        "/requests/{request}/approve",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+    ),
+    Case(
+        "ui.request_deny",
+        "POST",
+        "/requests/{request}/deny",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+    ),
+    Case(
+        "ui.request_withdraw",
+        "POST",
+        "/requests/{request}/withdraw",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+    ),
+    Case("ui.my_grants", "GET", "/grants", "employee", "departing", denied_code="person_departing"),
+    Case(
+        "ui.grant_revoke",
+        "POST",
+        "/grants/{grant}/revoke",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+        data={"reason": "no longer needed"},
+    ),
+    Case("ui.alerts", "GET", "/alerts", "auditor", "employee"),
+    Case(
+        "ui.review_clear",
+        "POST",
+        "/alerts/people/{under_review}/clear",
+        "auditor",
+        "employee",
+        status=302,
+        data={"note": "checked with the manager"},
+    ),
+    Case(
+        "ui.notifications",
+        "GET",
+        "/notifications",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.notification_read",
+        "POST",
+        "/notifications/{note}/read",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+    ),
     # Public: the sign-in pages, the stylesheet and the language switch.
     Case("auth.login_page", "GET", "/auth/login", None),
     Case("auth.signed_out", "GET", "/auth/signed-out", None),
@@ -178,11 +286,24 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     record = make.record()
     make.token(employee)
     token = db.scalar(select(ApiToken).where(ApiToken.person_id == employee.id))
+    ask = grants.Ask(reason="renew the payment terms", record_id=record.id)
+    pending = grants.request_access(vault, db, Caller(person=employee), ask)
+    granted = grants.request_access(vault, db, Caller(person=employee), ask)
+    grants.approve(vault, db, Caller(person=custodian), granted.id)
+    grant = db.scalar(select(Grant).where(Grant.request_id == granted.id))
+    watched = make.person()
+    watched.under_review = True
+    note = notify.send(vault, db, employee, "test", "Hello", link="/grants")
+    db.commit()
     ids = {
         "record": record.id,
         "client": record.client_id,
         "employee": employee.id,
         "token": token.id,
+        "request": pending.id,
+        "grant": grant.id,
+        "under_review": watched.id,
+        "note": note.id,
     }
     browsers = {}
     for name, person in (

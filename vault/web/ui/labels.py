@@ -35,6 +35,18 @@ RELATIONSHIPS = {
 
 ROLES = {"employee": _l("Employee"), "auditor": _l("Auditor"), "admin": _l("Administrator")}
 
+REQUEST_STATUSES = {
+    "pending": _l("Waiting for a decision"),
+    "approved": _l("Approved"),
+    "denied": _l("Turned down"),
+    "withdrawn": _l("Withdrawn"),
+    "expired": _l("Expired"),
+}
+
+GRANT_STATUSES = {"active": _l("In force"), "expired": _l("Expired"), "revoked": _l("Revoked")}
+
+GRANT_ACTIONS = {"consult": _l("Consult"), "copy": _l("Copy"), "lend": _l("Borrow")}
+
 DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a decision")}
 
 STATUS_TITLES = {
@@ -100,6 +112,7 @@ MESSAGES: dict[str, LazyString] = {
         "You are a custodian for other tiers than this client's: ask for a temporary grant."
     ),
     "auditor_no_content": _l("Auditors read the audit log, never record content."),
+    "not_custodian": _l("Only custodians of this client's tier may do this."),
     "under_review": _l(
         "You are under review after opening many records; an auditor must clear you."
     ),
@@ -145,6 +158,26 @@ MESSAGES: dict[str, LazyString] = {
     "invalid_year_filter": _l("The year is out of range."),
     "invalid_action": _l("There is no such action."),
     "invalid_decision": _l("There is no such decision."),
+    # access requests and grants
+    "reason_required": _l("Give a reason of at least three words."),
+    "invalid_actions": _l("Choose what you need: consult, copy or borrow."),
+    "copy_needs_single_record": _l("Copies are asked for one record, never a whole file."),
+    "invalid_duration": _l("The duration is out of range."),
+    "invalid_request_target": _l("Name one record or one client file."),
+    "request_not_found": _l("There is no such request."),
+    "grant_not_found": _l("There is no such grant."),
+    "request_approved": _l("This request is already approved."),
+    "request_denied": _l("This request was turned down."),
+    "request_withdrawn": _l("This request was withdrawn."),
+    "request_expired": _l("This request has expired."),
+    "already_approved": _l("You already approved this request."),
+    "requester_departing": _l("The requester is leaving: the request cannot be approved."),
+    "self_approval": _l("Nobody approves or turns down their own request."),
+    "grant_revoked": _l("This grant is already revoked."),
+    "not_under_review": _l("This person is not under review."),
+    "note_required": _l("Say why, in a few words."),
+    "notification_not_found": _l("There is no such notification."),
+    "invalid_status": _l("There is no such status."),
     # people and tokens
     "invalid_email": _l("That is not an e-mail address."),
     "invalid_name": _l("The name needs 1 to 200 characters."),

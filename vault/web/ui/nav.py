@@ -7,13 +7,14 @@ a page that would answer 403. Other features add their pages here with :func:`ad
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import LazyString
 
 from vault.caller import Caller
-from vault.policy import Action
+from vault.policy import Action, Principal
 from vault.web.context import vault
 
 
@@ -25,19 +26,36 @@ class NavItem:
     label: LazyString
     action: Action
     section: str  # "work", "audit" or "admin": groups the bar and the start page
+    # Narrows who sees the link (e.g. designated custodians); never widens the policy.
+    when: Callable[[Principal], bool] | None = None
 
 
 ITEMS: list[NavItem] = []
 
 
-def add(endpoint: str, label: LazyString, action: Action, section: str = "work") -> None:
-    """Offer a page in the bar to everyone the policy allows ``action``."""
+def add(
+    endpoint: str,
+    label: LazyString,
+    action: Action,
+    section: str = "work",
+    when: Callable[[Principal], bool] | None = None,
+) -> None:
+    """Offer a page in the bar to everyone the policy allows ``action`` (and ``when`` holds)."""
     if all(item.endpoint != endpoint for item in ITEMS):
-        ITEMS.append(NavItem(endpoint, label, action, section))
+        ITEMS.append(NavItem(endpoint, label, action, section, when))
+
+
+def custodians(principal: Principal) -> bool:
+    """Designated custodians (for pages that only list work in their scope)."""
+    return bool(principal.custodian_tiers)
 
 
 def visible(caller: Caller) -> list[NavItem]:
     """The entries ``caller`` may use today."""
     principal = caller.principal(date.today())
     policy = vault().policy
-    return [item for item in ITEMS if policy.decide(principal, item.action)]
+    return [
+        item
+        for item in ITEMS
+        if (item.when is None or item.when(principal)) and policy.decide(principal, item.action)
+    ]
