@@ -147,6 +147,8 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
     )
     reader = web.another(lang="zh")
     reader.sign_in(custodian)
+    for path in ("/custody/files", "/custody/loans", f"/records/{record.id}"):
+        _check(reader.get(path), sentences, f"custodian {path}")
     _check(
         reader.post(f"/records/{record.id}/consult", {"purpose": "核对付款条件"}),
         sentences,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.webclient import Browser, error_code, events
-from vault import grants, notify, people
+from vault import custody, grants, notify, people
 from vault.caller import Caller
 from vault.models import ApiToken, Grant
 from vault.web.routing import spec_of
@@ -244,6 +244,57 @@ CASES = [
         status=302,
         denied_code="person_departing",
     ),
+    # Custody: files in care, items, lending.
+    Case("ui.files_in_care", "GET", "/custody/files", "custodian", "employee"),
+    Case(
+        "ui.file_reviewed",
+        "POST",
+        "/custody/files/{client}/reviewed",
+        "custodian",
+        "employee",
+        status=302,
+        denied_code="not_custodian",
+    ),
+    Case("ui.loans", "GET", "/custody/loans", "custodian", "employee"),
+    Case(
+        "ui.item_add",
+        "POST",
+        "/records/{record}/items",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+        data={"kind": "box", "label": "Box 7", "location": "Shelf B"},
+    ),
+    Case(
+        "ui.item_checkout",
+        "POST",
+        "/custody/items/{item}/checkout",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+        data={"borrower": "{borrower}", "pages": "12", "purpose": "prepare the audit"},
+    ),
+    Case(
+        "ui.item_checkin",
+        "POST",
+        "/custody/items/{loaned}/checkin",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+        data={"pages": "10", "condition": "good"},
+    ),
+    Case(
+        "ui.item_renew",
+        "POST",
+        "/custody/items/{loaned}/renew",
+        "custodian",
+        "auditor",
+        status=302,
+        denied_code="not_custodian",
+    ),
     # Public: the sign-in pages, the stylesheet and the language switch.
     Case("auth.login_page", "GET", "/auth/login", None),
     Case("auth.signed_out", "GET", "/auth/signed-out", None),
@@ -295,6 +346,15 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     watched.under_review = True
     note = notify.send(vault, db, employee, "test", "Hello", link="/grants")
     db.commit()
+    keeper = Caller(person=custodian)
+    borrower = make.custodian()
+    item = custody.add_item(
+        vault, db, keeper, record.id, kind="folder", label="F1", location="Shelf A"
+    )
+    loaned = custody.add_item(
+        vault, db, keeper, record.id, kind="folder", label="F2", location="Shelf A"
+    )
+    custody.checkout(vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep")
     ids = {
         "record": record.id,
         "client": record.client_id,
@@ -303,6 +363,9 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         "request": pending.id,
         "grant": grant.id,
         "under_review": watched.id,
+        "item": item.id,
+        "loaned": loaned.id,
+        "borrower": borrower.email,
         "note": note.id,
     }
     browsers = {}

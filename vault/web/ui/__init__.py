@@ -16,12 +16,32 @@ from flask_babel import lazy_gettext as _l
 from vault.policy import Action
 from vault.web import i18n
 from vault.web.context import caller, vault
-from vault.web.ui import admin, auditing, catalogue, errors, grants, home, labels, nav, reading
+from vault.web.ui import (
+    admin,
+    auditing,
+    catalogue,
+    custody,
+    errors,
+    grants,
+    home,
+    labels,
+    nav,
+    reading,
+)
 from vault.web.ui import stats as stats_pages  # noqa: F401 - registers /stats
 from vault.web.ui.blueprint import bp
 
 __all__ = [
-    "admin", "auditing", "bp", "catalogue", "grants", "home", "init_app", "nav", "reading",
+    "admin",
+    "auditing",
+    "bp",
+    "catalogue",
+    "custody",
+    "grants",
+    "home",
+    "init_app",
+    "nav",
+    "reading",
 ]
 
 nav.add("ui.catalogue", _l("Catalogue"), Action.RECORD_READ)

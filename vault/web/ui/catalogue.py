@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from vault import people, records
+from vault import custody, people, records
 from vault.errors import InvalidInput, VaultError
+from vault.models import Item
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
@@ -92,15 +94,29 @@ def clients() -> str:
 @route(
     bp, "/records/<int:record_id>", action=Action.RECORD_READ, summary="A record's catalogue card"
 )
-def record_card(record_id: int) -> str:
-    record = records.get_record(db(), record_id)
-    depositor = people.get_person(db(), record.deposited_by_id) if record.deposited_by_id else None
+def record_card(record_id: int) -> tuple[str, int]:
+    return record_page(record_id)
+
+
+def record_page(
+    record_id: int, error: VaultError | None = None, status: int = 200
+) -> tuple[str, int]:
+    """A record's card (with its items and their loans), and a refusal if one happened."""
+    session = db()
+    record = records.get_record(session, record_id)
+    depositor = None
+    if record.deposited_by_id:
+        depositor = people.get_person(session, record.deposited_by_id)
+    items = list(session.scalars(select(Item).where(Item.record_id == record_id).order_by(Item.id)))
     return render_template(
         "ui/record.html",
         record=record,
         depositor=depositor,
-        attachments=records.attachments_of(db(), record_id),
-    )
+        attachments=records.attachments_of(session, record_id),
+        items=[(item, custody.open_loan(session, item.id)) for item in items],
+        item_kinds=custody.ITEM_KINDS,
+        error=error,
+    ), status
 
 
 def _deposit_form(error: VaultError | None = None, status: int = 200) -> tuple[str, int]:

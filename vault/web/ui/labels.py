@@ -47,6 +47,20 @@ GRANT_STATUSES = {"active": _l("In force"), "expired": _l("Expired"), "revoked":
 
 GRANT_ACTIONS = {"consult": _l("Consult"), "copy": _l("Copy"), "lend": _l("Borrow")}
 
+ITEM_KINDS = {
+    "folder": _l("Folder"),
+    "binder": _l("Binder"),
+    "box": _l("Archive box"),
+    "media": _l("Medium"),
+}
+
+CONDITIONS = {
+    "good": _l("Good"),
+    "worn": _l("Worn"),
+    "damaged": _l("Damaged"),
+    "incomplete": _l("Incomplete"),
+}
+
 DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a decision")}
 
 STATUS_TITLES = {
@@ -178,6 +192,18 @@ MESSAGES: dict[str, LazyString] = {
     "note_required": _l("Say why, in a few words."),
     "notification_not_found": _l("There is no such notification."),
     "invalid_status": _l("There is no such status."),
+    # custody
+    "item_not_found": _l("There is no such item."),
+    "invalid_kind": _l("Choose what kind of item it is."),
+    "invalid_label": _l("The label needs 1 to 200 characters."),
+    "invalid_location": _l("Say where the item is kept (1 to 200 characters)."),
+    "invalid_days": _l("The loan period is out of range."),
+    "invalid_pages": _l("Give the number of pages."),
+    "item_on_loan": _l("This item is already out on loan."),
+    "item_not_on_loan": _l("This item is not out on loan."),
+    "renewal_limit": _l("A loan may be renewed once."),
+    "item_requested": _l("Someone else is waiting for this item: it cannot be renewed."),
+    "invalid_condition": _l("Choose the condition the item came back in."),
     # people and tokens
     "invalid_email": _l("That is not an e-mail address."),
     "invalid_name": _l("The name needs 1 to 200 characters."),
