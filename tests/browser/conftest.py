@@ -53,6 +53,8 @@ def chromium() -> Iterator[Browser]:
             "`apt-get install -y chromium` (scripts/test-deps does it as root).",
             pytrace=False,
         )
+    for stale in ARTIFACTS.glob("FAILED-*.png"):  # from an earlier run
+        stale.unlink()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -14,7 +14,7 @@ import re
 import pyotp
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Demo, Shots
+from tests.browser.conftest import LANGS, Demo, Shots
 from tests.webclient import events
 
 TEXT = {
@@ -29,6 +29,7 @@ TEXT = {
         "filed": "Filed as",
         "keys": "Key provider status",
         "added": "was added.",
+        "pending": "Waiting for a decision",
     },
     "zh": {
         "catalogue": "档案目录",
@@ -41,6 +42,7 @@ TEXT = {
         "filed": "已归档",
         "keys": "密钥提供者状态",
         "added": "已添加",
+        "pending": "等待审批",
     },
 }
 
@@ -222,3 +224,44 @@ def test_the_language_switch_on_every_page(page: Page, demo: Demo, lang: str, sh
     shots("switched")
     sign_in_locally(page, demo, "sales", shots)
     expect(page.locator("html")).to_have_attribute("lang", "en" if lang == "zh" else "zh-Hans")
+
+
+def test_employee_asks_a_custodian_approves_and_the_employee_consults(
+    page: Page, demo: Demo, lang: str, shots: Shots, chromium
+) -> None:
+    # The employee asks for BLUESKY's credit report, with a reason.
+    sign_in_with_sso(page, demo, "alice", shots)
+    page.select_option('select[name="client"]', label="BLUESKY — Blue Sky Retail Ltd.")
+    page.select_option('select[name="section"]', "credit")
+    page.click('form[role="search"] button[type="submit"]')
+    page.locator("#catalogue-results tbody tr a").first.click()
+    page.click("#request-link")
+    page.fill("#reason", "call the client about the overdue invoice")
+    page.fill("#hours", "2")
+    shots("ask")
+    page.click("#request-button")
+    expect(page.locator("#request-status")).to_have_text(TEXT[lang]["pending"])
+    request_url = page.url
+    # The senior custodian, in their own browser, finds it waiting and approves it.
+    keeper = chromium.new_context(locale=LANGS[lang])
+    other = keeper.new_page()
+    other_shots = Shots(other, shots.name + "-custodian")
+    sign_in_locally(other, demo, "custodian", other_shots)
+    other.click('a[href="/requests/waiting"] >> nth=0')
+    other.locator("#requests tbody tr a").first.click()
+    expect(other.locator("body")).to_contain_text("call the client about the overdue invoice")
+    other_shots("decide")
+    other.click("#approve-button")
+    expect(other.locator(".flash-ok")).to_be_visible()
+    keeper.close()
+    # Back to the employee: the grant shows its time left; the reading room opens.
+    page.goto(demo.url + "/grants")
+    expect(page.locator("td.time-left").first).not_to_have_text("—")
+    shots("grants")
+    page.goto(request_url)
+    page.click("#use-grant")
+    page.fill("#purpose", "overdue invoice call")
+    page.click("#consult-button")
+    expect(page.locator("#record-content")).to_contain_text("Credit report for Blue Sky")
+    expect(page.locator(".watermark span").first).to_contain_text("Alice Employee")
+    shots("reading-room")

@@ -44,14 +44,14 @@ __all__ = [
     "reading",
 ]
 
-nav.add("ui.catalogue", _l("Catalogue"), Action.RECORD_READ)
-nav.add("ui.clients", _l("Clients"), Action.CLIENT_READ)
-nav.add("ui.deposit_form", _l("Deposit"), Action.RECORD_DEPOSIT)
-nav.add("ui.audit_log", _l("Audit log"), Action.AUDIT_READ, "audit")
-nav.add("ui.audit_verify", _l("Verify the log"), Action.AUDIT_VERIFY, "audit")
-nav.add("ui.people_list", _l("People"), Action.PERSON_READ, "admin")
-nav.add("ui.designations", _l("Designations"), Action.PERSON_READ, "admin")
-nav.add("ui.keys", _l("Keys"), Action.KEY_STATUS, "admin")
+nav.add("ui.catalogue", _l("Catalogue"), Action.RECORD_READ, order=10)
+nav.add("ui.clients", _l("Clients"), Action.CLIENT_READ, order=20)
+nav.add("ui.deposit_form", _l("Deposit"), Action.RECORD_DEPOSIT, order=30)
+nav.add("ui.audit_log", _l("Audit log"), Action.AUDIT_READ, "audit", order=10)
+nav.add("ui.audit_verify", _l("Verify the log"), Action.AUDIT_VERIFY, "audit", order=20)
+nav.add("ui.people_list", _l("People"), Action.PERSON_READ, "admin", order=10)
+nav.add("ui.designations", _l("Designations"), Action.PERSON_READ, "admin", order=20)
+nav.add("ui.keys", _l("Keys"), Action.KEY_STATUS, "admin", order=30)
 
 
 def url_with(**changes: object) -> str:

@@ -27,8 +27,8 @@ from vault.web.ui import nav
 from vault.web.ui.blueprint import bp
 from vault.web.ui.catalogue import page_number, page_size, record_page
 
-nav.add("ui.files_in_care", _l("Files in my care"), Action.CLIENT_REVIEW_DUE)
-nav.add("ui.loans", _l("Loans"), Action.ITEM_READ)
+nav.add("ui.files_in_care", _l("Files in my care"), Action.CLIENT_REVIEW_DUE, order=70)
+nav.add("ui.loans", _l("Loans"), Action.ITEM_READ, order=80)
 
 ALL_FILES_DAYS = 36_500  # "due within a century": every file in scope, soonest due first
 

@@ -31,11 +31,13 @@ from vault.web.ui import nav
 from vault.web.ui.blueprint import bp
 from vault.web.ui.catalogue import page_number, page_size
 
-nav.add("ui.my_requests", _l("My requests"), Action.REQUEST_READ)
-nav.add("ui.my_grants", _l("My grants"), Action.GRANT_READ)
-nav.add("ui.waiting_requests", _l("Waiting for me"), Action.REQUEST_READ, when=nav.custodians)
-nav.add("ui.alerts", _l("Alerts"), Action.ALERT_READ, "audit")
-nav.add("ui.notifications", _l("Notifications"), Action.NOTIFICATION_READ)
+nav.add("ui.my_requests", _l("My requests"), Action.REQUEST_READ, order=40)
+nav.add("ui.my_grants", _l("My grants"), Action.GRANT_READ, order=50)
+nav.add(
+    "ui.waiting_requests", _l("Waiting for me"), Action.REQUEST_READ, when=nav.custodians, order=60
+)
+nav.add("ui.alerts", _l("Alerts"), Action.ALERT_READ, "audit", order=30)
+nav.add("ui.notifications", _l("Notifications"), Action.NOTIFICATION_READ, order=90)
 
 STATUSES = tuple(s.value for s in RequestStatus)
 

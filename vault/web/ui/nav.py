@@ -28,8 +28,10 @@ class NavItem:
     section: str  # "work", "audit" or "admin": groups the bar and the start page
     # Narrows who sees the link (e.g. designated custodians); never widens the policy.
     when: Callable[[Principal], bool] | None = None
+    order: int = 50  # place within its section
 
 
+SECTIONS = ("work", "audit", "admin")
 ITEMS: list[NavItem] = []
 
 
@@ -39,10 +41,17 @@ def add(
     action: Action,
     section: str = "work",
     when: Callable[[Principal], bool] | None = None,
+    order: int = 50,
 ) -> None:
     """Offer a page in the bar to everyone the policy allows ``action`` (and ``when`` holds)."""
     if all(item.endpoint != endpoint for item in ITEMS):
-        ITEMS.append(NavItem(endpoint, label, action, section, when))
+        ITEMS.append(NavItem(endpoint, label, action, section, when, order))
+        ITEMS.sort(key=_place)
+
+
+def _place(item: NavItem) -> tuple[int, int]:
+    section = SECTIONS.index(item.section) if item.section in SECTIONS else len(SECTIONS)
+    return section, item.order
 
 
 def custodians(principal: Principal) -> bool:
