@@ -52,6 +52,9 @@ class Config:
     max_content_bytes: int = 1 << 20
     max_request_bytes: int = 2 << 20
     seal_interval_s: float = 1.0
+    # Benchmarks only (VAULT_BENCH_BASELINE=1): serve the unaudited baseline route that
+    # bench/consult_bench.py compares consultations with. Never set it in production.
+    bench_baseline: bool = False
     # Dynamic management: days between reviews of a client file, per tier.
     review_days: Mapping[str, int] = field(
         default_factory=lambda: {"core": 60, "special": 90, "general": 180}
@@ -140,6 +143,8 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]
+        if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            kw["bench_baseline"] = True
         kw.update(overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(kw) - known
