@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -55,6 +56,8 @@ audit_events = Table(
     Column("resource_client", String(64), nullable=True, index=True),
     Column("body", Text, nullable=False),
     Column("mac", String(64), nullable=False),
+    # One person's events in a time window (the export guard's sliding quota windows).
+    Index("ix_audit_events_person_time", "actor_person_id", "time"),
     # AUTOINCREMENT: SQLite never reuses a sequence number, even of a removed tail.
     sqlite_autoincrement=True,
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -293,16 +293,23 @@ def revoke_grant(v: Vault, db: Session, caller: Caller, grant: Grant, reason: st
                     reason=reason[:200])
 
 
+# Asked at every content decision: built once, so SQLAlchemy reuses its compiled form.
+_COVERING = select(Grant).where(
+    Grant.person_id == bindparam("person_id"),
+    Grant.client_id == bindparam("client_id"),
+    or_(Grant.record_id.is_(None), Grant.record_id == bindparam("record_id")),
+    Grant.revoked_at.is_(None),
+    Grant.starts_at <= bindparam("now"),
+    Grant.expires_at > bindparam("now"),
+).order_by(Grant.id)
+
+
 def covering(db: Session, person_id: int, record: Record, now: datetime) -> list[Grant]:
     """Live grants of ``person_id`` that cover ``record`` (the record, or its client file)."""
-    return list(db.scalars(select(Grant).where(
-        Grant.person_id == person_id,
-        Grant.client_id == record.client_id,
-        or_(Grant.record_id.is_(None), Grant.record_id == record.id),
-        Grant.revoked_at.is_(None),
-        Grant.starts_at <= now,
-        Grant.expires_at > now,
-    ).order_by(Grant.id)))
+    return list(db.scalars(_COVERING, {
+        "person_id": person_id, "client_id": record.client_id, "record_id": record.id,
+        "now": now,
+    }))
 
 
 def requests_for(db: Session, person: Person, *, mine: bool, status: str | None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from audit import audit_events
@@ -26,6 +26,22 @@ from vault.runtime import Vault
 
 # Audit tags that count as opening a record's content (lending counts too, see custody).
 COUNTED = sorted({a.value for a in CONTENT_ACTIONS} | {"item:checkout"})
+
+_e = audit_events.c
+# Built once, like the audit INSERT: SQLAlchemy reuses their compiled form on every request.
+_LOCK = select(Person.id).where(Person.id == bindparam("person_id")).with_for_update()
+# One row, counted by the database (index on actor and time): distinct records opened in
+# the day and in the hour, and when the record asked for was last opened in the day.
+_WINDOWS = select(
+    func.count(distinct(_e.resource_record)),
+    func.count(distinct(case((_e.time >= bindparam("hour_ago"), _e.resource_record)))),
+    func.max(case((_e.resource_record == bindparam("record"), _e.time))),
+).where(
+    _e.actor_person_id == bindparam("person_id"),
+    _e.time >= bindparam("day_ago"),
+    _e.decision == "allow",
+    _e.action.in_(COUNTED),
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,7 @@ class Quota:
 
 def lock_person(db: Session, person_id: int) -> None:
     """Serialize one person's content decisions (PostgreSQL row lock; SQLite is serial)."""
-    db.execute(select(Person.id).where(Person.id == person_id).with_for_update())
+    db.execute(_LOCK, {"person_id": person_id})
 
 
 def check(v: Vault, db: Session, person: Person, record_id: int,
@@ -52,22 +68,16 @@ def check(v: Vault, db: Session, person: Person, record_id: int,
     custodian = bool(person.custodian_tiers())
     hour_limit = cfg.custodian_quota_hour if custodian else cfg.quota_hour
     day_limit = cfg.custodian_quota_day if custodian else cfg.quota_day
-    rows = db.execute(
-        select(audit_events.c.resource_record, audit_events.c.time).where(
-            audit_events.c.actor_person_id == person.id,
-            audit_events.c.time >= now - timedelta(days=1),
-            audit_events.c.decision == "allow",
-            audit_events.c.action.in_(COUNTED),
-        )
-    ).all()
     hour_ago = now - timedelta(hours=1)
-    day_set = {r for r, _ in rows if r is not None}
-    hour_set = {r for r, t in rows if r is not None and _aware(t) >= hour_ago}
-    key = str(record_id)
-    exceeded = (key not in hour_set and len(hour_set) >= hour_limit) or (
-        key not in day_set and len(day_set) >= day_limit
-    )
-    return Quota(len(hour_set), len(day_set), hour_limit, day_limit, exceeded)
+    day, hour, last_opened = db.execute(_WINDOWS, {
+        "person_id": person.id, "day_ago": now - timedelta(days=1), "hour_ago": hour_ago,
+        "record": str(record_id),
+    }).one()
+    # Opening a record already opened in a window does not count against that window.
+    in_day = last_opened is not None
+    in_hour = in_day and _aware(last_opened) >= hour_ago
+    exceeded = (not in_hour and hour >= hour_limit) or (not in_day and day >= day_limit)
+    return Quota(hour, day, hour_limit, day_limit, exceeded)
 
 
 def _aware(t: datetime) -> datetime:

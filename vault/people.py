@@ -8,9 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from vault import auditing
 from vault.caller import Caller
@@ -144,16 +144,20 @@ def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: st
     return token
 
 
+# Every API request: built once, and one query brings the person with their designations.
+_BY_TOKEN = (
+    select(Person)
+    .join(ApiToken, ApiToken.person_id == Person.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+    .options(joinedload(Person.designations))
+)
+
+
 def person_for_token(db: Session, token: str) -> Person | None:
     """The person a live token belongs to, or ``None``."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = db.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-        )
-    )
-    return row.person if row is not None else None
+    return db.scalars(_BY_TOKEN, {"token_hash": hash_token(token)}).unique().first()
 
 
 def set_departure(v: Vault, db: Session, caller: Caller, person: Person, day: date,

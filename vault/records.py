@@ -14,7 +14,7 @@ from typing import IO
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from vault import auditing
 from vault.caller import Caller
@@ -324,6 +324,9 @@ def get_record(db: Session, record_id: int) -> Record:
     return record
 
 
+_NOT_LISTED = (defer(Record.content_ct), defer(Record.wrapped_dek))
+
+
 def list_records(
     db: Session,
     *,
@@ -335,7 +338,8 @@ def list_records(
     offset: int = 0,
 ) -> list[Record]:
     """Catalogue listing and search (metadata only: titles, numbers, dates)."""
-    stmt = select(Record).order_by(Record.id)
+    # A page of cards needs no ciphertext: leave the sealed content and keys in the database.
+    stmt = select(Record).options(*_NOT_LISTED).order_by(Record.id)
     if client_id is not None:
         stmt = stmt.where(Record.client_id == client_id)
     if section is not None:

@@ -1,0 +1,66 @@
+"""The export quota's windows, counted by the database (DESIGN §3.6): what counts, and when."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from audit import Actor, Event
+from tests.factories import Factory
+from vault import guard
+from vault.db import utcnow
+
+
+def _opened(
+    vault,
+    person_id: int,
+    record: str | None,
+    minutes_ago: float,
+    *,
+    action: str = "record:consult",
+    decision: str = "allow",
+) -> None:
+    ev = Event(
+        action=action,
+        actor=Actor(person_id=person_id),
+        decision=decision,
+        outcome="ok" if decision == "allow" else "denied",
+        resource={"record": record} if record else {},
+        time=utcnow() - timedelta(minutes=minutes_ago),
+    )
+    with vault.engine.begin() as conn:
+        vault.audit.append(conn, ev)
+
+
+def _limits(vault, hour: int, day: int) -> None:
+    object.__setattr__(vault, "config", vault.config.with_(quota_hour=hour, quota_day=day))
+
+
+def test_windows_count_distinct_allowed_openings_of_this_person(make: Factory, vault, db):
+    sales, other = make.person(), make.person()
+    _opened(vault, sales.id, "1", 10)
+    _opened(vault, sales.id, "1", 20)  # the same record again: still one
+    _opened(vault, sales.id, "2", 120)  # in the day, not in the hour
+    _opened(vault, sales.id, "3", 25 * 60)  # older than a day
+    _opened(vault, sales.id, "4", 5, decision="deny")  # denied: not opened
+    _opened(vault, sales.id, "5", 5, action="record:read")  # catalogue only
+    _opened(vault, sales.id, "6", 5, action="item:checkout")  # lending counts
+    _opened(vault, sales.id, None, 5)  # no record named
+    _opened(vault, other.id, "7", 5)  # someone else
+
+    _limits(vault, hour=2, day=3)
+    quota = guard.check(vault, db, sales, 1)
+    assert (quota.hour, quota.day, quota.exceeded) == (2, 3, False)
+    # Record 2 was opened today but not this hour: the hour window is full.
+    assert guard.check(vault, db, sales, 2).exceeded is True
+    _limits(vault, hour=3, day=3)
+    assert guard.check(vault, db, sales, 2).exceeded is False
+    # Record 3 was opened yesterday: a new record for both windows, and the day is full.
+    assert guard.check(vault, db, sales, 3).exceeded is True
+    _limits(vault, hour=3, day=4)
+    assert guard.check(vault, db, sales, 3).exceeded is False
+    assert guard.check(vault, db, other, 1).hour == 1
+
+
+def test_a_person_with_no_history_is_within_quota(make: Factory, vault, db):
+    quota = guard.check(vault, db, make.person(), 42)
+    assert (quota.hour, quota.day, quota.exceeded) == (0, 0, False)
