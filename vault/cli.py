@@ -258,6 +258,79 @@ def audit_seal() -> None:
     click.echo(f"sealed {linked} events")
 
 
+@main.group("keys")
+def keys_group() -> None:
+    """Key-encryption keys: status, rotation, re-wrapping the data keys."""
+
+
+@keys_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@friendly
+def keys_status(as_json: bool) -> None:
+    """Key ids, the active one, and how many data keys each wraps."""
+    import json
+
+    from vault import keys
+
+    with opened() as (v, db):
+        found = keys.status(v, db, Caller.operator())
+    if as_json:
+        click.echo(json.dumps(found.as_json(), indent=2))
+        return
+    click.echo(f"provider:   {found.provider.provider}")
+    click.echo(f"active key: {found.provider.active_key_id}")
+    click.echo(f"keys:       {', '.join(found.provider.key_ids)}")
+    for kind, per_key in found.wrapped.items():
+        counts = ", ".join(f"{key_id} {n}" for key_id, n in per_key.items()) or "none"
+        click.echo(f"{kind + ':':<13} {counts}")
+    if found.outdated:
+        click.echo(f"{found.outdated} data key(s) under older keys: run 'archive-vault keys "
+                   "rewrap'")
+
+
+@keys_group.command("rotate")
+@friendly
+def keys_rotate() -> None:
+    """Add a new key-encryption key and make it active (old keys are kept)."""
+    from vault import keys
+
+    with opened() as (v, db):
+        new_id = keys.rotate(v, db, Caller.operator())
+    click.echo(f"new active key {new_id}. Restart the server processes, so that they wrap new "
+               "data keys under it, then run 'archive-vault keys rewrap'.")
+
+
+@keys_group.command("rewrap")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 10_000),
+              help="rows per transaction")
+@friendly
+def keys_rewrap(batch: int) -> None:
+    """Re-wrap every data key under the active key (content untouched; rerun to resume)."""
+    import time
+
+    from tqdm import tqdm
+
+    from vault import keys
+
+    started = time.perf_counter()
+    with opened() as (v, db), tqdm(
+        unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr
+    ) as bar:
+        report = keys.rewrap(v, db, Caller.operator(), batch=batch, progress=bar.update,
+                             on_total=lambda n: bar.reset(total=n))
+    per_kind = ", ".join(f"{kind} {n}" for kind, n in report.rewrapped.items())
+    click.echo(f"re-wrapped {report.total_rewrapped} data keys under {report.active_key_id} "
+               f"({per_kind}); {sum(report.current.values())} were under it already; "
+               f"{time.perf_counter() - started:.1f} s")
+    if report.total_failed:
+        for kind, ids in report.failed.items():
+            if ids:
+                shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+                click.echo(f"{kind}: {len(ids)} wrapped key(s) could not be unwrapped and were "
+                           f"left as they are (ids {shown})", err=True)
+        sys.exit(EXIT_FAILED)
+
+
 @main.group("policy")
 def policy_group() -> None:
     """The Cedar policies."""

@@ -39,6 +39,8 @@ class Action(enum.StrEnum):
     ITEM_READ = "item:read"
     ITEM_REMIND = "item:remind"
     ITEM_RENEW = "item:renew"
+    KEY_REWRAP = "key:rewrap"
+    KEY_ROTATE = "key:rotate"
     KEY_STATUS = "key:status"
     NOTIFICATION_READ = "notification:read"
     PERSON_CREATE = "person:create"

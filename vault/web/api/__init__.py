@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from vault.web.api import custody, grants, views  # noqa: F401 - register the routes on bp
+from vault.web.api import custody, grants, keys, views  # noqa: F401 - register the routes on bp
 from vault.web.api.blueprint import bp
 
 

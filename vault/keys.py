@@ -1,0 +1,304 @@
+"""Key rotation (DESIGN §3.12, §4): a new key-encryption key, then every data key re-wrapped.
+
+``rotate`` adds a key-encryption key (KEK) to the key provider and makes it active:
+new data keys are wrapped under it from then on. ``rewrap`` walks every wrapped data
+key in the database (records, clients, local accounts' TOTP secrets) and wraps it
+again under the active KEK. The data key itself does not change, so no ciphertext is
+read, decrypted or rewritten: a data key is unwrapped only to be wrapped again.
+
+``rewrap`` goes through each table in primary-key order, in batches; each batch locks
+its rows, rewrites their wrapped keys and appends its audit event in one transaction.
+Rows already under the active KEK are skipped, so a run that stopped half way (crash,
+kill, lost connection) is finished by running it again, and nothing is lost: old KEKs
+stay in the keyring, and a row is only ever rewritten with a key wrapped under a KEK
+the keyring holds. A wrapped key that cannot be unwrapped is left untouched and
+reported, never replaced.
+
+Processes that opened the keyring before a rotation keep wrapping new data keys under
+the previous KEK until they reload it (they still read everything: an unknown key id
+makes the keyring re-read its file). Restart them after ``rotate``, then ``rewrap``;
+``status`` shows what is left under old KEKs, and another ``rewrap`` takes it over.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from vault import auditing, keystatus
+from vault.accounts import _totp_context
+from vault.caller import Caller
+from vault.crypto import DecryptionError, WrappedKey
+from vault.errors import InvalidInput
+from vault.models import Client, LocalCredential, Record
+from vault.people import authorize
+from vault.policy import Action
+from vault.records import client_context, record_context
+from vault.runtime import Vault
+
+BATCH = 1000
+UNREADABLE = "(unreadable)"
+
+
+@dataclass(frozen=True)
+class WrappedKeys:
+    """A column of wrapped data keys, and the place (context) each key is bound to."""
+
+    name: str
+    table: Table
+    key: Column[Any]
+    column: Column[Any]
+    context: Callable[[int], bytes]
+
+
+def _table(model: type) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+# Every wrapped data key the vault keeps. A new kind of sealed field must be added here.
+WRAPPED: tuple[WrappedKeys, ...] = (
+    WrappedKeys(
+        "records", _table(Record), _table(Record).c.id, _table(Record).c.wrapped_dek, record_context
+    ),
+    WrappedKeys(
+        "clients", _table(Client), _table(Client).c.id, _table(Client).c.wrapped_dek, client_context
+    ),
+    WrappedKeys(
+        "totp_secrets",
+        _table(LocalCredential),
+        _table(LocalCredential).c.person_id,
+        _table(LocalCredential).c.totp_wrapped_dek,
+        _totp_context,
+    ),
+)
+
+
+def key_id_of(wrapped: bytes) -> str:
+    """The id of the KEK a stored wrapped key names, or ``UNREADABLE``."""
+    try:
+        return WrappedKey.from_bytes(wrapped).key_id
+    except DecryptionError:
+        return UNREADABLE
+
+
+@dataclass(frozen=True)
+class Status:
+    """The key provider's status and how many data keys each KEK wraps, per kind."""
+
+    provider: keystatus.KeyStatus
+    wrapped: dict[str, dict[str, int]]
+
+    @property
+    def outdated(self) -> int:
+        """Data keys not wrapped under the active KEK (what ``rewrap`` would take over)."""
+        active = self.provider.active_key_id
+        return sum(n for per in self.wrapped.values() for k, n in per.items() if k != active)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready form (ids and counts only, never key material)."""
+        return {
+            "provider": self.provider.provider,
+            "active_key_id": self.provider.active_key_id,
+            "key_ids": list(self.provider.key_ids),
+            "audit_key_fingerprint": self.provider.audit_key_fingerprint,
+            "wrapped_keys": self.wrapped,
+            "outdated": self.outdated,
+        }
+
+
+def status(v: Vault, db: Session, caller: Caller) -> Status:
+    """Key ids, the active one, and the data keys under each (admins; reading is recorded)."""
+    provider = keystatus.status(v, db, caller)
+    wrapped: dict[str, dict[str, int]] = {}
+    for kind in WRAPPED:
+        counts: Counter[str] = Counter()
+        rows = db.execute(
+            select(kind.column).where(kind.column.is_not(None)).execution_options(yield_per=5000)
+        )
+        for (blob,) in rows:
+            counts[key_id_of(blob)] += 1
+        wrapped[kind.name] = dict(sorted(counts.items()))
+    db.rollback()
+    return Status(provider, wrapped)
+
+
+def rotate(v: Vault, db: Session, caller: Caller) -> str:
+    """Add a new KEK and make it active (audited); return its id.
+
+    The keyring file changes first; if the audit event then cannot be written, the
+    error is raised (the new KEK exists, and only wraps keys from then on).
+    """
+    authorize(v, db, caller, Action.KEY_ROTATE)
+    rotate_keys = getattr(v.keys, "rotate", None)
+    if rotate_keys is None:
+        raise InvalidInput(
+            f"the {v.config.key_provider} key provider rotates its keys itself",
+            code="rotation_unsupported",
+        )
+    previous = v.keys.active_key_id
+    new_id = str(rotate_keys())
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.KEY_ROTATE,
+        resource={"key": new_id},
+        details={"previous": previous},
+    )
+    db.commit()
+    return new_id
+
+
+@dataclass
+class Rewrap:
+    """What a ``rewrap`` run did, per kind of wrapped key."""
+
+    active_key_id: str
+    rewrapped: dict[str, int] = field(default_factory=dict)
+    current: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def total_rewrapped(self) -> int:
+        """Data keys re-wrapped by this run."""
+        return sum(self.rewrapped.values())
+
+    @property
+    def total_failed(self) -> int:
+        """Wrapped keys that could not be unwrapped (left untouched)."""
+        return sum(len(ids) for ids in self.failed.values())
+
+
+def rewrap(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    *,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Rewrap:
+    """Wrap every data key not under the active KEK again under it, batch by batch.
+
+    Args:
+        batch: rows per transaction (1..10000).
+        progress: called with the number of rows looked at, after each batch commits.
+        on_total: called once with the number of rows to look at.
+
+    Returns:
+        Counts per kind; keys that could not be unwrapped are listed in ``failed``.
+    """
+    if not 1 <= batch <= 10_000:
+        raise InvalidInput("batch must be between 1 and 10000", code="invalid_batch")
+    authorize(v, db, caller, Action.KEY_REWRAP)
+    active = v.keys.active_key_id
+    if on_total is not None:
+        on_total(
+            sum(
+                int(db.scalar(select(func.count()).where(k.column.is_not(None))) or 0)
+                for k in WRAPPED
+            )
+        )
+        db.rollback()
+    report = Rewrap(active)
+    try:
+        for kind in WRAPPED:
+            report.rewrapped[kind.name] = report.current[kind.name] = 0
+            report.failed[kind.name] = []
+            for looked_at in _rewrap_kind(v, db, caller, kind, active, batch, report):
+                if progress is not None:
+                    progress(looked_at)
+    except BaseException:
+        db.rollback()  # the batch in hand is undone whole; committed batches stay done
+        raise
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.KEY_REWRAP,
+        resource={"key": active},
+        outcome="error" if report.total_failed else "ok",
+        reason="unwrap_failed" if report.total_failed else "",
+        details={
+            "rewrapped": report.total_rewrapped,
+            "failed": report.total_failed,
+            "complete": True,
+        },
+    )
+    db.commit()
+    return report
+
+
+_SET = {
+    kind.name: update(kind.table)
+    .where(kind.key == bindparam("b_key"))
+    .values({kind.column.name: bindparam("b_wrapped")})
+    for kind in WRAPPED
+}
+
+
+def _rewrap_kind(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    kind: WrappedKeys,
+    active: str,
+    batch: int,
+    report: Rewrap,
+) -> Iterator[int]:
+    """Rewrap one kind; yields the rows looked at after each committed batch."""
+    after = 0
+    while True:
+        # Locked (PostgreSQL; SQLite's transactions take the write lock): nothing changes a
+        # row between reading its wrapped key here and writing the new one below.
+        rows = db.execute(
+            select(kind.key, kind.column)
+            .where(kind.key > after, kind.column.is_not(None))
+            .order_by(kind.key)
+            .limit(batch)
+            .with_for_update()
+        ).all()
+        if not rows:
+            db.rollback()
+            return
+        changes, old_ids = [], set()
+        for key, blob in rows:
+            old = key_id_of(blob)
+            if old == active:
+                report.current[kind.name] += 1
+                continue
+            try:
+                context = kind.context(key)
+                fresh = v.keys.wrap(v.keys.unwrap(WrappedKey.from_bytes(blob), context), context)
+            except DecryptionError:
+                report.failed[kind.name].append(key)
+                continue
+            changes.append({"b_key": key, "b_wrapped": fresh.to_bytes()})
+            old_ids.add(old)
+        if changes:
+            db.execute(_SET[kind.name], changes)
+            auditing.record(
+                v,
+                db,
+                caller,
+                Action.KEY_REWRAP,
+                resource={"key": active},
+                details={
+                    "kind": kind.name,
+                    "rewrapped": len(changes),
+                    "from": ",".join(sorted(old_ids)),
+                    "first": rows[0][0],
+                    "last": rows[-1][0],
+                },
+            )
+        db.commit()
+        report.rewrapped[kind.name] += len(changes)
+        after = rows[-1][0]
+        yield len(rows)
