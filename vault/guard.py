@@ -24,8 +24,9 @@ from vault.models import Alert, Person, Role
 from vault.policy import CONTENT_ACTIONS, Action
 from vault.runtime import Vault
 
-# Audit tags that count as opening a record's content (lending counts too, see custody).
-COUNTED = sorted({a.value for a in CONTENT_ACTIONS} | {"item:checkout"})
+# Audit tags that count as opening a record's content: consulting, copying and borrowing
+# (the borrower's ``item:borrow``; the lending custodian's ``item:checkout`` is not theirs).
+COUNTED = sorted(a.value for a in CONTENT_ACTIONS)
 
 _e = audit_events.c
 # Built once, like the audit INSERT: SQLAlchemy reuses their compiled form on every request.

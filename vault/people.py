@@ -265,8 +265,8 @@ def departure_report(v: Vault, db: Session, caller: Caller, person: Person,
     return touches
 
 
-REPORTED_ACTIONS = ("record:consult", "record:copy", "item:checkout", "record:deposit",
-                    "client:create")
+REPORTED_ACTIONS = ("record:consult", "record:copy", "item:borrow", "item:checkout",
+                    "record:deposit", "client:create")
 
 
 def list_people(db: Session, *, q: str | None = None, limit: int = 50, offset: int = 0

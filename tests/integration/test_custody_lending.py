@@ -402,3 +402,26 @@ def test_reminders_are_mailed_through_a_real_smtp_server(api, make: Factory, vau
     db.rollback()
     note = db.scalar(sa.select(Notification).where(Notification.person_id == borrower.id))
     assert note.emailed_at is not None
+
+
+def test_borrowing_counts_for_the_borrower_and_shows_in_their_departure_report(
+    api, make: Factory, vault, db
+):
+    """Lending is the borrower's use: their quota and departure report, not the custodian's."""
+    from vault import guard
+
+    custodian, token, record, item_id = setup_item(api, make)
+    borrower = make.person()
+    make.grant(borrower, record, actions=("lend",))
+    assert checkout(api, token, item_id, borrower).status_code == 201
+    db.rollback()
+    borrower_quota = guard.check(vault, db, db.get(Person, borrower.id), record.id + 1000)
+    custodian_quota = guard.check(vault, db, db.get(Person, custodian.id), record.id + 1000)
+    assert (borrower_quota.hour, custodian_quota.hour) == (1, 0)
+
+    api.post(f"/people/{borrower.id}/departure", make.token(make.admin()),
+             json={"leaving_on": (NOW + timedelta(days=20)).date().isoformat()})
+    auditor = make.token(make.person(roles=("employee", "auditor")))
+    report = api.get(f"/people/{borrower.id}/departure-report", auditor).json
+    assert ("item:borrow", record.file_number) in {
+        (t["action"], t["file_number"]) for t in report["touches"]}
