@@ -43,7 +43,8 @@ def test_windows_count_distinct_allowed_openings_of_this_person(make: Factory, v
     _opened(vault, sales.id, "3", 25 * 60)  # older than a day
     _opened(vault, sales.id, "4", 5, decision="deny")  # denied: not opened
     _opened(vault, sales.id, "5", 5, action="record:read")  # catalogue only
-    _opened(vault, sales.id, "6", 5, action="item:checkout")  # lending counts
+    _opened(vault, sales.id, "6", 5, action="item:borrow")  # borrowing counts
+    _opened(vault, sales.id, "8", 5, action="item:checkout")  # lending to another does not
     _opened(vault, sales.id, None, 5)  # no record named
     _opened(vault, other.id, "7", 5)  # someone else
 
