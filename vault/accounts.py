@@ -479,6 +479,8 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
         )
     else:
         changes: dict[str, str | int | bool | None] = {}
+        if person.sso_subject == ident.subject and db.is_modified(person):
+            changes["sso_linked"] = True  # an existing person, linked by verified e-mail
         if person.roles != roles:
             changes.update(roles=roles, previous_roles=person.roles)
             person.roles = roles

@@ -169,3 +169,25 @@ def test_notifications_lead_to_their_page_and_only_on_this_site(web, make, vault
     stranger.sign_in(make.person())
     theirs = stranger.post(f"/notifications/{good.id}/read")
     assert theirs.status_code == 404 and error_code(theirs) == "notification_not_found"
+
+
+def test_a_traceable_copy_needs_a_copy_grant_and_carries_the_readers_mark(web, make, vault, db):
+    record = make.record(make.client("general"), content=CANARY.encode())
+    sales = make.person()
+    employee = web.another()
+    employee.sign_in(sales)
+    refused = employee.post(f"/records/{record.id}/copy", {"purpose": "for the customer"})
+    assert refused.status_code == 403 and error_code(refused) == "no_grant"
+    ask(employee, record, actions=["consult", "copy"])
+    keeper = web.another()
+    keeper.sign_in(make.custodian("general"))
+    req = db.scalar(select(AccessRequest))
+    keeper.post(f"/requests/{req.id}/approve")
+    made = employee.post(f"/records/{record.id}/copy", {"purpose": "for the customer"})
+    assert made.status_code == 200
+    assert made.headers["Content-Disposition"].startswith("attachment;")
+    assert made.headers["Cache-Control"] == "no-store"
+    body = made.get_data(as_text=True)
+    assert CANARY in body and sales.email in body and made.headers["X-Copy-Id"] in body
+    copies = events(vault, action="record:copy", person_id=sales.id)
+    assert [e.decision for e in copies] == ["deny", "allow"]

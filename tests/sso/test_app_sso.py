@@ -184,6 +184,8 @@ def test_an_existing_person_is_linked_by_a_verified_email(live, sso_vault):
     assert Browser(live).sign_in("audrey").status_code == 302
     audrey = person(sso_vault, "audrey@corp.test")
     assert audrey.sso_subject == "audrey" and audrey.has_role("auditor")
+    linked = events(sso_vault, action="person:update")[-1]
+    assert linked.details["sso_linked"] is True and linked.actor.subject == "sso:audrey"
     with sso_vault.sessions() as db:
         assert len(db.scalars(select(Person)).all()) == 1
 
@@ -322,3 +324,17 @@ def test_single_sign_on_people_are_audited_like_everyone(live, sso_vault):
     page = browser.get(f"/audit?person={audrey.email}")
     assert page.status_code == 200 and "auth:login" in page.text
     assert Caller(person=audrey).actor().subject == "audrey"
+
+
+def test_sign_out_without_a_kept_id_token_still_reaches_the_provider(live, oidc_provider):
+    browser = Browser(live)
+    browser.sign_in("alice")
+    serializer = live.app.session_interface.get_signing_serializer(live.app)
+    session = serializer.loads(browser.session_cookie())
+    session.pop("sso_id_token")  # as when the provider's token was too large to keep
+    browser.set_session_cookie(serializer.dumps(session))
+    out = browser.post("/auth/logout", {})
+    params = parse_qs(urlsplit(out.headers["Location"]).query)
+    assert "id_token_hint" not in params and params["client_id"] == [oidc_provider.client_id]
+    back = logout_through_provider(browser.http, out.headers["Location"])
+    assert back.startswith(f"{live.url}/auth/signed-out")

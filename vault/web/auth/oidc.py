@@ -239,7 +239,7 @@ class Provider:
             leaving_on=_claim_date(claims, s.oidc_leaving_on_claim),
         )
 
-    def logout_url(self, id_token: str, post_logout_redirect_uri: str) -> str | None:
+    def logout_url(self, id_token: str | None, post_logout_redirect_uri: str) -> str | None:
         """The provider's end-session URL for RP-initiated logout (None if it has none)."""
         meta = self.metadata()
         if not meta.get("end_session_endpoint"):

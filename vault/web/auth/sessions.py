@@ -28,6 +28,7 @@ from vault.web.routing import spec_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY_S = 10  # refresh the idle clock at most this often (each refresh re-sends the cookie)
+MAX_ID_TOKEN = 2500  # bytes: the session cookie must stay under the browsers' 4 KB
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -73,7 +74,9 @@ def start(person: Person, method: str, *, id_token: str | None = None) -> None:
     session["auth_at"] = now
     session["seen_at"] = now
     session["auth_method"] = method
-    if id_token:
+    if id_token and len(id_token) <= MAX_ID_TOKEN:
+        # Kept for the provider's sign-out (id_token_hint); a token too large for the
+        # cookie is left out and sign-out names the client instead.
         session["sso_id_token"] = id_token
     g.person = person
 

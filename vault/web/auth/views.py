@@ -120,7 +120,7 @@ def logout() -> Response:
     settings = vault().config.auth
     if settings.public_url:
         signed_out = settings.public_url.rstrip("/") + url_for("auth.signed_out")
-    if left["auth_method"] == "sso" and left["sso_id_token"] and settings.oidc_enabled:
+    if left["auth_method"] == "sso" and settings.oidc_enabled:
         try:
             url = oidc.provider().logout_url(left["sso_id_token"], signed_out)
         except VaultError:

@@ -147,6 +147,9 @@ MESSAGES: dict[str, LazyString] = {
     "event_not_found": _l("There is no such audit event."),
     "unknown_language": _l("This language is not available."),
     "decryption_failed": _l("The record could not be decrypted; the failure is recorded."),
+    "copy_format_unsupported": _l(
+        "This record's format cannot carry a watermark, so it is not copied."
+    ),
     "invalid_section": _l("Choose one of the four sections of the client file."),
     "invalid_title": _l("The title needs 1 to 300 characters."),
     "invalid_year": _l("The year is out of range."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import render_template, request
+from flask import Response, render_template, request
 from flask_babel import format_datetime
 
 from vault import access, records
@@ -77,3 +77,32 @@ def consult(record_id: int) -> tuple[str, int]:
         stamp=stamp,
         tiles=range(WATERMARK_TILES),
     ), 200
+
+
+COPY_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+
+
+@route(
+    bp,
+    "/records/<int:record_id>/copy",
+    action=Action.RECORD_COPY,
+    methods=["POST"],
+    summary="A traceable copy (watermarked with the reader, the time and a copy id; audited)",
+)
+def make_copy(record_id: int) -> Response | tuple[str, int]:
+    try:
+        made = access.copy(
+            vault(), db(), caller(), record_id, request.form.get("purpose", "")[:600]
+        )
+    except VaultError as exc:
+        return _purpose_form(record_id, exc, exc.status)
+    ext = COPY_EXTENSIONS.get(made.media_type, "txt")
+    name = f"{made.record.file_number}-{made.copy_id}.{ext}"
+    return Response(
+        made.data,
+        mimetype=made.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Copy-Id": made.copy_id,
+        },
+    )
