@@ -1,17 +1,25 @@
 """The access gate every request passes: declared route, authenticated, allowed.
 
 Order, as in Indico: find the route's declaration (none -> refuse), authenticate
-(401), decide vault-wide acts (403, audited). Acts on one record or client file are
-decided against that target by the service: content in :mod:`vault.access`,
-custody acts in :mod:`vault.grants`.
+(401), decide (403, audited), and only then let the view parse its input. Vault-wide
+acts are decided here in full. Acts on one record or client file are decided
+against that target by the service (content in :mod:`vault.access`, custody acts
+in :mod:`vault.grants` and :mod:`vault.custody`); for custody acts the gate first
+refuses anyone who could not do the act on a client of any tier, so that a caller
+without the right never learns what input the act would want.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Flask, current_app, g, request
 
 from vault import auditing, guard
+from vault.caller import Caller
+from vault.config import TIERS
 from vault.errors import Denied, Unauthenticated
+from vault.policy import Action, Decision, Target
 from vault.web.context import caller, db, vault
 from vault.web.routing import spec_of
 
@@ -33,23 +41,48 @@ def init_app(app: Flask) -> None:
         if g.get("person") is None:
             code = "invalid_token" if g.get("bad_token") else "unauthenticated"
             raise Unauthenticated("sign in or send a valid bearer token", code=code)
-        if spec.action.on_target:
-            # Decided against the record or client file itself: content acts in
-            # vault.access, custody acts (approve, deny, revoke) in vault.grants.
-            return
-        from datetime import date
-
+        if spec.action.on_record:
+            return  # decided in vault.access with the record, its grants and the quota
         who = caller()
-        decision = vault().policy.decide(who.principal(date.today()), spec.action)
-        if not decision:
-            session = db()
-            auditing.record(vault(), session, who, spec.action, decision=decision,
-                            details={"route": request.url_rule.rule if request.url_rule else ""})
-            if decision.reason == "person_disabled":
-                person = who.person
-                assert person is not None
-                guard.raise_alert(vault(), session, who, "departed_access", person,
-                                  f"{person.email} (left {person.leaving_on}) tried "
-                                  f"{spec.action.value}")
-            session.commit()
-            raise Denied(decision.message, code=decision.reason)
+        decision = _decide(who, spec.action)
+        if decision is not None and not decision:
+            _refuse(who, spec.action, decision)
+
+
+def _decide(who: Caller, action: Action) -> Decision | None:
+    """The vault-wide decision; for a custody act, a refusal only when it holds for every
+    tier and the reason does not depend on the target (no designation, or a hard line).
+    ``None`` leaves the decision to the service, which knows the target."""
+    principal = who.principal(date.today())
+    policy = vault().policy
+    if not action.on_target:
+        return policy.decide(principal, action)
+    decisions = [
+        policy.decide(principal, action, Target(record_id=None, client_id=0, tier=tier),
+                      is_requester=False)
+        for tier in TIERS
+    ]
+    if any(decisions):
+        return None
+    first = decisions[0]
+    if first.policy_ids:
+        return first  # a hard line (leaving, under review...) whatever the target
+    if not principal.custodian_tiers:
+        return Decision(False, "not_custodian", "only designated custodians may do this")
+    return None
+
+
+def _refuse(who: Caller, action: Action, decision: Decision) -> None:
+    """Audit the refusal (and alert on a departed person knocking), then raise 403."""
+    session = db()
+    resource = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
+    auditing.record(vault(), session, who, action, decision=decision,
+                    resource={k.removesuffix("_id"): v for k, v in resource.items()},
+                    details={"route": request.url_rule.rule if request.url_rule else ""})
+    if decision.reason == "person_disabled":
+        person = who.person
+        assert person is not None
+        guard.raise_alert(vault(), session, who, "departed_access", person,
+                          f"{person.email} (left {person.leaving_on}) tried {action.value}")
+    session.commit()
+    raise Denied(decision.message, code=decision.reason)

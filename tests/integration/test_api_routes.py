@@ -1,0 +1,176 @@
+"""Every API route: an anonymous caller (401, in test_routes), a denied and an allowed one.
+
+One table. A route added without a row here fails ``test_the_table_covers_every_api_route``,
+so nobody can add an endpoint without saying who may use it and proving it.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from tests.factories import Factory
+from vault import people
+from vault.caller import Caller
+from vault.models import Person
+from vault.web.routing import spec_of
+
+REASON = "renewing the payment terms with this client"
+
+
+@dataclass
+class World:
+    """One of everything, with a person of each kind and their tokens."""
+
+    ids: dict[str, int]
+    tokens: dict[str, str]
+
+
+def build(make: Factory, api, vault, db) -> World:
+    employee, custodian = make.person(), make.custodian("general")
+    auditor, admin = make.person(roles=("employee", "auditor")), make.admin()
+    departed = make.person()
+    client = make.client("general")
+    record = make.record(client, by=employee)
+    tokens = {k: make.token(p) for k, p in (("employee", employee), ("custodian", custodian),
+                                             ("auditor", auditor), ("admin", admin),
+                                             ("departed", departed))}
+    att = api.client.post(
+        f"/api/v1/records/{record.id}/attachments",
+        headers={"Authorization": f"Bearer {tokens['employee']}"},
+        data={"file": (io.BytesIO(b"scan"), "scan.txt", "text/plain")}).json
+    item = api.post(f"/records/{record.id}/items", tokens["custodian"],
+                    json={"kind": "folder", "label": "Folder", "location": "Shelf 1"}).json
+    req = api.post("/access-requests", tokens["employee"],
+                   json={"record_id": record.id, "reason": REASON}).json
+    grant = make.grant(employee, record)
+    note = api.get("/notifications", tokens["employee"]).json["items"][0]
+    db.commit()  # end this session's read snapshot before writing (SQLite)
+    people.set_departure(vault, db, Caller(person=admin), departed, date.today())
+    ids = {"client_id": client.id, "record_id": record.id, "attachment_id": att["id"],
+           "item_id": item["id"], "request_id": req["id"], "grant_id": grant.id,
+           "note_id": note["id"], "person_id": employee.id, "custodian_id": custodian.id}
+    return World(ids, tokens)
+
+
+# (method, rule): (allowed caller, denied caller, JSON body or None, files or None)
+ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
+    ("POST", "/access-requests"): ("employee", "departed", {"record_id": "{record_id}",
+                                                           "reason": REASON}),
+    ("GET", "/access-requests"): ("employee", "departed", None),
+    ("GET", "/access-requests/<int:request_id>"): ("employee", "departed", None),
+    ("POST", "/access-requests/<int:request_id>/approve"): ("custodian", "employee", {}),
+    ("POST", "/access-requests/<int:request_id>/deny"): ("custodian", "employee", {}),
+    ("POST", "/access-requests/<int:request_id>/withdraw"): ("employee", "departed", None),
+    ("GET", "/alerts"): ("auditor", "employee", None),
+    ("GET", "/audit/events"): ("auditor", "employee", None),
+    ("POST", "/audit/trace-copy"): ("auditor", "employee", "file"),
+    ("GET", "/audit/verify"): ("auditor", "employee", None),
+    ("GET", "/clients"): ("employee", "departed", None),
+    ("POST", "/clients"): ("employee", "departed", {"code": "NEWCO", "name": "New Co",
+                                                   "tier": "general"}),
+    ("GET", "/clients/<int:client_id>"): ("employee", "departed", None),
+    ("POST", "/clients/<int:client_id>/review"): ("custodian", "employee", {"note": "ok"}),
+    ("GET", "/grants"): ("employee", "departed", None),
+    ("POST", "/grants/<int:grant_id>/revoke"): ("custodian", "employee", {}),
+    ("GET", "/items/<int:item_id>"): ("custodian", "employee", None),
+    ("POST", "/items/<int:item_id>/checkin"): ("custodian", "employee", {"pages": 1}),
+    ("POST", "/items/<int:item_id>/checkout"): ("custodian", "employee", {
+        "borrower": "{custodian_email}", "pages": 3, "purpose": "annual review"}),
+    ("POST", "/items/<int:item_id>/renew"): ("custodian", "employee", {}),
+    ("GET", "/keys/status"): ("admin", "employee", None),
+    ("GET", "/loans"): ("custodian", "employee", None),
+    ("GET", "/me"): ("employee", "departed", None),
+    ("GET", "/notifications"): ("employee", "departed", None),
+    ("POST", "/notifications/<int:note_id>/read"): ("employee", "departed", None),
+    ("POST", "/people/<int:person_id>/departure"): ("admin", "employee",
+                                                   {"leaving_on": "{leaving_on}"}),
+    ("GET", "/people/<int:person_id>/departure-report"): ("auditor", "employee", None),
+    ("POST", "/people/<int:person_id>/review/clear"): ("auditor", "employee", {"note": "ok"}),
+    ("GET", "/policy/explain"): ("auditor", "employee", None),
+    ("GET", "/records"): ("employee", "departed", None),
+    ("POST", "/records"): ("employee", "departed", {"client_id": "{client_id}",
+                                                   "section": "basic", "title": "Visit",
+                                                   "content": "notes"}),
+    ("GET", "/records/<int:record_id>"): ("employee", "departed", None),
+    ("POST", "/records/<int:record_id>/attachments"): ("employee", "departed", "file"),
+    ("GET", "/records/<int:record_id>/attachments/<int:attachment_id>/content"):
+        ("custodian", "auditor", None),
+    ("GET", "/records/<int:record_id>/content"): ("custodian", "auditor", None),
+    ("POST", "/records/<int:record_id>/content"): ("custodian", "auditor",
+                                                   {"purpose": "annual review"}),
+    ("POST", "/records/<int:record_id>/copy"): ("custodian", "employee",
+                                                {"purpose": "annual review"}),
+    ("POST", "/records/<int:record_id>/items"): ("custodian", "employee",
+                                                 {"kind": "folder", "label": "Another"}),
+    ("GET", "/reviews/due"): ("custodian", "employee", None),
+    ("GET", "/reviews/stale-reports"): ("custodian", "employee", None),
+    ("GET", "/stats"): ("auditor", "employee", None),
+    ("GET", "/stats/charts/<name>.svg"): ("auditor", "employee", None),
+}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
+QUERY = {"/policy/explain": "?person_id={person_id}&action=record:consult&record_id={record_id}",
+         "/records/<int:record_id>/content": "?purpose=annual+review",
+         "/records/<int:record_id>/attachments/<int:attachment_id>/content":
+             "?purpose=annual+review"}
+PATH_VALUES = {"name": "holdings_by_tier"}
+
+
+def test_the_table_covers_every_api_route(app):
+    declared = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                declared.add((method, rule.rule.removeprefix("/api/v1")))
+    assert declared == set(ROUTES) | PUBLIC
+
+
+def _fill(text: str, w: World, extra: dict[str, str]) -> str:
+    values = {**{k: str(v) for k, v in w.ids.items()}, **extra}
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _call(api, method: str, rule: str, body: Any, token: str, w: World, extra: dict[str, str]):
+    path = rule
+    for key, value in {**w.ids, **PATH_VALUES}.items():
+        path = path.replace(f"<int:{key}>", str(value)).replace(f"<{key}>", str(value))
+    path = _fill(path + QUERY.get(rule, ""), w, extra)
+    headers = {"Authorization": f"Bearer {token}"}
+    if body == "file":
+        return api.client.post(f"/api/v1{path}", headers=headers,
+                               data={"file": (io.BytesIO(b"plain text"), "f.txt", "text/plain")})
+    if body is None:
+        return api.client.open(f"/api/v1{path}", method=method, headers=headers)
+    import json
+
+    payload = json.loads(_fill(json.dumps(body), w, extra))
+    for key, value in payload.items():
+        if isinstance(value, str) and value.isdigit() and key.endswith("_id"):
+            payload[key] = int(value)
+    return api.client.open(f"/api/v1{path}", method=method, headers=headers, json=payload)
+
+
+@pytest.mark.parametrize(("method", "rule"), sorted(ROUTES), ids=lambda x: x)
+def test_denied_and_allowed(method, rule, api, make: Factory, vault, db):
+    w = build(make, api, vault, db)
+    allowed, denied, body = ROUTES[(method, rule)]
+    extra = {"leaving_on": (date.today() + timedelta(days=30)).isoformat(),
+             "custodian_email": db.get(Person, w.ids["custodian_id"]).email}
+    no = _call(api, method, rule, body, w.tokens[denied], w, extra)
+    assert no.status_code == 403, (denied, no.status_code, no.data[:200])
+    assert no.mimetype == "application/problem+json"
+    yes = _call(api, method, rule, body, w.tokens[allowed], w, extra)
+    assert yes.status_code not in (401, 403) and yes.status_code < 500, (
+        allowed, yes.status_code, yes.data[:300])
+
+
+def test_every_declared_api_route_has_a_spec(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            assert spec_of(app.view_functions[rule.endpoint]) is not None
