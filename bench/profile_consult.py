@@ -1,0 +1,97 @@
+"""Where an audited consultation spends its time: queries per request and a profile.
+
+Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]``.
+Drives ``GET /api/v1/records/<id>/content`` in-process (Flask test client, no HTTP
+server) as 16 custodians in turn, counts the SQL statements each request sends, and,
+when ``pyinstrument`` is installed (``.venv/bin/pip install pyinstrument``; not a
+dependency of the project), prints where the time goes. Also prints the mean time per
+request, which is only comparable between runs on an equally idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import _common as common
+from sqlalchemy import event
+
+from vault.web import create_app
+
+CUSTODIANS = 16
+RECORDS_EACH = 30
+
+
+def main() -> None:
+    """Set up, drive, count, profile."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=common.BACKENDS, default="postgresql")
+    parser.add_argument("-n", type=int, default=2000, help="requests to profile")
+    parser.add_argument("--no-profile", action="store_true", help="time only")
+    args = parser.parse_args()
+    common.quiet()
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory() as tmp, common.database(args.backend, Path(tmp)) as url:
+        v = common.open_vault(Path(tmp) / "var", url)
+        try:
+            people = common.staff(v, CUSTODIANS, 50, tokens_for=0)
+            ids = common.catalogue(
+                v, clients=200, records=2000, content_bytes=4096, by=people.employees[0].id
+            )
+            common.grants(v, people.employees, ids, per_person=3)
+            common.past_events(v, people.custodians, ids, per_person=60, distinct=20)
+            sets = [rng.sample(ids, RECORDS_EACH) for _ in range(CUSTODIANS)]
+            order = [
+                (sets[c][k], people.custodian_tokens[c])
+                for k in range(RECORDS_EACH)
+                for c in range(CUSTODIANS)
+            ]
+            client = create_app(v.config, vault=v).test_client()
+            statements: Counter[str] = Counter()
+
+            @event.listens_for(v.engine, "before_cursor_execute")
+            def _count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+                statements[" ".join(statement.split())[:110]] += 1
+
+            def drive(n: int) -> float:
+                start = time.perf_counter()
+                for i in range(n):
+                    rid, token = order[i % len(order)]
+                    resp = client.get(
+                        f"/api/v1/records/{rid}/content?purpose=profiling",
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert resp.status_code == 200, resp.get_data(as_text=True)
+                return time.perf_counter() - start
+
+            drive(200)  # warm up: caches, connections, the first seal
+            statements.clear()
+            seconds = drive(args.n)
+            print(
+                f"profile consult, {args.backend}, {args.n} requests in process: "
+                f"{seconds / args.n * 1e3:.3f} ms per request"
+            )
+            print("SQL statements per request (mean):")
+            for text, count in statements.most_common():
+                print(f"  {count / args.n:6.2f}  {text}")
+            if not args.no_profile:
+                try:
+                    from pyinstrument import Profiler
+                except ImportError:
+                    print("(pyinstrument is not installed: no profile)")
+                    return
+                profiler = Profiler(interval=0.0002)
+                profiler.start()
+                drive(args.n)
+                profiler.stop()
+                print(profiler.output_text(unicode=False, color=False, show_all=False))
+        finally:
+            v.close()
+
+
+if __name__ == "__main__":
+    main()
