@@ -33,8 +33,10 @@ def pg_admin() -> Iterator[sa.Engine]:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}: {exc.__class__.__name__}. "
-                    "Start it, or set VAULT_TEST_BACKENDS=sqlite to test SQLite only.")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_URL}: {exc.__class__.__name__}. "
+            "Start it, or set VAULT_TEST_BACKENDS=sqlite to test SQLite only."
+        )
     yield engine
     engine.dispose()
 
@@ -59,5 +61,10 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 @pytest.fixture
 def config(tmp_path: Path, db_url: str) -> Config:
     """Settings for a vault living in ``tmp_path``."""
-    return Config(home=tmp_path / "var", database_url=db_url, testing=True,
-                  secret_key="test-secret", seal_interval_s=0.0)
+    return Config(
+        home=tmp_path / "var",
+        database_url=db_url,
+        testing=True,
+        secret_key="test-secret",
+        seal_interval_s=0.0,
+    )

@@ -35,14 +35,25 @@ class Factory:
         if self.db.in_transaction() and not (self.db.new or self.db.dirty or self.db.deleted):
             self.db.commit()
 
-    def person(self, *, roles: tuple[str, ...] = ("employee",), years: float = 2,
-               tiers: tuple[str, ...] = (), email: str | None = None) -> Person:
+    def person(
+        self,
+        *,
+        roles: tuple[str, ...] = ("employee",),
+        years: float = 2,
+        tiers: tuple[str, ...] = (),
+        email: str | None = None,
+    ) -> Person:
         """A person; ``tiers`` designates them custodian (by a fresh admin)."""
         self._fresh()
         n = next(_seq)
         p = people.add_person(
-            self.v, self.db, Caller.operator(), email=email or f"p{n}@example.test",
-            name=f"Person {n}", hired_on=years_ago(years), roles=roles,
+            self.v,
+            self.db,
+            Caller.operator(),
+            email=email or f"p{n}@example.test",
+            name=f"Person {n}",
+            hired_on=years_ago(years),
+            roles=roles,
         )
         if tiers:
             people.designate(self.v, self.db, Caller(person=self.admin()), p, list(tiers))
@@ -63,29 +74,62 @@ class Factory:
         self._fresh()
         n = next(_seq)
         return records.create_client(
-            self.v, self.db, Caller.operator(), code=kw.pop("code", f"C{n:04d}"),
-            name=kw.pop("name", f"Client {n}"), tier=tier, **kw,
+            self.v,
+            self.db,
+            Caller.operator(),
+            code=kw.pop("code", f"C{n:04d}"),
+            name=kw.pop("name", f"Client {n}"),
+            tier=tier,
+            **kw,
         )
 
-    def record(self, client: Client | None = None, *, content: bytes = b"secret terms",
-               section: str = "credit", by: Person | None = None) -> Record:
+    def record(
+        self,
+        client: Client | None = None,
+        *,
+        content: bytes = b"secret terms",
+        section: str = "credit",
+        by: Person | None = None,
+    ) -> Record:
         """A record deposited by ``by`` (default: a fresh employee)."""
         self._fresh()
         client = client or self.client()
         by = by or self.person()
-        return records.deposit(self.v, self.db, Caller(person=by), records.Deposit(
-            client_id=client.id, section=section, title="A record", content=content,
-        ))
+        return records.deposit(
+            self.v,
+            self.db,
+            Caller(person=by),
+            records.Deposit(
+                client_id=client.id,
+                section=section,
+                title="A record",
+                content=content,
+            ),
+        )
 
-    def grant(self, person: Person, record: Record | None = None, *, client: Client | None = None,
-              actions: tuple[str, ...] = ("consult",), hours: int | None = None) -> Grant:
+    def grant(
+        self,
+        person: Person,
+        record: Record | None = None,
+        *,
+        client: Client | None = None,
+        actions: tuple[str, ...] = ("consult",),
+        hours: int | None = None,
+    ) -> Grant:
         """A grant for ``person``, requested and approved through the real services."""
         self._fresh()
-        req = grants.request_access(self.v, self.db, Caller(person=person), grants.Ask(
-            reason="renewing the payment terms with this client", actions=actions,
-            record_id=record.id if record else None, client_id=client.id if client else None,
-            duration_hours=hours,
-        ))
+        req = grants.request_access(
+            self.v,
+            self.db,
+            Caller(person=person),
+            grants.Ask(
+                reason="renewing the payment terms with this client",
+                actions=actions,
+                record_id=record.id if record else None,
+                client_id=client.id if client else None,
+                duration_hours=hours,
+            ),
+        )
         for _ in range(req.approvals_needed):
             grants.approve(self.v, self.db, Caller(person=self.custodian()), req.id)
         grant = self.db.scalar(select(Grant).where(Grant.request_id == req.id))

@@ -53,8 +53,14 @@ def _purpose(purpose: str | None) -> str:
 
 
 def _decide(
-    v: Vault, db: Session, caller: Caller, action: Action, record_id: int, purpose: str,
-    resource: dict[str, object], details: dict[str, str | int | bool | None] | None = None,
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    action: Action,
+    record_id: int,
+    purpose: str,
+    resource: dict[str, object],
+    details: dict[str, str | int | bool | None] | None = None,
 ) -> tuple[Record, Event]:
     """Load, decide and audit; returns only when allowed (the event is in the transaction).
 
@@ -67,15 +73,24 @@ def _decide(
     record = db.get(Record, record_id)
     if record is None:
         auditing.record(
-            v, db, caller, action, outcome="denied", resource=resource,
-            purpose=purpose, reason="record_not_found",
+            v,
+            db,
+            caller,
+            action,
+            outcome="denied",
+            resource=resource,
+            purpose=purpose,
+            reason="record_not_found",
         )
         db.commit()
         raise NotFound("no such record", code="record_not_found")
     resource["client"] = record.client_id
     facts = facts_for(v, db, caller, action, record)
     decision = v.policy.decide(
-        caller.principal(date.today()), action, facts.target, purpose=purpose,
+        caller.principal(date.today()),
+        action,
+        facts.target,
+        purpose=purpose,
         quota_exceeded=facts.quota.exceeded if facts.quota else False,
         granted_actions=facts.granted_actions,
     )
@@ -83,8 +98,15 @@ def _decide(
     if decision and decision.reason == "grant" and facts.grants:
         grant_id = str(facts.grants[0].id)
     event = auditing.record(
-        v, db, caller, action, decision=decision, resource=resource, purpose=purpose,
-        grant_id=grant_id, details=details,
+        v,
+        db,
+        caller,
+        action,
+        decision=decision,
+        resource=resource,
+        purpose=purpose,
+        grant_id=grant_id,
+        details=details,
     )
     if not decision:
         _after_denial(v, db, caller, decision.reason, facts, record)
@@ -120,8 +142,9 @@ def _grant_allows(grant: Grant, action: Action) -> bool:
     return any(GRANT_ACTIONS.get(a) == action for a in grant.action_list)
 
 
-def _after_denial(v: Vault, db: Session, caller: Caller, reason: str, facts: Facts,
-                  record: Record) -> None:
+def _after_denial(
+    v: Vault, db: Session, caller: Caller, reason: str, facts: Facts, record: Record
+) -> None:
     """Denials that mean someone may be draining the archive raise an alert."""
     person = caller.person
     if person is None:
@@ -130,8 +153,11 @@ def _after_denial(v: Vault, db: Session, caller: Caller, reason: str, facts: Fac
         guard.trip(v, db, caller, person, facts.quota, record.id)
     elif reason in ("person_departing", "person_disabled"):
         guard.raise_alert(
-            v, db, caller, "departed_access" if reason == "person_disabled" else
-            "departing_access", person,
+            v,
+            db,
+            caller,
+            "departed_access" if reason == "person_disabled" else "departing_access",
+            person,
             f"{person.email} (leaving {person.leaving_on}) tried to open record {record.id}",
             details={"record": str(record.id)},
         )
@@ -146,7 +172,10 @@ def consult(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str 
         )
         dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
         data = decrypt_field(
-            dek, record.content_ct, record_id=str(record.id), field="content",
+            dek,
+            record.content_ct,
+            record_id=str(record.id),
+            field="content",
             version=record.content_version,
         )
         db.commit()
@@ -179,7 +208,12 @@ def consult_attachment(
     if att is None or att.record_id != record_id:
         raise NotFound("no such attachment", code="attachment_not_found")
     record, _ = _decide(
-        v, db, caller, Action.RECORD_CONSULT, record_id, text,
+        v,
+        db,
+        caller,
+        Action.RECORD_CONSULT,
+        record_id,
+        text,
         {"record": record_id, "attachment": attachment_id},
     )
     try:
@@ -201,8 +235,14 @@ def _record_failure(
     v: Vault, db: Session, caller: Caller, action: Action, record_id: int, purpose: str
 ) -> None:
     auditing.record(
-        v, db, caller, action, outcome="error", resource={"record": record_id},
-        purpose=purpose, reason="decryption_failed",
+        v,
+        db,
+        caller,
+        action,
+        outcome="error",
+        resource={"record": record_id},
+        purpose=purpose,
+        reason="decryption_failed",
     )
     db.commit()
 
@@ -221,8 +261,9 @@ class Explanation:
     facts: dict[str, object]
 
 
-def explain(v: Vault, db: Session, person: Person, action: Action,
-            record_id: int | None) -> Explanation:
+def explain(
+    v: Vault, db: Session, person: Person, action: Action, record_id: int | None
+) -> Explanation:
     """The decision ``person`` would get for ``action`` on a record now, and why.
 
     Builds exactly the facts a real request would (grants, quota, tenure) and records
@@ -240,22 +281,41 @@ def explain(v: Vault, db: Session, person: Person, action: Action,
             raise NotFound("no such record", code="record_not_found")
         f = facts_for(v, db, who, action, record)
         decision = v.policy.decide(
-            who.principal(date.today()), action, f.target, purpose="(explain)",
+            who.principal(date.today()),
+            action,
+            f.target,
+            purpose="(explain)",
             quota_exceeded=f.quota.exceeded if f.quota else False,
             granted_actions=f.granted_actions,
         )
-        facts = {**decision.facts, "tier": record.client.tier,
-                 "granted_actions": sorted(f.granted_actions),
-                 "grant_ids": [g.id for g in f.grants],
-                 "quota_hour": f.quota.hour if f.quota else None,
-                 "quota_day": f.quota.day if f.quota else None}
+        facts = {
+            **decision.facts,
+            "tier": record.client.tier,
+            "granted_actions": sorted(f.granted_actions),
+            "grant_ids": [g.id for g in f.grants],
+            "quota_hour": f.quota.hour if f.quota else None,
+            "quota_day": f.quota.day if f.quota else None,
+        }
     principal = who.principal(date.today())
-    facts.update({"roles": sorted(principal.roles),
-                  "custodian_tiers": sorted(principal.custodian_tiers),
-                  "departing": principal.departing, "disabled": principal.disabled,
-                  "under_review": principal.under_review})
-    return Explanation(person.email, action.value, record_id, decision.allowed,
-                       decision.reason, decision.message, list(decision.policy_ids), facts)
+    facts.update(
+        {
+            "roles": sorted(principal.roles),
+            "custodian_tiers": sorted(principal.custodian_tiers),
+            "departing": principal.departing,
+            "disabled": principal.disabled,
+            "under_review": principal.under_review,
+        }
+    )
+    return Explanation(
+        person.email,
+        action.value,
+        record_id,
+        decision.allowed,
+        decision.reason,
+        decision.message,
+        list(decision.policy_ids),
+        facts,
+    )
 
 
 @dataclass(frozen=True)
@@ -278,19 +338,30 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
     text = _purpose(purpose)
     meta = db.get(Record, record_id)
     if meta is not None and not watermark.supports(meta.content_type):
-        raise InvalidInput("this record's format cannot be watermarked, so it is not copied",
-                           code="copy_format_unsupported")
+        raise InvalidInput(
+            "this record's format cannot be watermarked, so it is not copied",
+            code="copy_format_unsupported",
+        )
     copy_id = watermark.new_copy_id()
     kind = watermark.media_type(meta.content_type) if meta is not None else ""
     try:
         record, event = _decide(
-            v, db, caller, Action.RECORD_COPY, record_id, text, {"record": record_id},
+            v,
+            db,
+            caller,
+            Action.RECORD_COPY,
+            record_id,
+            text,
+            {"record": record_id},
             details={"copy_id": copy_id, "format": kind},
         )
         assert caller.person is not None  # the operator holds no right to copy
         dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
         data = decrypt_field(
-            dek, record.content_ct, record_id=str(record.id), field="content",
+            dek,
+            record.content_ct,
+            record_id=str(record.id),
+            field="content",
             version=record.content_version,
         )
         mark = watermark.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
@@ -303,8 +374,16 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
     except InvalidInput as exc:
         # The content is not the format its card claims: no copy leaves, the attempt is logged.
         db.rollback()
-        auditing.record(v, db, caller, Action.RECORD_COPY, outcome="error",
-                        resource={"record": record_id}, purpose=text, reason=exc.code)
+        auditing.record(
+            v,
+            db,
+            caller,
+            Action.RECORD_COPY,
+            outcome="error",
+            resource={"record": record_id},
+            purpose=text,
+            reason=exc.code,
+        )
         db.commit()
         raise
     except (Denied, NotFound):
@@ -312,12 +391,23 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
     except Exception:
         db.rollback()
         raise
-    return Copy(record=record, data=stamped, media_type=kind, copy_id=copy_id,
-                event_id=event.id, grant_id=event.grant_id)
+    return Copy(
+        record=record,
+        data=stamped,
+        media_type=kind,
+        copy_id=copy_id,
+        event_id=event.id,
+        grant_id=event.grant_id,
+    )
 
 
 def lend(
-    v: Vault, db: Session, caller: Caller, record_id: int, borrower: Person, purpose: str | None,
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    record_id: int,
+    borrower: Person,
+    purpose: str | None,
     details: dict[str, str | int | bool | None],
 ) -> tuple[Record, Event, Event]:
     """Decide a check-out (外借) of one of a record's items; the caller files the loan and commits.
@@ -329,13 +419,26 @@ def lend(
     """
     text = _purpose(purpose)
     record, lent = _decide(
-        v, db, caller, Action.ITEM_CHECKOUT, record_id, text,
-        {"record": record_id, "person": borrower.id}, details=details,
+        v,
+        db,
+        caller,
+        Action.ITEM_CHECKOUT,
+        record_id,
+        text,
+        {"record": record_id, "person": borrower.id},
+        details=details,
     )
-    on_behalf = Caller(person=borrower, ip=caller.ip, user_agent=caller.user_agent,
-                       request_id=caller.request_id)
+    on_behalf = Caller(
+        person=borrower, ip=caller.ip, user_agent=caller.user_agent, request_id=caller.request_id
+    )
     _, borrowed = _decide(
-        v, db, on_behalf, Action.ITEM_BORROW, record_id, text, {"record": record_id},
+        v,
+        db,
+        on_behalf,
+        Action.ITEM_BORROW,
+        record_id,
+        text,
+        {"record": record_id},
         details={**details, "lent_by": caller.person_id},
     )
     return record, lent, borrowed

@@ -25,8 +25,14 @@ from vault.runtime import Vault
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_INPUT, EXIT_DENIED, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_FAILED = 2, 3, 4, 5, 1
-_EXIT = {400: EXIT_INPUT, 401: EXIT_DENIED, 403: EXIT_DENIED, 404: EXIT_NOT_FOUND,
-         409: EXIT_CONFLICT, 413: EXIT_INPUT}
+_EXIT = {
+    400: EXIT_INPUT,
+    401: EXIT_DENIED,
+    403: EXIT_DENIED,
+    404: EXIT_NOT_FOUND,
+    409: EXIT_CONFLICT,
+    413: EXIT_INPUT,
+}
 
 
 def friendly(fn: F) -> F:
@@ -137,21 +143,37 @@ def people_group() -> None:
 @click.argument("email")
 @click.option("--name", required=True)
 @click.option("--hired-on", "hired_on", required=True, help="YYYY-MM-DD")
-@click.option("--role", "roles", multiple=True, default=["employee"], show_default=True,
-              help="employee, auditor or admin (repeat for several)")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    default=["employee"],
+    show_default=True,
+    help="employee, auditor or admin (repeat for several)",
+)
 @friendly
 def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> None:
     """Add a person."""
     with opened() as (v, db):
-        p = people.add_person(v, db, Caller.operator(), email=email, name=name,
-                              hired_on=parse_day(hired_on, "--hired-on"), roles=roles)
+        p = people.add_person(
+            v,
+            db,
+            Caller.operator(),
+            email=email,
+            name=name,
+            hired_on=parse_day(hired_on, "--hired-on"),
+            roles=roles,
+        )
         click.echo(f"added {p.email} (id {p.id}, roles {p.roles})")
 
 
 @people_group.command("set-password")
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="read the password from standard input (one line) instead of a prompt")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="read the password from standard input (one line) instead of a prompt",
+)
 @friendly
 def people_set_password(email: str, password_stdin: bool) -> None:
     """Set EMAIL's local password (argon2id; 12 to 256 characters)."""
@@ -178,8 +200,11 @@ def people_enroll_totp(email: str) -> None:
         person = people.get_by_email(db, email)
         enrollment = accounts.enroll_totp(v, db, Caller.operator(), person)
     click.echo(enrollment.uri)
-    click.echo(f"Add it to an authenticator app now (or type the secret {enrollment.secret}); "
-               "it is stored sealed and cannot be shown again.", err=True)
+    click.echo(
+        f"Add it to an authenticator app now (or type the secret {enrollment.secret}); "
+        "it is stored sealed and cannot be shown again.",
+        err=True,
+    )
 
 
 @main.command()
@@ -197,8 +222,11 @@ def designate(email: str, tiers: str, by: str) -> None:
         minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
         served = (date.today() - person.hired_on).days
         if served < minimum:
-            click.echo(f"note: {person.email} has served {served} days; custody needs "
-                       f"{minimum} days, so the policy will deny until then", err=True)
+            click.echo(
+                f"note: {person.email} has served {served} days; custody needs "
+                f"{minimum} days, so the policy will deny until then",
+                err=True,
+            )
 
 
 @main.group("tokens")
@@ -230,18 +258,24 @@ def audit_verify() -> None:
 
     v = Vault.open(config())
     try:
-        with v.engine.connect() as conn, tqdm(
-            unit=" events", disable=not sys.stderr.isatty(), file=sys.stderr
-        ) as bar:
+        with (
+            v.engine.connect() as conn,
+            tqdm(unit=" events", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
+        ):
             report = v.audit.verify(conn, progress=bar.update)
     finally:
         v.close()
     if report.ok:
-        click.echo(f"audit log intact: {report.events} events ({report.sealed} sealed, "
-                   f"{report.unsealed} awaiting seal), {report.checkpoints} checkpoints")
+        click.echo(
+            f"audit log intact: {report.events} events ({report.sealed} sealed, "
+            f"{report.unsealed} awaiting seal), {report.checkpoints} checkpoints"
+        )
         return
-    click.echo(f"AUDIT LOG BROKEN: {report.problem} at event seq {report.first_bad_seq} "
-               f"(id {report.first_bad_event_id}): {report.message}", err=True)
+    click.echo(
+        f"AUDIT LOG BROKEN: {report.problem} at event seq {report.first_bad_seq} "
+        f"(id {report.first_bad_event_id}): {report.message}",
+        err=True,
+    )
     sys.exit(EXIT_FAILED)
 
 
@@ -284,8 +318,9 @@ def keys_status(as_json: bool) -> None:
         counts = ", ".join(f"{key_id} {n}" for key_id, n in per_key.items()) or "none"
         click.echo(f"{kind + ':':<13} {counts}")
     if found.outdated:
-        click.echo(f"{found.outdated} data key(s) under older keys: run 'archive-vault keys "
-                   "rewrap'")
+        click.echo(
+            f"{found.outdated} data key(s) under older keys: run 'archive-vault keys rewrap'"
+        )
 
 
 @keys_group.command("rotate")
@@ -296,13 +331,20 @@ def keys_rotate() -> None:
 
     with opened() as (v, db):
         new_id = keys.rotate(v, db, Caller.operator())
-    click.echo(f"new active key {new_id}. Restart the server processes, so that they wrap new "
-               "data keys under it, then run 'archive-vault keys rewrap'.")
+    click.echo(
+        f"new active key {new_id}. Restart the server processes, so that they wrap new "
+        "data keys under it, then run 'archive-vault keys rewrap'."
+    )
 
 
 @keys_group.command("rewrap")
-@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 10_000),
-              help="rows per transaction")
+@click.option(
+    "--batch",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="rows per transaction",
+)
 @friendly
 def keys_rewrap(batch: int) -> None:
     """Re-wrap every data key under the active key (content untouched; rerun to resume)."""
@@ -313,21 +355,33 @@ def keys_rewrap(batch: int) -> None:
     from vault import keys
 
     started = time.perf_counter()
-    with opened() as (v, db), tqdm(
-        unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr
-    ) as bar:
-        report = keys.rewrap(v, db, Caller.operator(), batch=batch, progress=bar.update,
-                             on_total=lambda n: bar.reset(total=n))
+    with (
+        opened() as (v, db),
+        tqdm(unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
+    ):
+        report = keys.rewrap(
+            v,
+            db,
+            Caller.operator(),
+            batch=batch,
+            progress=bar.update,
+            on_total=lambda n: bar.reset(total=n),
+        )
     per_kind = ", ".join(f"{kind} {n}" for kind, n in report.rewrapped.items())
-    click.echo(f"re-wrapped {report.total_rewrapped} data keys under {report.active_key_id} "
-               f"({per_kind}); {sum(report.current.values())} were under it already; "
-               f"{time.perf_counter() - started:.1f} s")
+    click.echo(
+        f"re-wrapped {report.total_rewrapped} data keys under {report.active_key_id} "
+        f"({per_kind}); {sum(report.current.values())} were under it already; "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     if report.total_failed:
         for kind, ids in report.failed.items():
             if ids:
                 shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
-                click.echo(f"{kind}: {len(ids)} wrapped key(s) could not be unwrapped and were "
-                           f"left as they are (ids {shown})", err=True)
+                click.echo(
+                    f"{kind}: {len(ids)} wrapped key(s) could not be unwrapped and were "
+                    f"left as they are (ids {shown})",
+                    err=True,
+                )
         sys.exit(EXIT_FAILED)
 
 
@@ -375,15 +429,19 @@ def demo(force: bool) -> None:
     fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         for login in logins:
-            fh.write(f"{login.email} {login.password}"
-                     f"{' totp-secret=' + login.totp_secret if login.totp_secret else ''}\n")
+            fh.write(
+                f"{login.email} {login.password}"
+                f"{' totp-secret=' + login.totp_secret if login.totp_secret else ''}\n"
+            )
     click.echo(f"\nSign in to the web UI with these passwords (also in {login_file}):")
     for login in logins:
         click.echo(f"  {login.email:<28} {login.password}")
         if login.totp_secret:
-            click.echo(f"  {'':<28} one-time code secret {login.totp_secret}: get a code with\n"
-                       f"  {'':<28} .venv/bin/python -c \"import pyotp; "
-                       f"print(pyotp.TOTP('{login.totp_secret}').now())\"")
+            click.echo(
+                f"  {'':<28} one-time code secret {login.totp_secret}: get a code with\n"
+                f'  {"":<28} .venv/bin/python -c "import pyotp; '
+                f"print(pyotp.TOTP('{login.totp_secret}').now())\""
+            )
 
 
 @main.command("import")
@@ -400,9 +458,10 @@ def import_(file: Path, skip_bad: bool, by: str | None) -> None:
     from vault.importer import import_file
 
     started = time.perf_counter()
-    with opened() as (v, db), tqdm(
-        unit=" rows", disable=not sys.stderr.isatty(), file=sys.stderr
-    ) as bar:
+    with (
+        opened() as (v, db),
+        tqdm(unit=" rows", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
+    ):
         caller = Caller.operator()
         if by:
             caller = Caller(person=people.get_by_email(db, by), subject="cli")
@@ -410,14 +469,18 @@ def import_(file: Path, skip_bad: bool, by: str | None) -> None:
         def total(n: int) -> None:
             bar.reset(total=n)
 
-        report = import_file(v, db, caller, file, skip_bad=skip_bad, progress=bar.update,
-                             on_total=total)
+        report = import_file(
+            v, db, caller, file, skip_bad=skip_bad, progress=bar.update, on_total=total
+        )
     for err in report.errors:
         where = f", column {err.column}" if err.column else ""
         click.echo(f"line {err.line}{where}: {err.reason}", err=True)
     if report.rejected:
-        click.echo(f"{report.bad_rows} of {report.rows} rows are bad: nothing imported "
-                   "(fix them, or use --skip-bad)", err=True)
+        click.echo(
+            f"{report.bad_rows} of {report.rows} rows are bad: nothing imported "
+            "(fix them, or use --skip-bad)",
+            err=True,
+        )
         sys.exit(EXIT_INPUT)
     click.echo(
         f"imported {report.records_created} records ({report.clients_created} new clients) "
@@ -442,8 +505,10 @@ def depart(email: str, on: str, by: str | None) -> None:
         who = _as(db, by) if by else Caller.operator()
         person = people.get_by_email(db, email)
         revoked = people.set_departure(v, db, who, person, parse_day(on, "--on"))
-        click.echo(f"{person.email} leaves on {person.leaving_on}: access ended now, "
-                   f"{revoked} grant(s) revoked")
+        click.echo(
+            f"{person.email} leaves on {person.leaving_on}: access ended now, "
+            f"{revoked} grant(s) revoked"
+        )
 
 
 @main.group("requests")
@@ -460,16 +525,32 @@ def requests_group() -> None:
 @click.option("--hours", type=int, default=None)
 @click.option("--minutes", type=int, default=None)
 @friendly
-def requests_new(as_email: str, record_id: int | None, client_id: int | None,
-                 actions: tuple[str, ...], reason: str, hours: int | None,
-                 minutes: int | None) -> None:
+def requests_new(
+    as_email: str,
+    record_id: int | None,
+    client_id: int | None,
+    actions: tuple[str, ...],
+    reason: str,
+    hours: int | None,
+    minutes: int | None,
+) -> None:
     """Ask for temporary access to one record or one client file."""
     from vault import grants
 
     with opened() as (v, db):
-        req = grants.request_access(v, db, _as(db, as_email), grants.Ask(
-            reason=reason, actions=actions, record_id=record_id, client_id=client_id,
-            duration_hours=hours, duration_minutes=minutes))
+        req = grants.request_access(
+            v,
+            db,
+            _as(db, as_email),
+            grants.Ask(
+                reason=reason,
+                actions=actions,
+                record_id=record_id,
+                client_id=client_id,
+                duration_hours=hours,
+                duration_minutes=minutes,
+            ),
+        )
         click.echo(f"request #{req.id} filed; needs {req.approvals_needed} approval(s)")
 
 
@@ -486,11 +567,14 @@ def requests_list(as_email: str, waiting: bool) -> None:
         who = _as(db, as_email)
         assert who.person is not None
         now = utcnow()
-        for r in grants.requests_for(db, who.person, mine=not waiting, status=None, v=v,
-                                     limit=100, offset=0):
+        for r in grants.requests_for(
+            db, who.person, mine=not waiting, status=None, v=v, limit=100, offset=0
+        ):
             target = f"record {r.record_id}" if r.record_id else f"client {r.client_id}"
-            click.echo(f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {r.actions:<14} "
-                       f"{len(r.approvals)}/{r.approvals_needed}  {r.reason[:50]}")
+            click.echo(
+                f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {r.actions:<14} "
+                f"{len(r.approvals)}/{r.approvals_needed}  {r.reason[:50]}"
+            )
 
 
 @requests_group.command("approve")
@@ -504,8 +588,10 @@ def requests_approve(request_id: int, as_email: str, note: str) -> None:
 
     with opened() as (v, db):
         req = grants.approve(v, db, _as(db, as_email), request_id, note)
-        click.echo(f"request #{req.id}: {req.status} "
-                   f"({len(req.approvals)}/{req.approvals_needed} approvals)")
+        click.echo(
+            f"request #{req.id}: {req.status} "
+            f"({len(req.approvals)}/{req.approvals_needed} approvals)"
+        )
 
 
 @requests_group.command("deny")
@@ -576,20 +662,24 @@ def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) 
     import csv as csv_mod
 
     with opened() as (v, db):
-        touches = people.departure_report(v, db, _as(db, as_email),
-                                          people.get_by_email(db, email), days)
+        touches = people.departure_report(
+            v, db, _as(db, as_email), people.get_by_email(db, email), days
+        )
     if as_csv:
         writer = csv_mod.writer(sys.stdout)
         writer.writerow(["time", "action", "file_number", "client_code", "client_name", "tier"])
         for t in touches:
-            writer.writerow([t.time.isoformat(), t.action, t.file_number, t.client_code,
-                             t.client_name, t.tier])
+            writer.writerow(
+                [t.time.isoformat(), t.action, t.file_number, t.client_code, t.client_name, t.tier]
+            )
         return
     clients = sorted({(t.client_code, t.client_name, t.tier) for t in touches if t.client_code})
     click.echo(f"{len(touches)} uses of {len(clients)} client(s) by {email}:")
     for t in touches:
-        click.echo(f"  {t.time:%Y-%m-%d %H:%M}  {t.action:<15} {t.file_number or '-':<22} "
-                   f"{t.client_code} ({t.tier})")
+        click.echo(
+            f"  {t.time:%Y-%m-%d %H:%M}  {t.action:<15} {t.file_number or '-':<22} "
+            f"{t.client_code} ({t.tier})"
+        )
     click.echo("Clients to call: " + ", ".join(f"{c} {n}" for c, n, _ in clients))
 
 
@@ -697,25 +787,46 @@ def stats_cmd(days: int, as_email: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     click.echo(f"Statistics as of {data['as_of'][:16]} UTC (use: last {days} days)")
-    click.echo("Holdings by tier:    " + ", ".join(
-        f"{t} {h['clients']} clients / {h['records']} records"
-        for t, h in data["holdings"]["by_tier"].items()))
-    click.echo("Records by section:  " + ", ".join(
-        f"{s} {n}" for s, n in data["holdings"]["by_section"].items()))
-    click.echo("Records by year:     " + ", ".join(
-        f"{y} {n}" for y, n in data["holdings"]["by_year"].items()))
-    click.echo(f"Loans:               {data['loans']['out']} out, "
-               f"{data['loans']['overdue']} overdue")
-    click.echo("Requests:            " + ", ".join(
-        f"{s} {n}" for s, n in data["requests_by_status"].items()))
-    click.echo(f"Consultations:       {sum(data['consultations_per_day'].values())} "
-               f"over {len(data['consultations_per_day'])} day(s); copies {data['copies']}")
-    click.echo("Top readers:         " + ", ".join(
-        f"{r['email']} {r['consultations']}" for r in data["top_readers"]))
-    click.echo("Denials:             " + ", ".join(
-        f"{a} {n}" for a, n in data["denials_by_action"].items()))
-    click.echo("Alerts:              " + ", ".join(
-        f"{k} {a['open']} open/{a['cleared']} cleared" for k, a in data["alerts"].items()))
+    click.echo(
+        "Holdings by tier:    "
+        + ", ".join(
+            f"{t} {h['clients']} clients / {h['records']} records"
+            for t, h in data["holdings"]["by_tier"].items()
+        )
+    )
+    click.echo(
+        "Records by section:  "
+        + ", ".join(f"{s} {n}" for s, n in data["holdings"]["by_section"].items())
+    )
+    click.echo(
+        "Records by year:     "
+        + ", ".join(f"{y} {n}" for y, n in data["holdings"]["by_year"].items())
+    )
+    click.echo(
+        f"Loans:               {data['loans']['out']} out, {data['loans']['overdue']} overdue"
+    )
+    click.echo(
+        "Requests:            "
+        + ", ".join(f"{s} {n}" for s, n in data["requests_by_status"].items())
+    )
+    click.echo(
+        f"Consultations:       {sum(data['consultations_per_day'].values())} "
+        f"over {len(data['consultations_per_day'])} day(s); copies {data['copies']}"
+    )
+    click.echo(
+        "Top readers:         "
+        + ", ".join(f"{r['email']} {r['consultations']}" for r in data["top_readers"])
+    )
+    click.echo(
+        "Denials:             "
+        + ", ".join(f"{a} {n}" for a, n in data["denials_by_action"].items())
+    )
+    click.echo(
+        "Alerts:              "
+        + ", ".join(
+            f"{k} {a['open']} open/{a['cleared']} cleared" for k, a in data["alerts"].items()
+        )
+    )
     click.echo(f"Stale credit reports: {data['stale_credit_reports']}")
 
 
@@ -736,8 +847,9 @@ def items_add(record_id: int, kind: str, label: str, location: str, as_email: st
     from vault import custody
 
     with opened() as (v, db):
-        item = custody.add_item(v, db, _as(db, as_email), record_id, kind=kind, label=label,
-                                location=location)
+        item = custody.add_item(
+            v, db, _as(db, as_email), record_id, kind=kind, label=label, location=location
+        )
         click.echo(f"item {item.id}: {item.label} at {item.location}")
 
 
@@ -754,40 +866,57 @@ def loans_group() -> None:
 @click.option("--purpose", required=True)
 @click.option("--as", "as_email", required=True, help="the lending custodian's e-mail")
 @friendly
-def loans_checkout(item_id: int, borrower: str, pages: int, days: int | None, purpose: str,
-                   as_email: str) -> None:
+def loans_checkout(
+    item_id: int, borrower: str, pages: int, days: int | None, purpose: str, as_email: str
+) -> None:
     """Check ITEM_ID out to a borrower."""
     from vault import custody
 
     with opened() as (v, db):
-        loan = custody.checkout(v, db, _as(db, as_email), item_id,
-                                people.get_by_email(db, borrower), pages=pages, days=days,
-                                purpose=purpose)
-        click.echo(f"loan {loan.id}: item {item_id} to {borrower}, due "
-                   f"{loan.due_at:%Y-%m-%d %H:%M} UTC")
+        loan = custody.checkout(
+            v,
+            db,
+            _as(db, as_email),
+            item_id,
+            people.get_by_email(db, borrower),
+            pages=pages,
+            days=days,
+            purpose=purpose,
+        )
+        click.echo(
+            f"loan {loan.id}: item {item_id} to {borrower}, due {loan.due_at:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 @loans_group.command("checkin")
 @click.argument("item_id", type=int)
 @click.option("--pages", required=True, type=click.IntRange(0, 100_000))
-@click.option("--condition", default="good", show_default=True,
-              help="good, worn, damaged, incomplete")
+@click.option(
+    "--condition", default="good", show_default=True, help="good, worn, damaged, incomplete"
+)
 @click.option("--location", default=None, help="where it goes (default: back where it was)")
 @click.option("--as", "as_email", required=True, help="the receiving custodian's e-mail")
 @friendly
-def loans_checkin(item_id: int, pages: int, condition: str, location: str | None,
-                  as_email: str) -> None:
+def loans_checkin(
+    item_id: int, pages: int, condition: str, location: str | None, as_email: str
+) -> None:
     """Take ITEM_ID back."""
     from vault import custody
 
     with opened() as (v, db):
-        loan = custody.checkin(v, db, _as(db, as_email), item_id, pages=pages,
-                               condition=condition, location=location)
-        click.echo(f"loan {loan.id} returned: {loan.pages_in} pages ({loan.pages_out} lent), "
-                   f"condition {loan.condition}")
+        loan = custody.checkin(
+            v, db, _as(db, as_email), item_id, pages=pages, condition=condition, location=location
+        )
+        click.echo(
+            f"loan {loan.id} returned: {loan.pages_in} pages ({loan.pages_out} lent), "
+            f"condition {loan.condition}"
+        )
         if loan.pages_mismatch:
-            click.echo(f"PAGE COUNT MISMATCH: lent {loan.pages_out}, returned {loan.pages_in}; "
-                       "the auditors have been alerted", err=True)
+            click.echo(
+                f"PAGE COUNT MISMATCH: lent {loan.pages_out}, returned {loan.pages_in}; "
+                "the auditors have been alerted",
+                err=True,
+            )
 
 
 @loans_group.command("renew")
@@ -817,9 +946,11 @@ def loans_overdue(as_email: str | None) -> None:
         late = custody.loans(v, db, who, overdue_only=True, limit=10_000)
         for loan in late:
             borrower = db.get(Person, loan.borrower_id)
-            click.echo(f"loan {loan.id:<5} item {loan.item_id:<5} {loan.item.label[:30]:<30} "
-                       f"{borrower.email if borrower else '?':<28} due "
-                       f"{loan.due_at:%Y-%m-%d}  reminders {loan.reminders_sent}")
+            click.echo(
+                f"loan {loan.id:<5} item {loan.item_id:<5} {loan.item.label[:30]:<30} "
+                f"{borrower.email if borrower else '?':<28} due "
+                f"{loan.due_at:%Y-%m-%d}  reminders {loan.reminders_sent}"
+            )
     click.echo(f"{len(late)} overdue loan(s)")
 
 
@@ -832,8 +963,9 @@ def loans_remind() -> None:
     with opened() as (v, db):
         sent = custody.send_reminders(v, db, Caller.operator())
         for r in sent:
-            click.echo(f"loan {r.loan.id}: reminder {r.number}"
-                       + (" (overdue)" if r.overdue else ""))
+            click.echo(
+                f"loan {r.loan.id}: reminder {r.number}" + (" (overdue)" if r.overdue else "")
+            )
     click.echo(f"{len(sent)} reminder(s) sent")
 
 

@@ -176,9 +176,16 @@ class Config:
 
 
 _INT_SETTINGS = (
-    "page_size_max", "grant_default_hours", "grant_max_hours", "request_pending_days",
-    "quota_hour", "quota_day", "custodian_quota_hour", "custodian_quota_day",
-    "departure_report_days", "smtp_port",
+    "page_size_max",
+    "grant_default_hours",
+    "grant_max_hours",
+    "request_pending_days",
+    "quota_hour",
+    "quota_day",
+    "custodian_quota_hour",
+    "custodian_quota_day",
+    "departure_report_days",
+    "smtp_port",
 )
 
 
@@ -221,12 +228,20 @@ class AuthSettings:
             if role == "custodian":
                 raise InvalidInput(
                     f"VAULT_OIDC_ROLE_MAP maps {group!r} to custodian: custody is designated "
-                    "inside the vault, never by a group", code="custodian_not_a_role")
+                    "inside the vault, never by a group",
+                    code="custodian_not_a_role",
+                )
             if role not in ROLE_NAMES:
-                raise InvalidInput(f"VAULT_OIDC_ROLE_MAP: unknown role {role!r}",
-                                   code="invalid_role")
-        positive = ("session_idle_minutes", "session_max_hours", "login_max_failures",
-                    "login_ip_max_failures", "login_window_minutes")
+                raise InvalidInput(
+                    f"VAULT_OIDC_ROLE_MAP: unknown role {role!r}", code="invalid_role"
+                )
+        positive = (
+            "session_idle_minutes",
+            "session_max_hours",
+            "login_max_failures",
+            "login_ip_max_failures",
+            "login_window_minutes",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise InvalidInput(f"{name} must be at least 1", code="invalid_setting")
@@ -275,8 +290,9 @@ def parse_role_map(text: str) -> dict[str, str]:
             continue
         group, sep, role = item.partition("=")
         if not sep or not group.strip() or not role.strip():
-            raise InvalidInput(f"VAULT_OIDC_ROLE_MAP: expected group=role, not {item!r}",
-                               code="invalid_setting")
+            raise InvalidInput(
+                f"VAULT_OIDC_ROLE_MAP: expected group=role, not {item!r}", code="invalid_setting"
+            )
         out[group.strip()] = role.strip().lower()
     return out
 

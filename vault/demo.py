@@ -19,14 +19,11 @@ PEOPLE = [
     # env var, email, name, years of service, roles
     ("ADMIN_TOKEN", "admin@demo.example", "Ada Admin", 12, ("employee", "admin")),
     ("AUDITOR_TOKEN", "auditor@demo.example", "Aldo Auditor", 9, ("employee", "auditor")),
-    ("CUSTODIAN_TOKEN", "custodian@demo.example", "Li Wei (senior custodian)", 15,
-     ("employee",)),
-    ("NEWHIRE_TOKEN", "newhire@demo.example", "Nina New (custodian, new hire)", 0,
-     ("employee",)),
+    ("CUSTODIAN_TOKEN", "custodian@demo.example", "Li Wei (senior custodian)", 15, ("employee",)),
+    ("NEWHIRE_TOKEN", "newhire@demo.example", "Nina New (custodian, new hire)", 0, ("employee",)),
     ("EMPLOYEE_TOKEN", "sales@demo.example", "Sam Sales", 4, ("employee",)),
     ("EMPLOYEE2_TOKEN", "sales2@demo.example", "Sue Sales", 2, ("employee",)),
-    ("CUSTODIAN2_TOKEN", "custodian2@demo.example", "Wang Fang (custodian)", 8,
-     ("employee",)),
+    ("CUSTODIAN2_TOKEN", "custodian2@demo.example", "Wang Fang (custodian)", 8, ("employee",)),
 ]
 
 CLIENTS = [
@@ -49,26 +46,54 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
     today = date.today()
     if force or not db.scalar(select(func.count()).select_from(Person)):
         for _var, email, name, years, roles in PEOPLE:
-            hired = (today - timedelta(days=30) if years == 0
-                     else today.replace(year=today.year - years))
+            hired = (
+                today - timedelta(days=30) if years == 0 else today.replace(year=today.year - years)
+            )
             people.add_person(v, db, operator, email=email, name=name, hired_on=hired, roles=roles)
         admin = Caller(person=people.get_by_email(db, "admin@demo.example"), subject="demo")
-        people.designate(v, db, admin, people.get_by_email(db, "custodian@demo.example"),
-                         ["core", "special", "general"])
-        people.designate(v, db, admin, people.get_by_email(db, "custodian2@demo.example"),
-                         ["core", "special"])
-        people.designate(v, db, admin, people.get_by_email(db, "newhire@demo.example"),
-                         ["general", "special", "core"])
+        people.designate(
+            v,
+            db,
+            admin,
+            people.get_by_email(db, "custodian@demo.example"),
+            ["core", "special", "general"],
+        )
+        people.designate(
+            v, db, admin, people.get_by_email(db, "custodian2@demo.example"), ["core", "special"]
+        )
+        people.designate(
+            v,
+            db,
+            admin,
+            people.get_by_email(db, "newhire@demo.example"),
+            ["general", "special", "core"],
+        )
         sales = Caller(person=people.get_by_email(db, "sales@demo.example"), subject="demo")
         for code, name, tier, kind, tax_id, bank in CLIENTS:
-            client = records.create_client(v, db, sales, code=code, name=name, tier=tier,
-                                           kind=kind, tax_id=tax_id, bank_account=bank)
+            client = records.create_client(
+                v,
+                db,
+                sales,
+                code=code,
+                name=name,
+                tier=tier,
+                kind=kind,
+                tax_id=tax_id,
+                bank_account=bank,
+            )
             for section, title, text in RECORDS:
-                records.deposit(v, db, sales, records.Deposit(
-                    client_id=client.id, section=section, title=f"{title} ({name})",
-                    content=f"{title} for {name}. {text}".encode(),
-                    valid_until=today + timedelta(days=180) if section == "credit" else None,
-                ))
+                records.deposit(
+                    v,
+                    db,
+                    sales,
+                    records.Deposit(
+                        client_id=client.id,
+                        section=section,
+                        title=f"{title} ({name})",
+                        content=f"{title} for {name}. {text}".encode(),
+                        valid_until=today + timedelta(days=180) if section == "credit" else None,
+                    ),
+                )
         _demo_custody(v, db)
     tokens = {}
     for var, email, *_ in PEOPLE:
@@ -86,18 +111,31 @@ def _demo_custody(v: Vault, db: Session) -> None:
     from vault.models import Client, Record, Section
 
     custodian = Caller(person=people.get_by_email(db, "custodian@demo.example"), subject="demo")
-    contracts = db.scalars(select(Record).where(Record.section == int(Section.TRANSACTIONS))
-                           .order_by(Record.id)).all()
+    contracts = db.scalars(
+        select(Record).where(Record.section == int(Section.TRANSACTIONS)).order_by(Record.id)
+    ).all()
     items = [
-        custody.add_item(v, db, custodian, record.id, kind="folder",
-                         label=f"Contract folder {record.file_number}",
-                         location=f"Room 2, shelf B{n}")
+        custody.add_item(
+            v,
+            db,
+            custodian,
+            record.id,
+            kind="folder",
+            label=f"Contract folder {record.file_number}",
+            location=f"Room 2, shelf B{n}",
+        )
         for n, record in enumerate(contracts, start=1)
     ]
     # ACME's contract folder went out three weeks ago for two weeks: it is overdue.
-    loan = custody.checkout(v, db, custodian, items[0].id,
-                            people.get_by_email(db, "custodian2@demo.example"), pages=24,
-                            purpose="prepare the annual review with ACME")
+    loan = custody.checkout(
+        v,
+        db,
+        custodian,
+        items[0].id,
+        people.get_by_email(db, "custodian2@demo.example"),
+        pages=24,
+        purpose="prepare the annual review with ACME",
+    )
     loan.out_at = utcnow() - timedelta(days=21)
     loan.due_at = loan.out_at + timedelta(days=v.config.loan_days_default)
     db.commit()
@@ -110,21 +148,45 @@ def _demo_custody(v: Vault, db: Session) -> None:
         pdf.drawString(72, 740, "Delivery within 10 days; payment net 45; penalty 0.05 %/day.")
         pdf.showPage()
     pdf.save()
-    records.deposit(v, db, custodian, records.Deposit(
-        client_id=bluesky.id, section="transactions", title="Signed supply contract (scan)",
-        content=scan.getvalue(), content_type="application/pdf", doc_type="contract",
-    ))
+    records.deposit(
+        v,
+        db,
+        custodian,
+        records.Deposit(
+            client_id=bluesky.id,
+            section="transactions",
+            title="Signed supply contract (scan)",
+            content=scan.getvalue(),
+            content_type="application/pdf",
+            doc_type="contract",
+        ),
+    )
     # Dynamic management: a former client's only credit survey has lapsed, and ACME's file
     # was opened (and never reviewed) longer ago than the core tier's 60-day cycle.
-    harbour = records.create_client(v, db, custodian, code="OLDHARBOUR",
-                                    name="Old Harbour Shipping", tier="general",
-                                    relationship="former")
+    harbour = records.create_client(
+        v,
+        db,
+        custodian,
+        code="OLDHARBOUR",
+        name="Old Harbour Shipping",
+        tier="general",
+        relationship="former",
+    )
     surveyed = date.today() - timedelta(days=400)
-    records.deposit(v, db, custodian, records.Deposit(
-        client_id=harbour.id, section="credit", title="Credit survey (last year)",
-        content=b"Rating B+; pays on time; budget approved yearly.", year=surveyed.year,
-        doc_date=surveyed, valid_until=records.add_months(surveyed, 12),
-    ))
+    records.deposit(
+        v,
+        db,
+        custodian,
+        records.Deposit(
+            client_id=harbour.id,
+            section="credit",
+            title="Credit survey (last year)",
+            content=b"Rating B+; pays on time; budget approved yearly.",
+            year=surveyed.year,
+            doc_date=surveyed,
+            valid_until=records.add_months(surveyed, 12),
+        ),
+    )
     acme = db.scalar(select(Client).where(Client.code == "ACME"))
     assert acme is not None
     acme.created_at = utcnow() - timedelta(days=75)

@@ -52,8 +52,9 @@ class Ask:
 
 def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, list[str], int]:
     if (ask.record_id is None) == (ask.client_id is None):
-        raise InvalidInput("name exactly one record or one client file",
-                           code="invalid_request_target")
+        raise InvalidInput(
+            "name exactly one record or one client file", code="invalid_request_target"
+        )
     record = None
     if ask.record_id is not None:
         record = db.get(Record, ask.record_id)
@@ -68,12 +69,15 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
     valid = {a.value for a in GrantAction}
     actions = sorted({a.strip().lower() for a in ask.actions if a.strip()})
     if not actions or set(actions) - valid:
-        raise InvalidInput(f"actions must be among {', '.join(sorted(valid))}",
-                           code="invalid_actions")
+        raise InvalidInput(
+            f"actions must be among {', '.join(sorted(valid))}", code="invalid_actions"
+        )
     if "copy" in actions and record is None:
         # Copies are made one record at a time: a whole file is never copied.
-        raise InvalidInput("copies can be asked for one record, not a whole client file",
-                           code="copy_needs_single_record")
+        raise InvalidInput(
+            "copies can be asked for one record, not a whole client file",
+            code="copy_needs_single_record",
+        )
     reason = ask.reason.strip()
     if len(reason) < REASON_MIN or len(reason.split()) < REASON_WORDS or len(reason) > REASON_MAX:
         raise InvalidInput(
@@ -81,15 +85,18 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
             code="reason_required",
         )
     if ask.duration_hours is not None and ask.duration_minutes is not None:
-        raise InvalidInput("give the duration in hours or in minutes, not both",
-                           code="invalid_duration")
+        raise InvalidInput(
+            "give the duration in hours or in minutes, not both", code="invalid_duration"
+        )
     if ask.duration_minutes is not None:
         minutes = ask.duration_minutes
     else:
         minutes = 60 * (ask.duration_hours or v.config.grant_default_hours)
     if not 1 <= minutes <= 60 * v.config.grant_max_hours:
-        raise InvalidInput(f"duration must be 1 minute to {v.config.grant_max_hours} hours",
-                           code="invalid_duration")
+        raise InvalidInput(
+            f"duration must be 1 minute to {v.config.grant_max_hours} hours",
+            code="invalid_duration",
+        )
     return client, record, actions, minutes
 
 
@@ -100,25 +107,39 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
     client, record, actions, minutes = _validate(v, db, ask)
     now = utcnow()
     req = AccessRequest(
-        requester_id=caller.person.id, client_id=client.id,
-        record_id=record.id if record else None, tier=client.tier,
-        actions=",".join(actions), reason=ask.reason.strip(), duration_minutes=minutes,
-        approvals_needed=2 if client.tier == "core" else 1, created_at=now,
+        requester_id=caller.person.id,
+        client_id=client.id,
+        record_id=record.id if record else None,
+        tier=client.tier,
+        actions=",".join(actions),
+        reason=ask.reason.strip(),
+        duration_minutes=minutes,
+        approvals_needed=2 if client.tier == "core" else 1,
+        created_at=now,
         expires_at=now + timedelta(days=v.config.request_pending_days),
     )
     db.add(req)
     db.flush()
     auditing.record(
-        v, db, caller, Action.REQUEST_CREATE,
+        v,
+        db,
+        caller,
+        Action.REQUEST_CREATE,
         resource={"request": req.id, "client": client.id, "record": req.record_id},
-        purpose=req.reason, details={"actions": req.actions, "minutes": minutes},
+        purpose=req.reason,
+        details={"actions": req.actions, "minutes": minutes},
     )
     target = record.file_number if record else f"client file {client.code}"
     for custodian in deciders(v, db, req):
-        notify.send(v, db, custodian, "request_waiting",
-                    f"Access request #{req.id} waits for you: {target}",
-                    f"{caller.person.name} asks to {req.actions} {target}.",
-                    link=f"/requests/{req.id}")
+        notify.send(
+            v,
+            db,
+            custodian,
+            "request_waiting",
+            f"Access request #{req.id} waits for you: {target}",
+            f"{caller.person.name} asks to {req.actions} {target}.",
+            link=f"/requests/{req.id}",
+        )
     db.commit()
     return req
 
@@ -129,32 +150,46 @@ def deciders(v: Vault, db: Session, req: AccessRequest) -> list[Person]:
     target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
     people = db.scalars(select(Person).where(Person.leaving_on.is_(None)))
     return [
-        p for p in people
+        p
+        for p in people
         if req.tier in p.custodian_tiers()
-        and v.policy.decide(Caller(person=p).principal(today), Action.REQUEST_APPROVE, target,
-                            is_requester=p.id == req.requester_id)
+        and v.policy.decide(
+            Caller(person=p).principal(today),
+            Action.REQUEST_APPROVE,
+            target,
+            is_requester=p.id == req.requester_id,
+        )
     ]
 
 
 def _load_for_update(db: Session, request_id: int) -> AccessRequest:
-    req = db.scalar(select(AccessRequest).where(AccessRequest.id == request_id)
-                    .with_for_update())
+    req = db.scalar(select(AccessRequest).where(AccessRequest.id == request_id).with_for_update())
     if req is None:
         raise NotFound("no such request", code="request_not_found")
     return req
 
 
-def _decide_custody(v: Vault, db: Session, caller: Caller, action: Action,
-                    req: AccessRequest) -> None:
+def _decide_custody(
+    v: Vault, db: Session, caller: Caller, action: Action, req: AccessRequest
+) -> None:
     """The policy decision for a custodian act on ``req`` (audited and raised when denied)."""
     assert caller.person is not None
     target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
-    decision = v.policy.decide(caller.principal(date.today()), action, target,
-                               is_requester=caller.person.id == req.requester_id)
+    decision = v.policy.decide(
+        caller.principal(date.today()),
+        action,
+        target,
+        is_requester=caller.person.id == req.requester_id,
+    )
     if not decision:
-        auditing.record(v, db, caller, action, decision=decision,
-                        resource={"request": req.id, "client": req.client_id,
-                                  "record": req.record_id})
+        auditing.record(
+            v,
+            db,
+            caller,
+            action,
+            decision=decision,
+            resource={"request": req.id, "client": req.client_id, "record": req.record_id},
+        )
         db.commit()
         raise Denied(decision.message, code=decision.reason)
 
@@ -168,8 +203,9 @@ def _ensure_pending(v: Vault, db: Session, req: AccessRequest, now: datetime) ->
         raise Conflict(f"this request is {status}", code=f"request_{status}")
 
 
-def approve(v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
-            ) -> AccessRequest:
+def approve(
+    v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
+) -> AccessRequest:
     """A custodian approves; the grant is issued when enough distinct custodians have."""
     assert caller.person is not None
     req = _load_for_update(db, request_id)
@@ -178,8 +214,9 @@ def approve(v: Vault, db: Session, caller: Caller, request_id: int, note: str = 
     _ensure_pending(v, db, req, now)
     requester = db.get(Person, req.requester_id)
     if requester is None or requester.leaving_on is not None:
-        raise Conflict("the requester is leaving; the request cannot be approved",
-                       code="requester_departing")
+        raise Conflict(
+            "the requester is leaving; the request cannot be approved", code="requester_departing"
+        )
     if any(a.approver_id == caller.person.id for a in req.approvals):
         raise Conflict("you already approved this request", code="already_approved")
     db.add(Approval(request_id=req.id, approver_id=caller.person.id, note=note[:500]))
@@ -189,43 +226,77 @@ def approve(v: Vault, db: Session, caller: Caller, request_id: int, note: str = 
         db.rollback()
         raise Conflict("you already approved this request", code="already_approved") from None
     db.refresh(req)
-    auditing.record(v, db, caller, Action.REQUEST_APPROVE, outcome="ok",
-                    resource={"request": req.id, "client": req.client_id,
-                              "record": req.record_id},
-                    details={"approvals": len(req.approvals), "needed": req.approvals_needed})
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.REQUEST_APPROVE,
+        outcome="ok",
+        resource={"request": req.id, "client": req.client_id, "record": req.record_id},
+        details={"approvals": len(req.approvals), "needed": req.approvals_needed},
+    )
     if len(req.approvals) >= req.approvals_needed:
         _issue(v, db, caller, req, requester, now)
     else:
         for custodian in deciders(v, db, req):
             if custodian.id not in {a.approver_id for a in req.approvals}:
-                notify.send(v, db, custodian, "request_waiting",
-                            f"Access request #{req.id} needs a second approval",
-                            link=f"/requests/{req.id}")
+                notify.send(
+                    v,
+                    db,
+                    custodian,
+                    "request_waiting",
+                    f"Access request #{req.id} needs a second approval",
+                    link=f"/requests/{req.id}",
+                )
     db.commit()
     return req
 
 
-def _issue(v: Vault, db: Session, caller: Caller, req: AccessRequest, requester: Person,
-           now: datetime) -> Grant:
+def _issue(
+    v: Vault, db: Session, caller: Caller, req: AccessRequest, requester: Person, now: datetime
+) -> Grant:
     req.status = RequestStatus.APPROVED.value
     req.decided_at = now
-    grant = Grant(request_id=req.id, person_id=req.requester_id, client_id=req.client_id,
-                  record_id=req.record_id, actions=req.actions, starts_at=now,
-                  expires_at=now + timedelta(minutes=req.duration_minutes))
+    grant = Grant(
+        request_id=req.id,
+        person_id=req.requester_id,
+        client_id=req.client_id,
+        record_id=req.record_id,
+        actions=req.actions,
+        starts_at=now,
+        expires_at=now + timedelta(minutes=req.duration_minutes),
+    )
     db.add(grant)
     db.flush()
-    auditing.record(v, db, caller, Action.GRANT_ISSUE, outcome="ok", grant_id=str(grant.id),
-                    resource={"request": req.id, "grant": grant.id, "person": requester.id,
-                              "client": req.client_id, "record": req.record_id},
-                    details={"actions": grant.actions, "expires_at": grant.expires_at.isoformat()})
-    notify.send(v, db, requester, "request_approved",
-                f"Your access request #{req.id} was approved",
-                f"Access until {grant.expires_at:%Y-%m-%d %H:%M} UTC.", link="/grants")
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.GRANT_ISSUE,
+        outcome="ok",
+        grant_id=str(grant.id),
+        resource={
+            "request": req.id,
+            "grant": grant.id,
+            "person": requester.id,
+            "client": req.client_id,
+            "record": req.record_id,
+        },
+        details={"actions": grant.actions, "expires_at": grant.expires_at.isoformat()},
+    )
+    notify.send(
+        v,
+        db,
+        requester,
+        "request_approved",
+        f"Your access request #{req.id} was approved",
+        f"Access until {grant.expires_at:%Y-%m-%d %H:%M} UTC.",
+        link="/grants",
+    )
     return grant
 
 
-def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
-         ) -> AccessRequest:
+def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = "") -> AccessRequest:
     """A custodian turns a request down (one denial ends it)."""
     req = _load_for_update(db, request_id)
     _decide_custody(v, db, caller, Action.REQUEST_DENY, req)
@@ -234,14 +305,25 @@ def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
     req.status = RequestStatus.DENIED.value
     req.decided_at = now
     req.decision_note = note[:500]
-    auditing.record(v, db, caller, Action.REQUEST_DENY, outcome="ok",
-                    resource={"request": req.id, "client": req.client_id,
-                              "record": req.record_id})
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.REQUEST_DENY,
+        outcome="ok",
+        resource={"request": req.id, "client": req.client_id, "record": req.record_id},
+    )
     requester = db.get(Person, req.requester_id)
     if requester is not None:
-        notify.send(v, db, requester, "request_denied",
-                    f"Your access request #{req.id} was turned down", note[:500],
-                    link=f"/requests/{req.id}")
+        notify.send(
+            v,
+            db,
+            requester,
+            "request_denied",
+            f"Your access request #{req.id} was turned down",
+            note[:500],
+            link=f"/requests/{req.id}",
+        )
     db.commit()
     return req
 
@@ -268,11 +350,13 @@ def revoke(v: Vault, db: Session, caller: Caller, grant_id: int, reason: str) ->
     client = db.get(Client, grant.client_id)
     assert client is not None
     target = Target(record_id=grant.record_id, client_id=grant.client_id, tier=client.tier)
-    decision = v.policy.decide(caller.principal(date.today()), Action.GRANT_REVOKE, target,
-                               is_requester=False)
+    decision = v.policy.decide(
+        caller.principal(date.today()), Action.GRANT_REVOKE, target, is_requester=False
+    )
     if not decision:
-        auditing.record(v, db, caller, Action.GRANT_REVOKE, decision=decision,
-                        resource={"grant": grant.id})
+        auditing.record(
+            v, db, caller, Action.GRANT_REVOKE, decision=decision, resource={"grant": grant.id}
+        )
         db.commit()
         raise Denied(decision.message, code=decision.reason)
     if grant.revoked_at is not None:
@@ -287,33 +371,63 @@ def revoke_grant(v: Vault, db: Session, caller: Caller, grant: Grant, reason: st
     grant.revoked_at = utcnow()
     grant.revoked_by_id = caller.person_id
     grant.revoke_reason = reason[:200]
-    auditing.record(v, db, caller, Action.GRANT_REVOKE, outcome="ok", grant_id=str(grant.id),
-                    resource={"grant": grant.id, "person": grant.person_id,
-                              "client": grant.client_id, "record": grant.record_id},
-                    reason=reason[:200])
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.GRANT_REVOKE,
+        outcome="ok",
+        grant_id=str(grant.id),
+        resource={
+            "grant": grant.id,
+            "person": grant.person_id,
+            "client": grant.client_id,
+            "record": grant.record_id,
+        },
+        reason=reason[:200],
+    )
 
 
 # Asked at every content decision: built once, so SQLAlchemy reuses its compiled form.
-_COVERING = select(Grant).where(
-    Grant.person_id == bindparam("person_id"),
-    Grant.client_id == bindparam("client_id"),
-    or_(Grant.record_id.is_(None), Grant.record_id == bindparam("record_id")),
-    Grant.revoked_at.is_(None),
-    Grant.starts_at <= bindparam("now"),
-    Grant.expires_at > bindparam("now"),
-).order_by(Grant.id)
+_COVERING = (
+    select(Grant)
+    .where(
+        Grant.person_id == bindparam("person_id"),
+        Grant.client_id == bindparam("client_id"),
+        or_(Grant.record_id.is_(None), Grant.record_id == bindparam("record_id")),
+        Grant.revoked_at.is_(None),
+        Grant.starts_at <= bindparam("now"),
+        Grant.expires_at > bindparam("now"),
+    )
+    .order_by(Grant.id)
+)
 
 
 def covering(db: Session, person_id: int, record: Record, now: datetime) -> list[Grant]:
     """Live grants of ``person_id`` that cover ``record`` (the record, or its client file)."""
-    return list(db.scalars(_COVERING, {
-        "person_id": person_id, "client_id": record.client_id, "record_id": record.id,
-        "now": now,
-    }))
+    return list(
+        db.scalars(
+            _COVERING,
+            {
+                "person_id": person_id,
+                "client_id": record.client_id,
+                "record_id": record.id,
+                "now": now,
+            },
+        )
+    )
 
 
-def requests_for(db: Session, person: Person, *, mine: bool, status: str | None,
-                 v: Vault, limit: int, offset: int) -> list[AccessRequest]:
+def requests_for(
+    db: Session,
+    person: Person,
+    *,
+    mine: bool,
+    status: str | None,
+    v: Vault,
+    limit: int,
+    offset: int,
+) -> list[AccessRequest]:
     """The person's own requests, or those waiting for them as a custodian."""
     stmt = select(AccessRequest).order_by(AccessRequest.id.desc())
     if mine:
@@ -322,15 +436,20 @@ def requests_for(db: Session, person: Person, *, mine: bool, status: str | None,
         tiers = person.custodian_tiers()
         if not tiers:
             return []
-        stmt = stmt.where(AccessRequest.tier.in_(sorted(tiers)),
-                          AccessRequest.requester_id != person.id)
+        stmt = stmt.where(
+            AccessRequest.tier.in_(sorted(tiers)), AccessRequest.requester_id != person.id
+        )
     now = utcnow()
     if status == RequestStatus.PENDING:
         stmt = stmt.where(AccessRequest.status == status, AccessRequest.expires_at > now)
     elif status == RequestStatus.EXPIRED:
-        stmt = stmt.where(or_(AccessRequest.status == status,
-                              (AccessRequest.status == RequestStatus.PENDING.value)
-                              & (AccessRequest.expires_at <= now)))
+        stmt = stmt.where(
+            or_(
+                AccessRequest.status == status,
+                (AccessRequest.status == RequestStatus.PENDING.value)
+                & (AccessRequest.expires_at <= now),
+            )
+        )
     elif status:
         if status not in {s.value for s in RequestStatus}:
             raise InvalidInput("unknown status", code="invalid_status")
@@ -341,14 +460,23 @@ def requests_for(db: Session, person: Person, *, mine: bool, status: str | None,
 def get_request(db: Session, person: Person, request_id: int) -> AccessRequest:
     """A request the person may see: their own, or one in their custody scope."""
     req = db.get(AccessRequest, request_id)
-    if req is None or (req.requester_id != person.id
-                       and req.tier not in person.custodian_tiers()
-                       and not person.has_role(Role.AUDITOR)):
+    if req is None or (
+        req.requester_id != person.id
+        and req.tier not in person.custodian_tiers()
+        and not person.has_role(Role.AUDITOR)
+    ):
         raise NotFound("no such request", code="request_not_found")
     return req
 
 
 def grants_of(db: Session, person: Person, *, limit: int, offset: int) -> list[Grant]:
     """The person's grants, newest first (history survives expiry)."""
-    return list(db.scalars(select(Grant).where(Grant.person_id == person.id)
-                           .order_by(Grant.id.desc()).limit(limit).offset(offset)))
+    return list(
+        db.scalars(
+            select(Grant)
+            .where(Grant.person_id == person.id)
+            .order_by(Grant.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )

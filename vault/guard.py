@@ -61,8 +61,9 @@ def lock_person(db: Session, person_id: int) -> None:
     db.execute(_LOCK, {"person_id": person_id})
 
 
-def check(v: Vault, db: Session, person: Person, record_id: int,
-          now: datetime | None = None) -> Quota:
+def check(
+    v: Vault, db: Session, person: Person, record_id: int, now: datetime | None = None
+) -> Quota:
     """Count distinct records ``person`` opened in the last hour and day."""
     now = now or utcnow()
     cfg = v.config
@@ -70,10 +71,15 @@ def check(v: Vault, db: Session, person: Person, record_id: int,
     hour_limit = cfg.custodian_quota_hour if custodian else cfg.quota_hour
     day_limit = cfg.custodian_quota_day if custodian else cfg.quota_day
     hour_ago = now - timedelta(hours=1)
-    day, hour, last_opened = db.execute(_WINDOWS, {
-        "person_id": person.id, "day_ago": now - timedelta(days=1), "hour_ago": hour_ago,
-        "record": str(record_id),
-    }).one()
+    day, hour, last_opened = db.execute(
+        _WINDOWS,
+        {
+            "person_id": person.id,
+            "day_ago": now - timedelta(days=1),
+            "hour_ago": hour_ago,
+            "record": str(record_id),
+        },
+    ).one()
     # Opening a record already opened in a window does not count against that window.
     in_day = last_opened is not None
     in_hour = in_day and _aware(last_opened) >= hour_ago
@@ -87,26 +93,47 @@ def _aware(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
-def trip(v: Vault, db: Session, caller: Caller, person: Person, quota: Quota,
-         record_id: int) -> None:
+def trip(
+    v: Vault, db: Session, caller: Caller, person: Person, quota: Quota, record_id: int
+) -> None:
     """Put ``person`` under review and alert the auditors (in the caller's transaction)."""
     first = not person.under_review
     person.under_review = True
-    summary = (f"{person.email} crossed the export quota ({quota.hour}/{quota.hour_limit} "
-               f"per hour, {quota.day}/{quota.day_limit} per day) opening record {record_id}")
-    raise_alert(v, db, caller, "quota_exceeded", person, summary,
-                details={"hour": quota.hour, "day": quota.day, "record": str(record_id),
-                         "first": first})
+    summary = (
+        f"{person.email} crossed the export quota ({quota.hour}/{quota.hour_limit} "
+        f"per hour, {quota.day}/{quota.day_limit} per day) opening record {record_id}"
+    )
+    raise_alert(
+        v,
+        db,
+        caller,
+        "quota_exceeded",
+        person,
+        summary,
+        details={"hour": quota.hour, "day": quota.day, "record": str(record_id), "first": first},
+    )
 
 
-def raise_alert(v: Vault, db: Session, caller: Caller, kind: str, person: Person | None,
-                summary: str, details: dict[str, str | int | bool | None] | None = None) -> Alert:
+def raise_alert(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    kind: str,
+    person: Person | None,
+    summary: str,
+    details: dict[str, str | int | bool | None] | None = None,
+) -> Alert:
     """Record an alert, audit it and tell every auditor."""
     alert = Alert(kind=kind, person_id=person.id if person else None, summary=summary[:300])
     db.add(alert)
     db.flush()
     auditing.record(
-        v, db, caller, Action.GUARD_ALERT, outcome="ok", reason=kind,
+        v,
+        db,
+        caller,
+        Action.GUARD_ALERT,
+        outcome="ok",
+        reason=kind,
         resource={"person": person.id if person else None, "alert": alert.id},
         details=details or {},
     )
@@ -128,10 +155,17 @@ def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: st
         raise Conflict("this person is not under review", code="not_under_review")
     person.under_review = False
     now = utcnow()
-    for alert in db.scalars(select(Alert).where(Alert.person_id == person.id,
-                                                Alert.cleared_at.is_(None))):
+    for alert in db.scalars(
+        select(Alert).where(Alert.person_id == person.id, Alert.cleared_at.is_(None))
+    ):
         alert.cleared_at = now
         alert.cleared_by_id = caller.person_id
-    auditing.record(v, db, caller, Action.REVIEW_CLEAR, resource={"person": person.id},
-                    details={"note": note[:200]})
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.REVIEW_CLEAR,
+        resource={"person": person.id},
+        details={"note": note[:200]},
+    )
     db.commit()

@@ -21,11 +21,13 @@ from vault.runtime import Vault
 _OUTBOX = "notify_outbox"
 
 
-def send(v: Vault, db: Session, to: Person, kind: str, subject: str, body: str = "",
-         link: str = "") -> Notification:
+def send(
+    v: Vault, db: Session, to: Person, kind: str, subject: str, body: str = "", link: str = ""
+) -> Notification:
     """Queue an in-app notification (in ``db``'s transaction) and mail it after commit."""
-    note = Notification(person_id=to.id, kind=kind, subject=subject[:200], body=body,
-                        link=link[:200])
+    note = Notification(
+        person_id=to.id, kind=kind, subject=subject[:200], body=body, link=link[:200]
+    )
     db.add(note)
     if v.config.smtp_host:
         outbox = db.info.setdefault(_OUTBOX, [])
@@ -52,13 +54,15 @@ def _flush(v: Vault, db: Session) -> None:
         from sqlalchemy import update
 
         with v.sessions() as s:
-            s.execute(update(Notification).where(Notification.id.in_(sent))
-                      .values(emailed_at=utcnow()))
+            s.execute(
+                update(Notification).where(Notification.id.in_(sent)).values(emailed_at=utcnow())
+            )
             s.commit()
 
 
-def inbox(db: Session, person: Person, *, unread_only: bool = False,
-          limit: int = 50) -> list[Notification]:
+def inbox(
+    db: Session, person: Person, *, unread_only: bool = False, limit: int = 50
+) -> list[Notification]:
     """A person's notifications, newest first."""
     stmt = select(Notification).where(Notification.person_id == person.id)
     if unread_only:

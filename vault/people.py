@@ -103,8 +103,13 @@ def designate(
     if caller.person.id == person.id:
         decision_reason = "self_designation"
         auditing.record(
-            v, db, caller, Action.DESIGNATION_CREATE, outcome="denied",
-            resource={"person": person.id}, reason=decision_reason,
+            v,
+            db,
+            caller,
+            Action.DESIGNATION_CREATE,
+            outcome="denied",
+            resource={"person": person.id},
+            reason=decision_reason,
         )
         db.commit()
         raise Denied("nobody may designate themselves", code=decision_reason)
@@ -117,8 +122,12 @@ def designate(
     db.add(d)
     db.flush()
     auditing.record(
-        v, db, caller, Action.DESIGNATION_CREATE,
-        resource={"person": person.id, "designation": d.id}, details={"tiers": d.tiers},
+        v,
+        db,
+        caller,
+        Action.DESIGNATION_CREATE,
+        resource={"person": person.id, "designation": d.id},
+        details={"tiers": d.tiers},
     )
     db.commit()
     db.refresh(person)
@@ -160,8 +169,9 @@ def person_for_token(db: Session, token: str) -> Person | None:
     return db.scalars(_BY_TOKEN, {"token_hash": hash_token(token)}).unique().first()
 
 
-def set_departure(v: Vault, db: Session, caller: Caller, person: Person, day: date,
-                  *, source: str = "admin") -> int:
+def set_departure(
+    v: Vault, db: Session, caller: Caller, person: Person, day: date, *, source: str = "admin"
+) -> int:
     """Set a leaving date: from now on the person's access has ended (DESIGN §3.9).
 
     Grants are revoked, pending requests denied, approvals they gave on pending
@@ -177,33 +187,48 @@ def set_departure(v: Vault, db: Session, caller: Caller, person: Person, day: da
     if caller.person is not None:
         authorize(v, db, caller, Action.PERSON_DEPART)
         if caller.person.id == person.id and source == "admin":
-            raise Denied("set your own leaving date through another admin",
-                         code="self_departure")
+            raise Denied("set your own leaving date through another admin", code="self_departure")
     if day < date(2000, 1, 1) or day > date.today().replace(year=date.today().year + 2):
         raise InvalidInput("the leaving date is out of range", code="invalid_leaving_date")
     previous = person.leaving_on
     person.leaving_on = day if previous is None else min(previous, day)
     now = utcnow()
     revoked = 0
-    for grant in db.scalars(select(Grant).where(Grant.person_id == person.id,
-                                                Grant.revoked_at.is_(None),
-                                                Grant.expires_at > now)):
+    for grant in db.scalars(
+        select(Grant).where(
+            Grant.person_id == person.id, Grant.revoked_at.is_(None), Grant.expires_at > now
+        )
+    ):
         grant_service.revoke_grant(v, db, caller, grant, "departure")
         revoked += 1
-    for req in db.scalars(select(AccessRequest).where(
+    for req in db.scalars(
+        select(AccessRequest).where(
             AccessRequest.requester_id == person.id,
-            AccessRequest.status == RequestStatus.PENDING.value)):
+            AccessRequest.status == RequestStatus.PENDING.value,
+        )
+    ):
         req.status = RequestStatus.DENIED.value
         req.decided_at = now
         req.decision_note = "requester is leaving"
-    for approval in db.scalars(select(Approval).join(AccessRequest).where(
-            Approval.approver_id == person.id,
-            AccessRequest.status == RequestStatus.PENDING.value)):
+    for approval in db.scalars(
+        select(Approval)
+        .join(AccessRequest)
+        .where(
+            Approval.approver_id == person.id, AccessRequest.status == RequestStatus.PENDING.value
+        )
+    ):
         db.delete(approval)
     auditing.record(
-        v, db, caller, Action.PERSON_DEPART, resource={"person": person.id},
-        details={"leaving_on": person.leaving_on.isoformat(), "grants_revoked": revoked,
-                 "source": source},
+        v,
+        db,
+        caller,
+        Action.PERSON_DEPART,
+        resource={"person": person.id},
+        details={
+            "leaving_on": person.leaving_on.isoformat(),
+            "grants_revoked": revoked,
+            "source": source,
+        },
     )
     db.commit()
     return revoked
@@ -223,8 +248,9 @@ class Touch:
     tier: str
 
 
-def departure_report(v: Vault, db: Session, caller: Caller, person: Person,
-                     days: int | None = None) -> list[Touch]:
+def departure_report(
+    v: Vault, db: Session, caller: Caller, person: Person, days: int | None = None
+) -> list[Touch]:
     """Every record and client ``person`` consulted, copied, borrowed or deposited lately.
 
     Read from the audit log (allowed or completed acts only) for the last ``days``
@@ -238,12 +264,18 @@ def departure_report(v: Vault, db: Session, caller: Caller, person: Person,
     days = days or v.config.departure_report_days
     since = utcnow() - timedelta(days=days)
     rows = db.execute(
-        select(audit_events.c.time, audit_events.c.action, audit_events.c.resource_record,
-               audit_events.c.resource_client)
-        .where(audit_events.c.actor_person_id == person.id,
-               audit_events.c.time >= since,
-               audit_events.c.outcome == "ok",
-               audit_events.c.action.in_(REPORTED_ACTIONS))
+        select(
+            audit_events.c.time,
+            audit_events.c.action,
+            audit_events.c.resource_record,
+            audit_events.c.resource_client,
+        )
+        .where(
+            audit_events.c.actor_person_id == person.id,
+            audit_events.c.time >= since,
+            audit_events.c.outcome == "ok",
+            audit_events.c.action.in_(REPORTED_ACTIONS),
+        )
         .order_by(audit_events.c.seq)
     ).all()
     record_ids = {int(r.resource_record) for r in rows if r.resource_record}
@@ -256,21 +288,43 @@ def departure_report(v: Vault, db: Session, caller: Caller, person: Person,
         cid = int(r.resource_client) if r.resource_client else None
         rec, cli = recs.get(rid or -1), clients.get(cid or -1)
         t = r.time if r.time.tzinfo else r.time.replace(tzinfo=UTC)
-        touches.append(Touch(t, r.action, rid, cid, rec.file_number if rec else "",
-                             cli.code if cli else "", cli.name if cli else "",
-                             cli.tier if cli else ""))
-    auditing.record(v, db, caller, Action.DEPARTURE_REPORT, resource={"person": person.id},
-                    details={"days": days, "rows": len(touches)})
+        touches.append(
+            Touch(
+                t,
+                r.action,
+                rid,
+                cid,
+                rec.file_number if rec else "",
+                cli.code if cli else "",
+                cli.name if cli else "",
+                cli.tier if cli else "",
+            )
+        )
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.DEPARTURE_REPORT,
+        resource={"person": person.id},
+        details={"days": days, "rows": len(touches)},
+    )
     db.commit()
     return touches
 
 
-REPORTED_ACTIONS = ("record:consult", "record:copy", "item:borrow", "item:checkout",
-                    "record:deposit", "client:create")
+REPORTED_ACTIONS = (
+    "record:consult",
+    "record:copy",
+    "item:borrow",
+    "item:checkout",
+    "record:deposit",
+    "client:create",
+)
 
 
-def list_people(db: Session, *, q: str | None = None, limit: int = 50, offset: int = 0
-                ) -> list[Person]:
+def list_people(
+    db: Session, *, q: str | None = None, limit: int = 50, offset: int = 0
+) -> list[Person]:
     """People by e-mail, optionally those whose e-mail or name contains ``q``."""
     stmt = select(Person).order_by(Person.email)
     if q:
@@ -288,8 +342,11 @@ def get_person(db: Session, person_id: int) -> Person:
 
 def tokens_of(db: Session, person: Person) -> list[ApiToken]:
     """A person's bearer tokens, newest first (their hashes only; tokens are never kept)."""
-    return list(db.scalars(select(ApiToken).where(ApiToken.person_id == person.id)
-                           .order_by(ApiToken.id.desc())))
+    return list(
+        db.scalars(
+            select(ApiToken).where(ApiToken.person_id == person.id).order_by(ApiToken.id.desc())
+        )
+    )
 
 
 def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
@@ -301,13 +358,21 @@ def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiTok
     if row.revoked_at is not None:
         raise Conflict("this token is already revoked", code="token_revoked")
     row.revoked_at = utcnow()
-    auditing.record(v, db, caller, Action.TOKEN_REVOKE,
-                    resource={"person": row.person_id, "token": row.id})
+    auditing.record(
+        v, db, caller, Action.TOKEN_REVOKE, resource={"person": row.person_id, "token": row.id}
+    )
     db.commit()
     return row
 
 
 def designations(db: Session, *, limit: int = 100, offset: int = 0) -> list[Designation]:
     """Active custodian designations, newest first."""
-    return list(db.scalars(select(Designation).where(Designation.revoked_at.is_(None))
-                           .order_by(Designation.id.desc()).limit(limit).offset(offset)))
+    return list(
+        db.scalars(
+            select(Designation)
+            .where(Designation.revoked_at.is_(None))
+            .order_by(Designation.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )

@@ -68,8 +68,16 @@ def create_client(
     """Open a client file; sensitive fields are sealed under the client's own data key."""
     authorize(v, db, caller, Action.CLIENT_CREATE)
     client = open_client(
-        v, db, caller, code=code, name=name, tier=tier, kind=kind, relationship=relationship,
-        tax_id=tax_id, bank_account=bank_account,
+        v,
+        db,
+        caller,
+        code=code,
+        name=name,
+        tier=tier,
+        kind=kind,
+        relationship=relationship,
+        tax_id=tax_id,
+        bank_account=bank_account,
     )
     db.commit()
     return client
@@ -125,9 +133,7 @@ def open_client(
         )
         setattr(client, f"{field}_ct", sealed)
         setattr(client, f"{field}_bidx", v.index(value, purpose=f"client.{field}"))
-    auditing.record(
-        v, db, caller, Action.CLIENT_CREATE, resource={"client": client.id}
-    )
+    auditing.record(v, db, caller, Action.CLIENT_CREATE, resource={"client": client.id})
     return client
 
 
@@ -247,7 +253,10 @@ def file_record(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
         dek, bytes(d.content), record_id=str(record.id), field="content", version=1
     )
     auditing.record(
-        v, db, caller, Action.RECORD_DEPOSIT,
+        v,
+        db,
+        caller,
+        Action.RECORD_DEPOSIT,
         resource={"record": record.id, "client": client.id},
         details={"file_number": record.file_number, "bytes": len(d.content)},
     )
@@ -286,16 +295,25 @@ def _next_seq(db: Session, client_id: int, section: Section, year: int) -> int:
 
 
 def attach(
-    v: Vault, db: Session, caller: Caller, record_id: int, *, filename: str,
-    content_type: str, stream: IO[bytes],
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    record_id: int,
+    *,
+    filename: str,
+    content_type: str,
+    stream: IO[bytes],
 ) -> Attachment:
     """Add a file to a record: streamed through AEAD into the blob store, never in clear."""
     authorize(v, db, caller, Action.RECORD_DEPOSIT)
     record = get_record(db, record_id)
     filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
     att = Attachment(
-        record_id=record.id, filename=filename, content_type=content_type[:100] or
-        "application/octet-stream", size=0, blob_key=v.blobs.new_key(),
+        record_id=record.id,
+        filename=filename,
+        content_type=content_type[:100] or "application/octet-stream",
+        size=0,
+        blob_key=v.blobs.new_key(),
     )
     db.add(att)
     db.flush()
@@ -304,7 +322,10 @@ def attach(
         with v.blobs.writer(att.blob_key) as out:
             att.size = encrypt_stream(dek, stream, out, aad=attachment_aad(record.id, att.id))
         auditing.record(
-            v, db, caller, Action.RECORD_DEPOSIT,
+            v,
+            db,
+            caller,
+            Action.RECORD_DEPOSIT,
             resource={"record": record.id, "client": record.client_id, "attachment": att.id},
             details={"bytes": att.size},
         )

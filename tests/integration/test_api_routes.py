@@ -36,31 +36,54 @@ def build(make: Factory, api, vault, db) -> World:
     departed = make.person()
     client = make.client("general")
     record = make.record(client, by=employee)
-    tokens = {k: make.token(p) for k, p in (("employee", employee), ("custodian", custodian),
-                                             ("auditor", auditor), ("admin", admin),
-                                             ("departed", departed))}
+    tokens = {
+        k: make.token(p)
+        for k, p in (
+            ("employee", employee),
+            ("custodian", custodian),
+            ("auditor", auditor),
+            ("admin", admin),
+            ("departed", departed),
+        )
+    }
     att = api.client.post(
         f"/api/v1/records/{record.id}/attachments",
         headers={"Authorization": f"Bearer {tokens['employee']}"},
-        data={"file": (io.BytesIO(b"scan"), "scan.txt", "text/plain")}).json
-    item = api.post(f"/records/{record.id}/items", tokens["custodian"],
-                    json={"kind": "folder", "label": "Folder", "location": "Shelf 1"}).json
-    req = api.post("/access-requests", tokens["employee"],
-                   json={"record_id": record.id, "reason": REASON}).json
+        data={"file": (io.BytesIO(b"scan"), "scan.txt", "text/plain")},
+    ).json
+    item = api.post(
+        f"/records/{record.id}/items",
+        tokens["custodian"],
+        json={"kind": "folder", "label": "Folder", "location": "Shelf 1"},
+    ).json
+    req = api.post(
+        "/access-requests", tokens["employee"], json={"record_id": record.id, "reason": REASON}
+    ).json
     grant = make.grant(employee, record)
     note = api.get("/notifications", tokens["employee"]).json["items"][0]
     db.commit()  # end this session's read snapshot before writing (SQLite)
     people.set_departure(vault, db, Caller(person=admin), departed, date.today())
-    ids = {"client_id": client.id, "record_id": record.id, "attachment_id": att["id"],
-           "item_id": item["id"], "request_id": req["id"], "grant_id": grant.id,
-           "note_id": note["id"], "person_id": employee.id, "custodian_id": custodian.id}
+    ids = {
+        "client_id": client.id,
+        "record_id": record.id,
+        "attachment_id": att["id"],
+        "item_id": item["id"],
+        "request_id": req["id"],
+        "grant_id": grant.id,
+        "note_id": note["id"],
+        "person_id": employee.id,
+        "custodian_id": custodian.id,
+    }
     return World(ids, tokens)
 
 
 # (method, rule): (allowed caller, denied caller, JSON body or None, files or None)
 ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
-    ("POST", "/access-requests"): ("employee", "departed", {"record_id": "{record_id}",
-                                                           "reason": REASON}),
+    ("POST", "/access-requests"): (
+        "employee",
+        "departed",
+        {"record_id": "{record_id}", "reason": REASON},
+    ),
     ("GET", "/access-requests"): ("employee", "departed", None),
     ("GET", "/access-requests/<int:request_id>"): ("employee", "departed", None),
     ("POST", "/access-requests/<int:request_id>/approve"): ("custodian", "employee", {}),
@@ -71,52 +94,76 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("POST", "/audit/trace-copy"): ("auditor", "employee", "file"),
     ("GET", "/audit/verify"): ("auditor", "employee", None),
     ("GET", "/clients"): ("employee", "departed", None),
-    ("POST", "/clients"): ("employee", "departed", {"code": "NEWCO", "name": "New Co",
-                                                   "tier": "general"}),
+    ("POST", "/clients"): (
+        "employee",
+        "departed",
+        {"code": "NEWCO", "name": "New Co", "tier": "general"},
+    ),
     ("GET", "/clients/<int:client_id>"): ("employee", "departed", None),
     ("POST", "/clients/<int:client_id>/review"): ("custodian", "employee", {"note": "ok"}),
     ("GET", "/grants"): ("employee", "departed", None),
     ("POST", "/grants/<int:grant_id>/revoke"): ("custodian", "employee", {}),
     ("GET", "/items/<int:item_id>"): ("custodian", "employee", None),
     ("POST", "/items/<int:item_id>/checkin"): ("custodian", "employee", {"pages": 1}),
-    ("POST", "/items/<int:item_id>/checkout"): ("custodian", "employee", {
-        "borrower": "{custodian_email}", "pages": 3, "purpose": "annual review"}),
+    ("POST", "/items/<int:item_id>/checkout"): (
+        "custodian",
+        "employee",
+        {"borrower": "{custodian_email}", "pages": 3, "purpose": "annual review"},
+    ),
     ("POST", "/items/<int:item_id>/renew"): ("custodian", "employee", {}),
     ("GET", "/keys/status"): ("admin", "employee", None),
     ("GET", "/loans"): ("custodian", "employee", None),
     ("GET", "/me"): ("employee", "departed", None),
     ("GET", "/notifications"): ("employee", "departed", None),
     ("POST", "/notifications/<int:note_id>/read"): ("employee", "departed", None),
-    ("POST", "/people/<int:person_id>/departure"): ("admin", "employee",
-                                                   {"leaving_on": "{leaving_on}"}),
+    ("POST", "/people/<int:person_id>/departure"): (
+        "admin",
+        "employee",
+        {"leaving_on": "{leaving_on}"},
+    ),
     ("GET", "/people/<int:person_id>/departure-report"): ("auditor", "employee", None),
     ("POST", "/people/<int:person_id>/review/clear"): ("auditor", "employee", {"note": "ok"}),
     ("GET", "/policy/explain"): ("auditor", "employee", None),
     ("GET", "/records"): ("employee", "departed", None),
-    ("POST", "/records"): ("employee", "departed", {"client_id": "{client_id}",
-                                                   "section": "basic", "title": "Visit",
-                                                   "content": "notes"}),
+    ("POST", "/records"): (
+        "employee",
+        "departed",
+        {"client_id": "{client_id}", "section": "basic", "title": "Visit", "content": "notes"},
+    ),
     ("GET", "/records/<int:record_id>"): ("employee", "departed", None),
     ("POST", "/records/<int:record_id>/attachments"): ("employee", "departed", "file"),
-    ("GET", "/records/<int:record_id>/attachments/<int:attachment_id>/content"):
-        ("custodian", "auditor", None),
+    ("GET", "/records/<int:record_id>/attachments/<int:attachment_id>/content"): (
+        "custodian",
+        "auditor",
+        None,
+    ),
     ("GET", "/records/<int:record_id>/content"): ("custodian", "auditor", None),
-    ("POST", "/records/<int:record_id>/content"): ("custodian", "auditor",
-                                                   {"purpose": "annual review"}),
-    ("POST", "/records/<int:record_id>/copy"): ("custodian", "employee",
-                                                {"purpose": "annual review"}),
-    ("POST", "/records/<int:record_id>/items"): ("custodian", "employee",
-                                                 {"kind": "folder", "label": "Another"}),
+    ("POST", "/records/<int:record_id>/content"): (
+        "custodian",
+        "auditor",
+        {"purpose": "annual review"},
+    ),
+    ("POST", "/records/<int:record_id>/copy"): (
+        "custodian",
+        "employee",
+        {"purpose": "annual review"},
+    ),
+    ("POST", "/records/<int:record_id>/items"): (
+        "custodian",
+        "employee",
+        {"kind": "folder", "label": "Another"},
+    ),
     ("GET", "/reviews/due"): ("custodian", "employee", None),
     ("GET", "/reviews/stale-reports"): ("custodian", "employee", None),
     ("GET", "/stats"): ("auditor", "employee", None),
     ("GET", "/stats/charts/<name>.svg"): ("auditor", "employee", None),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
-QUERY = {"/policy/explain": "?person_id={person_id}&action=record:consult&record_id={record_id}",
-         "/records/<int:record_id>/content": "?purpose=annual+review",
-         "/records/<int:record_id>/attachments/<int:attachment_id>/content":
-             "?purpose=annual+review"}
+QUERY = {
+    "/policy/explain": "?person_id={person_id}&action=record:consult&record_id={record_id}",
+    "/records/<int:record_id>/content": "?purpose=annual+review",
+    "/records/<int:record_id>/attachments/<int:attachment_id>/content": "?purpose=annual+review",
+}
 PATH_VALUES = {"name": "holdings_by_tier"}
 
 
@@ -143,8 +190,11 @@ def _call(api, method: str, rule: str, body: Any, token: str, w: World, extra: d
     path = _fill(path + QUERY.get(rule, ""), w, extra)
     headers = {"Authorization": f"Bearer {token}"}
     if body == "file":
-        return api.client.post(f"/api/v1{path}", headers=headers,
-                               data={"file": (io.BytesIO(b"plain text"), "f.txt", "text/plain")})
+        return api.client.post(
+            f"/api/v1{path}",
+            headers=headers,
+            data={"file": (io.BytesIO(b"plain text"), "f.txt", "text/plain")},
+        )
     if body is None:
         return api.client.open(f"/api/v1{path}", method=method, headers=headers)
     import json
@@ -160,14 +210,19 @@ def _call(api, method: str, rule: str, body: Any, token: str, w: World, extra: d
 def test_denied_and_allowed(method, rule, api, make: Factory, vault, db):
     w = build(make, api, vault, db)
     allowed, denied, body = ROUTES[(method, rule)]
-    extra = {"leaving_on": (date.today() + timedelta(days=30)).isoformat(),
-             "custodian_email": db.get(Person, w.ids["custodian_id"]).email}
+    extra = {
+        "leaving_on": (date.today() + timedelta(days=30)).isoformat(),
+        "custodian_email": db.get(Person, w.ids["custodian_id"]).email,
+    }
     no = _call(api, method, rule, body, w.tokens[denied], w, extra)
     assert no.status_code == 403, (denied, no.status_code, no.data[:200])
     assert no.mimetype == "application/problem+json"
     yes = _call(api, method, rule, body, w.tokens[allowed], w, extra)
     assert yes.status_code not in (401, 403) and yes.status_code < 500, (
-        allowed, yes.status_code, yes.data[:300])
+        allowed,
+        yes.status_code,
+        yes.data[:300],
+    )
 
 
 def test_every_declared_api_route_has_a_spec(app):

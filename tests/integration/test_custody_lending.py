@@ -419,9 +419,13 @@ def test_borrowing_counts_for_the_borrower_and_shows_in_their_departure_report(
     custodian_quota = guard.check(vault, db, db.get(Person, custodian.id), record.id + 1000)
     assert (borrower_quota.hour, custodian_quota.hour) == (1, 0)
 
-    api.post(f"/people/{borrower.id}/departure", make.token(make.admin()),
-             json={"leaving_on": (NOW + timedelta(days=20)).date().isoformat()})
+    api.post(
+        f"/people/{borrower.id}/departure",
+        make.token(make.admin()),
+        json={"leaving_on": (NOW + timedelta(days=20)).date().isoformat()},
+    )
     auditor = make.token(make.person(roles=("employee", "auditor")))
     report = api.get(f"/people/{borrower.id}/departure-report", auditor).json
     assert ("item:borrow", record.file_number) in {
-        (t["action"], t["file_number"]) for t in report["touches"]}
+        (t["action"], t["file_number"]) for t in report["touches"]
+    }

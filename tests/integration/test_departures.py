@@ -17,8 +17,9 @@ LEAVING = (date.today() + timedelta(days=14)).isoformat()
 
 
 def depart(api, make, person, on=LEAVING):
-    return api.post(f"/people/{person.id}/departure", make.token(make.admin()),
-                    json={"leaving_on": on})
+    return api.post(
+        f"/people/{person.id}/departure", make.token(make.admin()), json={"leaving_on": on}
+    )
 
 
 def test_setting_a_leaving_date_ends_access_now(api, make: Factory, db):
@@ -27,23 +28,33 @@ def test_setting_a_leaving_date_ends_access_now(api, make: Factory, db):
     make.grant(sales, record)
     pending_target = make.record(make.client("general"))
     token = make.token(sales)
-    api.post("/access-requests", token, json={
-        "record_id": pending_target.id, "reason": "follow up on the open invoices"})
+    api.post(
+        "/access-requests",
+        token,
+        json={"record_id": pending_target.id, "reason": "follow up on the open invoices"},
+    )
     path = f"/records/{record.id}/content?purpose=prepare+renewal"
     assert api.get(path, token).status_code == 200
 
     resp = depart(api, make, sales)
     assert resp.status_code == 200 and resp.json["grants_revoked"] == 1
     assert db.scalar(sa.select(Grant.revoke_reason)) == "departure"
-    assert db.scalar(sa.select(AccessRequest.status).where(
-        AccessRequest.record_id == pending_target.id)) == "denied"
+    assert (
+        db.scalar(
+            sa.select(AccessRequest.status).where(AccessRequest.record_id == pending_target.id)
+        )
+        == "denied"
+    )
 
     denied = api.get(path, token)
     assert denied.status_code == 403 and denied.json["code"] == "person_departing"
     for path2, code in (("/records", "person_departing"), ("/clients", "person_departing")):
         assert api.get(path2, token).json["code"] == code
-    again = api.post("/access-requests", token, json={
-        "record_id": record.id, "reason": "one more look before I go"})
+    again = api.post(
+        "/access-requests",
+        token,
+        json={"record_id": record.id, "reason": "one more look before I go"},
+    )
     assert again.status_code == 403 and again.json["code"] == "person_departing"
     me = api.get("/me", token)
     assert me.status_code == 200 and me.json["leaving_on"] == LEAVING
@@ -54,19 +65,25 @@ def test_departing_custodian_loses_custody_and_approvals(api, make: Factory, db)
     other = make.custodian("core")
     sales = make.person()
     record = make.record(make.client("core"))
-    req = api.post("/access-requests", make.token(sales), json={
-        "record_id": record.id, "reason": "renewing the framework contract"}).json
+    req = api.post(
+        "/access-requests",
+        make.token(sales),
+        json={"record_id": record.id, "reason": "renewing the framework contract"},
+    ).json
     api.post(f"/access-requests/{req['id']}/approve", make.token(custodian), json={})
     depart(api, make, custodian)
-    assert api.get(f"/records/{record.id}/content?purpose=review",
-                   make.token(custodian)).json["code"] == "person_departing"
+    assert (
+        api.get(f"/records/{record.id}/content?purpose=review", make.token(custodian)).json["code"]
+        == "person_departing"
+    )
     # Their approval no longer counts: the request still needs two live custodians.
     after = api.post(f"/access-requests/{req['id']}/approve", make.token(other), json={})
     assert after.json["status"] == "pending" and len(after.json["approvals"]) == 1
 
 
 def test_on_the_leaving_date_the_person_is_disabled_and_knocking_raises_an_alert(
-        api, make: Factory, db):
+    api, make: Factory, db
+):
     sales = make.person()
     token = make.token(sales)
     depart(api, make, sales, on=date.today().isoformat())
@@ -111,14 +128,13 @@ def test_departure_report_lists_what_they_touched(api, make: Factory):
 
 def test_only_admins_set_departures_and_never_their_own(api, make: Factory):
     sales, admin = make.person(), make.admin()
-    resp = api.post(f"/people/{sales.id}/departure", make.token(make.person()),
-                    json={"leaving_on": LEAVING})
+    resp = api.post(
+        f"/people/{sales.id}/departure", make.token(make.person()), json={"leaving_on": LEAVING}
+    )
     assert resp.status_code == 403 and resp.json["code"] == "role_required"
-    own = api.post(f"/people/{admin.id}/departure", make.token(admin),
-                   json={"leaving_on": LEAVING})
+    own = api.post(f"/people/{admin.id}/departure", make.token(admin), json={"leaving_on": LEAVING})
     assert own.status_code == 403 and own.json["code"] == "self_departure"
-    bad = api.post(f"/people/{sales.id}/departure", make.token(admin),
-                   json={"leaving_on": "soon"})
+    bad = api.post(f"/people/{sales.id}/departure", make.token(admin), json={"leaving_on": "soon"})
     assert bad.status_code == 400 and bad.json["code"] == "invalid_leaving_on"
 
 
@@ -132,8 +148,7 @@ def test_cli_depart_and_report(make: Factory, config, db):
     assert out.exit_code == 0 and "access ended now" in out.output
     db.expire_all()
     assert db.get(Person, sales.id).leaving_on.isoformat() == LEAVING
-    rep = runner.invoke(main, ["report", "departure", sales.email, "--as", auditor.email],
-                        env=env)
+    rep = runner.invoke(main, ["report", "departure", sales.email, "--as", auditor.email], env=env)
     assert rep.exit_code == 0 and "CLICO" in rep.output
     bad = runner.invoke(main, ["depart", sales.email, "--on", "tomorrow"], env=env)
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

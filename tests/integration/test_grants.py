@@ -36,8 +36,9 @@ def test_request_approve_consult_then_refused_after_expiry(api, make: Factory, d
     assert approved.status_code == 200 and approved.json["status"] == "approved"
     mine = api.get("/grants", s_tok).json["items"]
     assert mine[0]["status"] == "active" and 0 < mine[0]["seconds_left"] <= 8 * 3600
-    assert any(n["kind"] == "request_approved"
-               for n in api.get("/notifications", s_tok).json["items"])
+    assert any(
+        n["kind"] == "request_approved" for n in api.get("/notifications", s_tok).json["items"]
+    )
 
     got = api.get(path, s_tok)
     assert got.status_code == 200 and got.json["content"] == "net 60, limit 2M"
@@ -57,8 +58,9 @@ def test_grant_event_names_the_grant(api, make: Factory):
     grant = make.grant(sales, record)
     api.get(f"/records/{record.id}/content?purpose=prepare+renewal", make.token(sales))
     auditor = make.person(roles=("employee", "auditor"))
-    events = api.get(f"/audit/events?action=record:consult&person_id={sales.id}",
-                     make.token(auditor)).json["items"]
+    events = api.get(
+        f"/audit/events?action=record:consult&person_id={sales.id}", make.token(auditor)
+    ).json["items"]
     assert events[0]["grant_id"] == str(grant.id)
     assert events[0]["policy_ids"] == ["permit-grant-consult"]
 
@@ -99,8 +101,12 @@ def test_only_custodians_in_scope_with_tenure_approve(api, make: Factory):
     record = make.record(make.client("special"))
     req = ask(api, make.token(sales), record_id=record.id).json
     url = f"/access-requests/{req['id']}/approve"
-    for person, code in ((colleague, "not_custodian"), (out_of_scope, "tier_out_of_scope"),
-                         (new_hire, "tenure_too_short"), (make.admin(), "not_custodian")):
+    for person, code in (
+        (colleague, "not_custodian"),
+        (out_of_scope, "tier_out_of_scope"),
+        (new_hire, "tenure_too_short"),
+        (make.admin(), "not_custodian"),
+    ):
         resp = api.post(url, make.token(person), json={})
         assert resp.status_code == 403 and resp.json["code"] == code, person.email
 
@@ -109,8 +115,11 @@ def test_deny_ends_the_request(api, make: Factory):
     sales, custodian = make.person(), make.custodian()
     record = make.record()
     req = ask(api, make.token(sales), record_id=record.id).json
-    denied = api.post(f"/access-requests/{req['id']}/deny", make.token(custodian),
-                      json={"note": "no business need"})
+    denied = api.post(
+        f"/access-requests/{req['id']}/deny",
+        make.token(custodian),
+        json={"note": "no business need"},
+    )
     assert denied.json["status"] == "denied"
     late = api.post(f"/access-requests/{req['id']}/approve", make.token(custodian), json={})
     assert late.status_code == 409 and late.json["code"] == "request_denied"
@@ -134,8 +143,10 @@ def test_client_file_grant_covers_every_record_of_that_client_only(api, make: Fa
     make.grant(sales, client=client)
     token = make.token(sales)
     for rec, status in ((r1, 200), (r2, 200), (r3, 403)):
-        assert api.get(f"/records/{rec.id}/content?purpose=prepare+renewal",
-                       token).status_code == status
+        assert (
+            api.get(f"/records/{rec.id}/content?purpose=prepare+renewal", token).status_code
+            == status
+        )
 
 
 def test_bad_requests_get_stable_codes_and_change_nothing(api, make: Factory, db):
@@ -145,17 +156,25 @@ def test_bad_requests_get_stable_codes_and_change_nothing(api, make: Factory, db
         ({"record_id": record.id, "reason": "because"}, "reason_required"),
         ({"record_id": record.id, "reason": "x" * 1001}, "invalid_reason"),
         ({"reason": REASON}, "invalid_request_target"),
-        ({"record_id": record.id, "client_id": record.client_id, "reason": REASON},
-         "invalid_request_target"),
+        (
+            {"record_id": record.id, "client_id": record.client_id, "reason": REASON},
+            "invalid_request_target",
+        ),
         ({"record_id": record.id, "reason": REASON, "actions": ["delete"]}, "invalid_actions"),
         ({"record_id": record.id, "reason": REASON, "actions": "consult"}, "invalid_actions"),
-        ({"client_id": record.client_id, "reason": REASON, "actions": ["copy"]},
-         "copy_needs_single_record"),
+        (
+            {"client_id": record.client_id, "reason": REASON, "actions": ["copy"]},
+            "copy_needs_single_record",
+        ),
         ({"record_id": record.id, "reason": REASON, "duration_hours": 73}, "invalid_duration"),
-        ({"record_id": record.id, "reason": REASON, "duration_minutes": 72 * 60 + 1},
-         "invalid_duration"),
-        ({"record_id": record.id, "reason": REASON, "duration_hours": 1,
-          "duration_minutes": 5}, "invalid_duration"),
+        (
+            {"record_id": record.id, "reason": REASON, "duration_minutes": 72 * 60 + 1},
+            "invalid_duration",
+        ),
+        (
+            {"record_id": record.id, "reason": REASON, "duration_hours": 1, "duration_minutes": 5},
+            "invalid_duration",
+        ),
         ({"record_id": 99999, "reason": REASON}, "record_not_found"),
     ]
     for body, code in cases:
@@ -171,8 +190,9 @@ def test_revoke_by_custodian_and_admin_not_by_holder(api, make: Factory):
     g2 = make.grant(sales, record)
     holder = api.post(f"/grants/{g1.id}/revoke", make.token(sales), json={})
     assert holder.status_code == 403
-    by_custodian = api.post(f"/grants/{g1.id}/revoke", make.token(make.custodian()),
-                            json={"reason": "no longer needed"})
+    by_custodian = api.post(
+        f"/grants/{g1.id}/revoke", make.token(make.custodian()), json={"reason": "no longer needed"}
+    )
     assert by_custodian.json["status"] == "revoked"
     by_admin = api.post(f"/grants/{g2.id}/revoke", make.token(make.admin()), json={})
     assert by_admin.json["status"] == "revoked"
@@ -183,10 +203,11 @@ def test_revoke_by_custodian_and_admin_not_by_holder(api, make: Factory):
 def test_withdraw_only_own(api, make: Factory):
     sales, other = make.person(), make.person()
     req = ask(api, make.token(sales), record_id=make.record().id).json
-    assert api.post(f"/access-requests/{req['id']}/withdraw",
-                    make.token(other)).status_code == 404
-    assert api.post(f"/access-requests/{req['id']}/withdraw",
-                    make.token(sales)).json["status"] == "withdrawn"
+    assert api.post(f"/access-requests/{req['id']}/withdraw", make.token(other)).status_code == 404
+    assert (
+        api.post(f"/access-requests/{req['id']}/withdraw", make.token(sales)).json["status"]
+        == "withdrawn"
+    )
 
 
 def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, backend):
@@ -200,8 +221,9 @@ def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, back
     sales = make.person()
     record = make.record(make.client("general"))
     custodians = [make.custodian("general") for _ in range(4)]
-    req = grants.request_access(vault, db, Caller(person=sales), grants.Ask(
-        reason=REASON, record_id=record.id))
+    req = grants.request_access(
+        vault, db, Caller(person=sales), grants.Ask(reason=REASON, record_id=record.id)
+    )
     barrier = threading.Barrier(len(custodians))
     outcomes: list[str] = []
 
@@ -247,12 +269,14 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
     controller.start()
     try:
         custodian = make.custodian("general")
-        object.__setattr__(vault, "config", vault.config.with_(
-            smtp_host="127.0.0.1", smtp_port=port))
+        object.__setattr__(
+            vault, "config", vault.config.with_(smtp_host="127.0.0.1", smtp_port=port)
+        )
         sales = make.person()
         record = make.record(make.client("general"), content=b"NEVER-IN-MAIL")
-        grants.request_access(vault, db, Caller(person=sales), grants.Ask(
-            reason=REASON, record_id=record.id))
+        grants.request_access(
+            vault, db, Caller(person=sales), grants.Ask(reason=REASON, record_id=record.id)
+        )
     finally:
         controller.stop()
     to_custodian = [body for rcpt, body in received if custodian.email in rcpt]
@@ -269,6 +293,9 @@ def test_default_duration_and_a_short_window(api, make: Factory):
     assert default["duration_minutes"] == 8 * 60
     short = ask(api, make.token(sales), record_id=record.id, duration_minutes=2).json
     api.post(f"/access-requests/{short['id']}/approve", make.token(custodian), json={})
-    grant = next(g for g in api.get("/grants", make.token(sales)).json["items"]
-                 if g["request_id"] == short["id"])
+    grant = next(
+        g
+        for g in api.get("/grants", make.token(sales)).json["items"]
+        if g["request_id"] == short["id"]
+    )
     assert 100 <= grant["seconds_left"] <= 120

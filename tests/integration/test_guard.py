@@ -11,9 +11,16 @@ from vault.models import Alert, Person
 
 
 def small_quota(vault, hour=3, day=5, custodian_hour=4, custodian_day=6):
-    object.__setattr__(vault, "config", vault.config.with_(
-        quota_hour=hour, quota_day=day, custodian_quota_hour=custodian_hour,
-        custodian_quota_day=custodian_day))
+    object.__setattr__(
+        vault,
+        "config",
+        vault.config.with_(
+            quota_hour=hour,
+            quota_day=day,
+            custodian_quota_hour=custodian_hour,
+            custodian_quota_day=custodian_day,
+        ),
+    )
 
 
 def test_crossing_the_quota_denies_alerts_and_puts_under_review(api, make: Factory, vault, db):
@@ -41,14 +48,20 @@ def test_crossing_the_quota_denies_alerts_and_puts_under_review(api, make: Facto
     assert alerts["under_review"] == [{"id": sales.id, "email": sales.email}]
     assert any(n["kind"] == "alert" for n in api.get("/notifications", a_tok).json["items"])
 
-    assert api.post(f"/people/{sales.id}/review/clear", token,
-                    json={"note": "self-clear"}).status_code == 403
-    cleared = api.post(f"/people/{sales.id}/review/clear", a_tok,
-                       json={"note": "called them: preparing the annual review"})
+    assert (
+        api.post(f"/people/{sales.id}/review/clear", token, json={"note": "self-clear"}).status_code
+        == 403
+    )
+    cleared = api.post(
+        f"/people/{sales.id}/review/clear",
+        a_tok,
+        json={"note": "called them: preparing the annual review"},
+    )
     assert cleared.status_code == 200
     assert api.get("/alerts", a_tok).json["items"] == []
-    events = api.get(f"/audit/events?person_id={auditor.id}&action=review:clear",
-                     a_tok).json["items"]
+    events = api.get(f"/audit/events?person_id={auditor.id}&action=review:clear", a_tok).json[
+        "items"
+    ]
     assert len(events) == 1
 
 
@@ -57,8 +70,10 @@ def test_custodians_have_their_own_limits(api, make: Factory, vault):
     custodian = make.custodian("general")
     token = make.token(custodian)
     records = [make.record(make.client("general")) for _ in range(5)]
-    codes = [api.get(f"/records/{r.id}/content?purpose=annual+review", token).status_code
-             for r in records]
+    codes = [
+        api.get(f"/records/{r.id}/content?purpose=annual+review", token).status_code
+        for r in records
+    ]
     assert codes == [200, 200, 200, 200, 403]
 
 
@@ -68,8 +83,12 @@ def test_day_window_counts_too(api, make: Factory, vault, db):
     client = make.client("general")
     make.grant(sales, client=client)
     token = make.token(sales)
-    codes = [api.get(f"/records/{make.record(client).id}/content?purpose=renewal+work",
-                     token).status_code for _ in range(3)]
+    codes = [
+        api.get(
+            f"/records/{make.record(client).id}/content?purpose=renewal+work", token
+        ).status_code
+        for _ in range(3)
+    ]
     assert codes == [200, 200, 403]
 
 
@@ -77,12 +96,24 @@ def _hammer(url: str, home: str, token: str, record_ids: list[int], out) -> None
     from vault.config import Config
     from vault.web import create_app
 
-    cfg = Config(home=home, database_url=url, testing=True, secret_key="t", quota_hour=3,
-                 quota_day=5, custodian_quota_hour=3, custodian_quota_day=5)
+    cfg = Config(
+        home=home,
+        database_url=url,
+        testing=True,
+        secret_key="t",
+        quota_hour=3,
+        quota_day=5,
+        custodian_quota_hour=3,
+        custodian_quota_day=5,
+    )
     client = create_app(cfg).test_client()
-    codes = [client.get(f"/api/v1/records/{rid}/content?purpose=renewal+work",
-                        headers={"Authorization": f"Bearer {token}"}).status_code
-             for rid in record_ids]
+    codes = [
+        client.get(
+            f"/api/v1/records/{rid}/content?purpose=renewal+work",
+            headers={"Authorization": f"Bearer {token}"},
+        ).status_code
+        for rid in record_ids
+    ]
     out.put(codes)
 
 
@@ -96,8 +127,10 @@ def test_parallel_processes_never_exceed_the_quota(make: Factory, vault, db, con
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     chunks = [[r.id for r in records[i::4]] for i in range(4)]
-    procs = [ctx.Process(target=_hammer, args=(config.database_url, str(config.home), token,
-                                               chunk, out)) for chunk in chunks]
+    procs = [
+        ctx.Process(target=_hammer, args=(config.database_url, str(config.home), token, chunk, out))
+        for chunk in chunks
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=120) for _ in procs]
@@ -106,9 +139,12 @@ def test_parallel_processes_never_exceed_the_quota(make: Factory, vault, db, con
     codes = [c for r in results for c in r]
     assert codes.count(200) == 3, codes
     assert set(codes) <= {200, 403}
-    opened = db.execute(sa.text(
-        "SELECT count(DISTINCT resource_record) FROM audit_events WHERE "
-        "action = 'record:consult' AND decision = 'allow' AND actor_person_id = :p"),
-        {"p": sales.id}).scalar()
+    opened = db.execute(
+        sa.text(
+            "SELECT count(DISTINCT resource_record) FROM audit_events WHERE "
+            "action = 'record:consult' AND decision = 'allow' AND actor_person_id = :p"
+        ),
+        {"p": sales.id},
+    ).scalar()
     assert opened == 3
     assert db.scalar(sa.select(sa.func.count()).select_from(Alert)) >= 1

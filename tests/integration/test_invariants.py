@@ -48,9 +48,20 @@ def written_bytes(vault: Vault, backend: str) -> bytes:
         url = sa.engine.make_url(cfg.database_url)
         schema = url.query["options"].split("=", 1)[1]
         dump = subprocess.run(
-            ["pg_dump", "-h", url.host, "-p", str(url.port), "-U", url.username,
-             "--schema", schema, url.database],
-            capture_output=True, check=True,
+            [
+                "pg_dump",
+                "-h",
+                url.host,
+                "-p",
+                str(url.port),
+                "-U",
+                url.username,
+                "--schema",
+                schema,
+                url.database,
+            ],
+            capture_output=True,
+            check=True,
         )
         chunks.append(dump.stdout)
     for folder in (cfg.blobs, cfg.logs):
@@ -63,15 +74,28 @@ def test_no_plaintext_at_rest(api, make, vault, backend, capfd):
     sales, custodian = make.person(), make.custodian()
     auditor = make.person(roles=("employee", "auditor"))
     s_token, c_token = make.token(sales), make.token(custodian)
-    created = api.post("/clients", s_token, json={
-        "code": "CANCO", "name": "Canary Co", "tier": "core",
-        "tax_id": TAX_CANARY, "bank_account": BANK_CANARY,
-    })
+    created = api.post(
+        "/clients",
+        s_token,
+        json={
+            "code": "CANCO",
+            "name": "Canary Co",
+            "tier": "core",
+            "tax_id": TAX_CANARY,
+            "bank_account": BANK_CANARY,
+        },
+    )
     assert created.status_code == 201
-    record = api.post("/records", s_token, json={
-        "client_id": created.json["id"], "section": "credit", "title": "CONTROL-TITLE-visible",
-        "content": f"terms: {CANARY}",
-    }).json
+    record = api.post(
+        "/records",
+        s_token,
+        json={
+            "client_id": created.json["id"],
+            "section": "credit",
+            "title": "CONTROL-TITLE-visible",
+            "content": f"terms: {CANARY}",
+        },
+    ).json
     upload = api.client.post(
         f"/api/v1/records/{record['id']}/attachments",
         headers={"Authorization": f"Bearer {s_token}"},
@@ -81,8 +105,9 @@ def test_no_plaintext_at_rest(api, make, vault, backend, capfd):
     assert api.get(f"/records/{record['id']}/content?purpose=peek", s_token).status_code == 403
     got = api.get(f"/records/{record['id']}/content?purpose=renewal", c_token)
     assert CANARY in got.json["content"]
-    att = api.get(f"/records/{record['id']}/attachments/{upload.json['id']}/content"
-                  "?purpose=renewal", c_token)
+    att = api.get(
+        f"/records/{record['id']}/attachments/{upload.json['id']}/content?purpose=renewal", c_token
+    )
     assert att.data == FILE_CANARY * 100
     found = api.get(f"/clients?tax_id={TAX_CANARY}", s_token).json["items"]
     assert [c["code"] for c in found] == ["CANCO"]
@@ -102,15 +127,19 @@ def test_ciphertext_moved_to_another_record_does_not_decrypt(api, make, db):
     custodian = make.custodian()
     a = make.record(make.client("general"), content=b"record A terms")
     b = make.record(make.client("general"), content=b"record B terms")
-    db.execute(sa.update(Record).where(Record.id == b.id).values(content_ct=a.content_ct,
-                                                                   wrapped_dek=a.wrapped_dek))
+    db.execute(
+        sa.update(Record)
+        .where(Record.id == b.id)
+        .values(content_ct=a.content_ct, wrapped_dek=a.wrapped_dek)
+    )
     db.commit()
     token = make.token(custodian)
     resp = api.get(f"/records/{b.id}/content?purpose=review", token)
     assert resp.status_code == 503 and resp.json["code"] == "decryption_failed"
     assert "record A" not in resp.get_data(as_text=True)
     assert api.get(f"/records/{a.id}/content?purpose=review", token).json["content"] == (
-        "record A terms")
+        "record A terms"
+    )
 
 
 def test_each_record_has_its_own_key(make):
@@ -121,13 +150,25 @@ def test_each_record_has_its_own_key(make):
 
 def _break_audit_store(db, backend):
     if backend == "sqlite":
-        db.execute(sa.text("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
-                           "BEGIN SELECT RAISE(ABORT, 'audit store down'); END"))
+        db.execute(
+            sa.text(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit store down'); END"
+            )
+        )
     else:
-        db.execute(sa.text("CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS "
-                           "$$BEGIN RAISE EXCEPTION 'audit store down'; END$$"))
-        db.execute(sa.text("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
-                           "FOR EACH ROW EXECUTE FUNCTION audit_down()"))
+        db.execute(
+            sa.text(
+                "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN RAISE EXCEPTION 'audit store down'; END$$"
+            )
+        )
+        db.execute(
+            sa.text(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
+                "FOR EACH ROW EXECUTE FUNCTION audit_down()"
+            )
+        )
     db.commit()
 
 
@@ -143,8 +184,11 @@ def test_no_audit_no_content(api, make, db, backend):
     resp = api.get(f"/records/{record.id}/content?purpose=review", c_token)
     assert resp.status_code == 503 and resp.json["code"] == "storage_unavailable"
     assert "must not leave" not in resp.get_data(as_text=True)
-    deposit = api.post("/records", s_token, json={
-        "client_id": client_id, "section": "basic", "title": "t", "content": "x"})
+    deposit = api.post(
+        "/records",
+        s_token,
+        json={"client_id": client_id, "section": "basic", "title": "t", "content": "x"},
+    )
     assert deposit.status_code == 503
     assert db.scalar(sa.select(sa.func.count()).select_from(Record)) == records_before
 
@@ -155,9 +199,12 @@ def test_every_consultation_is_audited_allowed_or_denied(api, make, vault, db):
     api.get(f"/records/{record.id}/content?purpose=review", make.token(custodian))
     api.get(f"/records/{record.id}/content?purpose=review", make.token(sales))
     api.get("/records/999999/content?purpose=review", make.token(sales))
-    rows = db.execute(sa.text(
-        "SELECT actor_person_id, decision, resource_record FROM audit_events "
-        "WHERE action = 'record:consult' ORDER BY seq")).all()
+    rows = db.execute(
+        sa.text(
+            "SELECT actor_person_id, decision, resource_record FROM audit_events "
+            "WHERE action = 'record:consult' ORDER BY seq"
+        )
+    ).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [
         (custodian.id, "allow", str(record.id)),
         (sales.id, "deny", str(record.id)),
@@ -166,22 +213,30 @@ def test_every_consultation_is_audited_allowed_or_denied(api, make, vault, db):
 
 
 def _env(config) -> dict[str, str]:
-    return {"VAULT_HOME": str(config.home), "VAULT_DATABASE_URL": config.database_url,
-            "VAULT_SECRET_KEY": "x"}
+    return {
+        "VAULT_HOME": str(config.home),
+        "VAULT_DATABASE_URL": config.database_url,
+        "VAULT_SECRET_KEY": "x",
+    }
 
 
 TAMPERS = {
-    "changed": ["UPDATE audit_events SET body = replace(body, '\"deny\"', '\"allow\"') "
-                "WHERE seq = (SELECT min(seq) FROM audit_events WHERE decision = 'deny')"],
+    "changed": [
+        "UPDATE audit_events SET body = replace(body, '\"deny\"', '\"allow\"') "
+        "WHERE seq = (SELECT min(seq) FROM audit_events WHERE decision = 'deny')"
+    ],
     "deleted": ["DELETE FROM audit_events WHERE seq = (SELECT min(seq) + 2 FROM audit_events)"],
     # A replay of the first event under a new id, appended after the sealed head.
-    "inserted": ["INSERT INTO audit_events (seq, event_id, time, action, actor_person_id, "
-                 "decision, outcome, resource_record, resource_client, body, mac) "
-                 "SELECT seq + 1000000, 'deadbeefdeadbeefdeadbeefdeadbeef', time, action, "
-                 "actor_person_id, decision, outcome, resource_record, resource_client, body, "
-                 "mac FROM audit_events WHERE seq = (SELECT min(seq) FROM audit_events)"],
-    "reordered": ["UPDATE audit_events SET seq = -seq WHERE seq IN (SELECT min(seq) + 1 FROM "
-                  "audit_events)"],
+    "inserted": [
+        "INSERT INTO audit_events (seq, event_id, time, action, actor_person_id, "
+        "decision, outcome, resource_record, resource_client, body, mac) "
+        "SELECT seq + 1000000, 'deadbeefdeadbeefdeadbeefdeadbeef', time, action, "
+        "actor_person_id, decision, outcome, resource_record, resource_client, body, "
+        "mac FROM audit_events WHERE seq = (SELECT min(seq) FROM audit_events)"
+    ],
+    "reordered": [
+        "UPDATE audit_events SET seq = -seq WHERE seq IN (SELECT min(seq) + 1 FROM audit_events)"
+    ],
 }
 
 
@@ -233,14 +288,24 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
         people.designate(vault, db, Caller(person=employee), employee, ["core"])
     assert exc.value.code == "role_required"
     with pytest.raises(InvalidInput) as exc2:
-        people.add_person(vault, db, Caller.operator(), email="x@corp.test", name="X",
-                          hired_on=employee.hired_on, roles=["custodian"])
+        people.add_person(
+            vault,
+            db,
+            Caller.operator(),
+            email="x@corp.test",
+            name="X",
+            hired_on=employee.hired_on,
+            roles=["custodian"],
+        )
     assert exc2.value.code == "custodian_not_a_role"
     people.designate(vault, db, Caller(person=other_admin), admin, ["core"])
     assert db.get(Person, admin.id).custodian_tiers() == {"core"}
-    denials = db.execute(sa.text(
-        "SELECT count(*) FROM audit_events WHERE action = 'designation:create' "
-        "AND outcome = 'denied'")).scalar()
+    denials = db.execute(
+        sa.text(
+            "SELECT count(*) FROM audit_events WHERE action = 'designation:create' "
+            "AND outcome = 'denied'"
+        )
+    ).scalar()
     assert denials == 2
 
 
@@ -250,8 +315,11 @@ def test_tenure_is_recomputed_at_each_decision(api, make, db):
     token = make.token(custodian)
     path = f"/records/{record.id}/content?purpose=review"
     assert api.get(path, token).json["code"] == "tenure_too_short"
-    db.execute(sa.update(Person).where(Person.id == custodian.id).values(
-        hired_on=custodian.hired_on.replace(year=custodian.hired_on.year - 1)))
+    db.execute(
+        sa.update(Person)
+        .where(Person.id == custodian.id)
+        .values(hired_on=custodian.hired_on.replace(year=custodian.hired_on.year - 1))
+    )
     db.commit()
     assert api.get(path, token).status_code == 200
 
@@ -260,35 +328,81 @@ BAD_DEPOSITS = [
     ("not json", "invalid_json", 400),
     ([1, 2], "invalid_json", 400),
     ({}, "missing_client_id", 400),
-    ({"client_id": "1; DROP TABLE records", "section": "credit", "title": "t", "content": "x"},
-     "invalid_client_id", 400),
-    ({"client_id": True, "section": "credit", "title": "t", "content": "x"},
-     "invalid_client_id", 400),
-    ({"client_id": 424242, "section": "credit", "title": "t", "content": "x"},
-     "client_not_found", 404),
-    ({"client_id": "CID", "section": "secret", "title": "t", "content": "x"},
-     "invalid_section", 400),
+    (
+        {"client_id": "1; DROP TABLE records", "section": "credit", "title": "t", "content": "x"},
+        "invalid_client_id",
+        400,
+    ),
+    (
+        {"client_id": True, "section": "credit", "title": "t", "content": "x"},
+        "invalid_client_id",
+        400,
+    ),
+    (
+        {"client_id": 424242, "section": "credit", "title": "t", "content": "x"},
+        "client_not_found",
+        404,
+    ),
+    (
+        {"client_id": "CID", "section": "secret", "title": "t", "content": "x"},
+        "invalid_section",
+        400,
+    ),
     ({"client_id": "CID", "section": "credit", "title": "", "content": "x"}, "invalid_title", 400),
-    ({"client_id": "CID", "section": "credit", "title": "t" * 301, "content": "x"},
-     "invalid_title", 400),
+    (
+        {"client_id": "CID", "section": "credit", "title": "t" * 301, "content": "x"},
+        "invalid_title",
+        400,
+    ),
     ({"client_id": "CID", "section": "credit", "title": "t"}, "missing_content", 400),
-    ({"client_id": "CID", "section": "credit", "title": "t", "content": {"a": 1}},
-     "invalid_content", 400),
-    ({"client_id": "CID", "section": "credit", "title": "t", "content_base64": "!!!"},
-     "invalid_content", 400),
-    ({"client_id": "CID", "section": "credit", "title": "t", "content": "x",
-      "valid_until": "next tuesday"}, "invalid_valid_until", 400),
-    ({"client_id": "CID", "section": "basic", "title": "t", "content": "x",
-      "valid_until": "2027-01-01"}, "invalid_valid_until", 400),
-    ({"client_id": "CID", "section": "credit", "title": "t", "content": "x" * (1 << 20) + "y"},
-     "content_too_large", 413),
-    ({"client_id": "CID", "section": "credit", "title": "t", "content": "x" * (3 << 20)},
-     "too_large", 413),
+    (
+        {"client_id": "CID", "section": "credit", "title": "t", "content": {"a": 1}},
+        "invalid_content",
+        400,
+    ),
+    (
+        {"client_id": "CID", "section": "credit", "title": "t", "content_base64": "!!!"},
+        "invalid_content",
+        400,
+    ),
+    (
+        {
+            "client_id": "CID",
+            "section": "credit",
+            "title": "t",
+            "content": "x",
+            "valid_until": "next tuesday",
+        },
+        "invalid_valid_until",
+        400,
+    ),
+    (
+        {
+            "client_id": "CID",
+            "section": "basic",
+            "title": "t",
+            "content": "x",
+            "valid_until": "2027-01-01",
+        },
+        "invalid_valid_until",
+        400,
+    ),
+    (
+        {"client_id": "CID", "section": "credit", "title": "t", "content": "x" * (1 << 20) + "y"},
+        "content_too_large",
+        413,
+    ),
+    (
+        {"client_id": "CID", "section": "credit", "title": "t", "content": "x" * (3 << 20)},
+        "too_large",
+        413,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("body", "code", "status"), BAD_DEPOSITS,
-                         ids=[c for _, c, _ in BAD_DEPOSITS])
+@pytest.mark.parametrize(
+    ("body", "code", "status"), BAD_DEPOSITS, ids=[c for _, c, _ in BAD_DEPOSITS]
+)
 def test_bad_input_gets_a_stable_code_and_changes_nothing(api, make, db, body, code, status):
     """Invariant 11."""
     token = make.token(make.person())
@@ -297,9 +411,11 @@ def test_bad_input_gets_a_stable_code_and_changes_nothing(api, make, db, body, c
         body = {**body, "client_id": client.id}
     before = db.scalar(sa.select(sa.func.count()).select_from(Record))
     if body == "not json":
-        resp = api.client.post("/api/v1/records", data="{oops",
-                               headers={"Authorization": f"Bearer {token}",
-                                        "Content-Type": "application/json"})
+        resp = api.client.post(
+            "/api/v1/records",
+            data="{oops",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
     else:
         resp = api.post("/records", token, json=body)
     assert resp.status_code == status
@@ -309,17 +425,20 @@ def test_bad_input_gets_a_stable_code_and_changes_nothing(api, make, db, body, c
     assert db.scalar(sa.select(sa.func.count()).select_from(Record)) == before
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/records?limit=abc", "invalid_limit"),
-    ("/records?limit=0", "invalid_limit"),
-    ("/records?offset=-1", "invalid_offset"),
-    ("/records?section=nope", "invalid_section"),
-    ("/clients?tier=platinum", "invalid_tier"),
-    ("/clients?tax_id=---", "invalid_lookup"),
-    ("/records/1/content?purpose=" + "p" * 501, "purpose_required"),
-    ("/records/abc", "not_found"),
-    ("/nowhere", "not_found"),
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/records?limit=abc", "invalid_limit"),
+        ("/records?limit=0", "invalid_limit"),
+        ("/records?offset=-1", "invalid_offset"),
+        ("/records?section=nope", "invalid_section"),
+        ("/clients?tier=platinum", "invalid_tier"),
+        ("/clients?tax_id=---", "invalid_lookup"),
+        ("/records/1/content?purpose=" + "p" * 501, "purpose_required"),
+        ("/records/abc", "not_found"),
+        ("/nowhere", "not_found"),
+    ],
+)
 def test_bad_queries_get_stable_codes(api, make, path, code):
     make.record()
     resp = api.get(path, make.token(make.custodian()))
@@ -356,8 +475,11 @@ def test_a_readable_keyring_is_refused(config, vault, mode):
 
 def test_keyring_is_created_private(tmp_path):
     home = tmp_path / "fresh"
-    result = CliRunner().invoke(main, ["init"], env={
-        "VAULT_HOME": str(home), "VAULT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    result = CliRunner().invoke(
+        main,
+        ["init"],
+        env={"VAULT_HOME": str(home), "VAULT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+    )
     assert result.exit_code == 0, result.output
     assert (home / "keyring.json").stat().st_mode & 0o777 == 0o600
     assert (home / "secret_key").stat().st_mode & 0o777 == 0o600

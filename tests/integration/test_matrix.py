@@ -18,8 +18,18 @@ from vault.caller import Caller
 from vault.db import utcnow
 from vault.models import Grant, Person
 
-STATES = ["none", "active_grant", "expired_grant", "revoked_grant", "departing", "departed",
-          "under_review", "over_quota", "tenure_too_short", "tier_out_of_scope"]
+STATES = [
+    "none",
+    "active_grant",
+    "expired_grant",
+    "revoked_grant",
+    "departing",
+    "departed",
+    "under_review",
+    "over_quota",
+    "tenure_too_short",
+    "tier_out_of_scope",
+]
 
 #                      employee                 custodian               auditor               admin
 EXPECTED = {
@@ -43,19 +53,33 @@ def _person(make: Factory, role: str, state: str) -> Person:
     tiers: tuple[str, ...] = ()
     if role == "custodian":
         tiers = ("core",) if state == "tier_out_of_scope" else ("general",)
-    roles = {"employee": ("employee",), "custodian": ("employee",),
-             "auditor": ("employee", "auditor"), "admin": ("employee", "admin")}[role]
+    roles = {
+        "employee": ("employee",),
+        "custodian": ("employee",),
+        "auditor": ("employee", "auditor"),
+        "admin": ("employee", "admin"),
+    }[role]
     return make.person(roles=roles, years=years, tiers=tiers)
 
 
 def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None:
     """Put ``person`` in ``state`` through the real services (and the clock, via rows)."""
-    if state in ("active_grant", "expired_grant", "revoked_grant", "departing", "departed",
-                 "under_review", "over_quota"):
+    if state in (
+        "active_grant",
+        "expired_grant",
+        "revoked_grant",
+        "departing",
+        "departed",
+        "under_review",
+        "over_quota",
+    ):
         make.grant(person, record)
     if state == "expired_grant":
-        db.execute(sa.update(Grant).where(Grant.person_id == person.id)
-                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.execute(
+            sa.update(Grant)
+            .where(Grant.person_id == person.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         db.commit()
     elif state == "revoked_grant":
         grant = db.scalar(sa.select(Grant).where(Grant.person_id == person.id))
@@ -67,8 +91,13 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
         db.execute(sa.update(Person).where(Person.id == person.id).values(under_review=True))
         db.commit()
     elif state == "over_quota":
-        object.__setattr__(vault, "config", vault.config.with_(
-            quota_hour=0, quota_day=0, custodian_quota_hour=0, custodian_quota_day=0))
+        object.__setattr__(
+            vault,
+            "config",
+            vault.config.with_(
+                quota_hour=0, quota_day=0, custodian_quota_hour=0, custodian_quota_day=0
+            ),
+        )
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -86,8 +115,11 @@ def test_matrix(route, role, state, api, make: Factory, vault, db):
     token = make.token(person)
     _apply(state, person, record, make, vault, db)
 
-    path = (f"/records/{record.id}/content" if route == "content"
-            else f"/records/{record.id}/attachments/{attachment['id']}/content")
+    path = (
+        f"/records/{record.id}/content"
+        if route == "content"
+        else f"/records/{record.id}/attachments/{attachment['id']}/content"
+    )
     resp = api.get(f"{path}?purpose=matrix+check", token)
     expected = EXPECTED[state][ROLES.index(role)]
     if expected == "ok":
@@ -99,8 +131,15 @@ def test_matrix(route, role, state, api, make: Factory, vault, db):
         assert b"MATRIX-" not in resp.data
     # Allowed or denied, the attempt is in the audit log.
     db.commit()  # end the test session's read snapshot (SQLite) before looking
-    logged = db.execute(sa.text(
-        "SELECT decision FROM audit_events WHERE action = 'record:consult' "
-        "AND actor_person_id = :p AND resource_record = :r"),
-        {"p": person.id, "r": str(record.id)}).scalars().all()
+    logged = (
+        db.execute(
+            sa.text(
+                "SELECT decision FROM audit_events WHERE action = 'record:consult' "
+                "AND actor_person_id = :p AND resource_record = :r"
+            ),
+            {"p": person.id, "r": str(record.id)},
+        )
+        .scalars()
+        .all()
+    )
     assert logged[-1] == ("allow" if expected == "ok" else "deny")

@@ -21,19 +21,52 @@ def test_explain_names_the_rules_behind_a_decision(make: Factory, config):
     senior = make.custodian("core")
     record = make.record(make.client("core"))
     runner = CliRunner()
-    denied = runner.invoke(main, ["policy", "explain", "--person", newbie.email,
-                                  "--action", "record:consult", "--record", str(record.id)],
-                           env=_env(config))
+    denied = runner.invoke(
+        main,
+        [
+            "policy",
+            "explain",
+            "--person",
+            newbie.email,
+            "--action",
+            "record:consult",
+            "--record",
+            str(record.id),
+        ],
+        env=_env(config),
+    )
     assert denied.exit_code == 3
     assert "DENY: tenure_too_short" in denied.output
     assert "tenure_minimum_days: 1826" in denied.output
-    allowed = runner.invoke(main, ["policy", "explain", "--person", senior.email,
-                                   "--action", "record:consult", "--record", str(record.id)],
-                            env=_env(config))
+    allowed = runner.invoke(
+        main,
+        [
+            "policy",
+            "explain",
+            "--person",
+            senior.email,
+            "--action",
+            "record:consult",
+            "--record",
+            str(record.id),
+        ],
+        env=_env(config),
+    )
     assert allowed.exit_code == 0 and "permit-custodian-content" in allowed.output
-    bad = runner.invoke(main, ["policy", "explain", "--person", senior.email,
-                               "--action", "record:eat", "--record", str(record.id)],
-                        env=_env(config))
+    bad = runner.invoke(
+        main,
+        [
+            "policy",
+            "explain",
+            "--person",
+            senior.email,
+            "--action",
+            "record:eat",
+            "--record",
+            str(record.id),
+        ],
+        env=_env(config),
+    )
     assert bad.exit_code == 2 and "invalid_action" in bad.output
 
 
@@ -50,8 +83,14 @@ def test_explain_endpoint_for_auditors_only(api, make: Factory, db):
     assert api.get(path, make.token(sales)).status_code == 403
     # Explaining is not using: nothing was consulted.
     db.commit()
-    assert db.execute(__import__("sqlalchemy").text(
-        "SELECT count(*) FROM audit_events WHERE action = 'record:consult'")).scalar() == 0
+    assert (
+        db.execute(
+            __import__("sqlalchemy").text(
+                "SELECT count(*) FROM audit_events WHERE action = 'record:consult'"
+            )
+        ).scalar()
+        == 0
+    )
 
 
 GOOD_SITE = """
@@ -80,8 +119,9 @@ def test_server_refuses_to_start_with_an_invalid_site_policy(config, vault, tmp_
         Vault.open(config.with_(site_policy=bad))
     with pytest.raises(PolicyError):
         create_app(config.with_(site_policy=bad))
-    result = CliRunner().invoke(main, ["serve", "--port", "1"],
-                                env={**_env(config), "VAULT_SITE_POLICY": str(bad)})
+    result = CliRunner().invoke(
+        main, ["serve", "--port", "1"], env={**_env(config), "VAULT_SITE_POLICY": str(bad)}
+    )
     assert result.exit_code == 1 and "record:delete" in result.output
 
 
@@ -92,7 +132,9 @@ def test_a_valid_site_policy_takes_effect(api, make: Factory, config, vault, tmp
     custodian = make.custodian("core")
     record = make.record(make.client("core"))
     client = create_app(config, vault=strict).test_client()
-    resp = client.get(f"/api/v1/records/{record.id}/content?purpose=review",
-                      headers={"Authorization": f"Bearer {make.token(custodian)}"})
+    resp = client.get(
+        f"/api/v1/records/{record.id}/content?purpose=review",
+        headers={"Authorization": f"Bearer {make.token(custodian)}"},
+    )
     strict.close()
     assert resp.status_code == 403 and resp.json["code"] == "site_rule"

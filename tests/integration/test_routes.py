@@ -13,7 +13,8 @@ def _sample_path(rule: str) -> str:
 
 def test_every_route_declares_a_policy_action(app):
     undeclared = [
-        rule.rule for rule in app.url_map.iter_rules()
+        rule.rule
+        for rule in app.url_map.iter_rules()
         if rule.endpoint != "static" and spec_of(app.view_functions[rule.endpoint]) is None
     ]
     assert undeclared == []
@@ -74,7 +75,7 @@ def test_openapi_describes_every_api_route(app, api):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/"):
             continue
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule[len("/api/v1"):])
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule[len("/api/v1") :])
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in described
     consult = doc["paths"]["/records/{record_id}/content"]["get"]

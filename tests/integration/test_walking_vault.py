@@ -6,10 +6,16 @@ from tests.factories import Factory
 
 
 def deposit(api, token, client_id, content="Payment terms net 60", section="credit"):
-    return api.post("/records", token, json={
-        "client_id": client_id, "section": section, "title": "Credit report 2026",
-        "content": content,
-    })
+    return api.post(
+        "/records",
+        token,
+        json={
+            "client_id": client_id,
+            "section": section,
+            "title": "Credit report 2026",
+            "content": content,
+        },
+    )
 
 
 def test_deposit_then_depositor_cannot_read_back(api, make: Factory):
@@ -56,8 +62,9 @@ def test_senior_custodian_consults_with_purpose_and_auditor_sees_both(api, make:
     assert ok.json["content"] == "Payment terms net 60"
     assert ok.headers["Cache-Control"] == "no-store"
 
-    events = api.get(f"/audit/events?record={record_id}&action=record:consult",
-                     make.token(auditor)).json["items"]
+    events = api.get(
+        f"/audit/events?record={record_id}&action=record:consult", make.token(auditor)
+    ).json["items"]
     by_person = {(e["actor"]["person_id"], e["decision"]) for e in events}
     assert (sales.id, "deny") in by_person
     assert (custodian.id, "allow") in by_person

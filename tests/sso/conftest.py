@@ -46,20 +46,39 @@ def build_accounts(today: dt.date | None = None) -> dict[str, dict[str, Any]]:
     """The provider's accounts, keyed by account id (= the ``sub`` claim)."""
     today = today or dt.date.today()
     return {
-        "alice": {"email": "alice@corp.test", "name": "Alice Employee",
-                  "groups": ["staff"], "hired_on": "2019-03-01"},
-        "audrey": {"email": "audrey@corp.test", "name": "Audrey Auditor",
-                   "groups": ["staff", "audit"], "hired_on": "2015-01-01"},
-        "adam": {"email": "adam@corp.test", "name": "Adam Admin",
-                 "groups": ["staff", "it-admins"], "hired_on": "2012-01-01"},
-        "leo": {"email": "leo@corp.test", "name": "Leo Leaving", "groups": ["staff"],
-                "hired_on": "2018-01-01",
-                "leaving_on": (today + dt.timedelta(days=14)).isoformat()},
+        "alice": {
+            "email": "alice@corp.test",
+            "name": "Alice Employee",
+            "groups": ["staff"],
+            "hired_on": "2019-03-01",
+        },
+        "audrey": {
+            "email": "audrey@corp.test",
+            "name": "Audrey Auditor",
+            "groups": ["staff", "audit"],
+            "hired_on": "2015-01-01",
+        },
+        "adam": {
+            "email": "adam@corp.test",
+            "name": "Adam Admin",
+            "groups": ["staff", "it-admins"],
+            "hired_on": "2012-01-01",
+        },
+        "leo": {
+            "email": "leo@corp.test",
+            "name": "Leo Leaving",
+            "groups": ["staff"],
+            "hired_on": "2018-01-01",
+            "leaving_on": (today + dt.timedelta(days=14)).isoformat(),
+        },
         # Claims a group named like the custodian role: groups must never grant custody.
-        "carl": {"email": "carl@corp.test", "name": "Carl Claimant",
-                 "groups": ["staff", "custodian"], "hired_on": "2020-06-01"},
+        "carl": {
+            "email": "carl@corp.test",
+            "name": "Carl Claimant",
+            "groups": ["staff", "custodian"],
+            "hired_on": "2020-06-01",
+        },
     }
-
 
 
 def _free_port() -> int:
@@ -75,8 +94,11 @@ def ensure_npm_packages() -> None:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
-        pytest.fail("The SSO tests need Node.js (>= 20) and npm on PATH to run the "
-                    "OpenID Connect test provider (tests/sso/provider).", pytrace=False)
+        pytest.fail(
+            "The SSO tests need Node.js (>= 20) and npm on PATH to run the "
+            "OpenID Connect test provider (tests/sso/provider).",
+            pytrace=False,
+        )
     digest = hashlib.sha256(str(PROVIDER_DIR).encode()).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir()) / f"archive-vault-npm-{digest}.lock"
     with open(lock_path, "w") as lock:  # one npm ci at a time (pytest-xdist workers)
@@ -85,15 +107,22 @@ def ensure_npm_packages() -> None:
             return
         try:
             done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, capture_output=True,
-                text=True, timeout=NPM_TIMEOUT, check=False)
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=PROVIDER_DIR,
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            pytest.fail(f"`npm ci` in {PROVIDER_DIR} took over {NPM_TIMEOUT:.0f} s",
-                        pytrace=False)
+            pytest.fail(f"`npm ci` in {PROVIDER_DIR} took over {NPM_TIMEOUT:.0f} s", pytrace=False)
         if done.returncode != 0 or not marker.exists():
-            pytest.fail(f"`npm ci` in {PROVIDER_DIR} failed (exit {done.returncode}); the SSO "
-                        f"tests need the npm registry once.\n{done.stdout[-3000:]}"
-                        f"\n{done.stderr[-3000:]}", pytrace=False)
+            pytest.fail(
+                f"`npm ci` in {PROVIDER_DIR} failed (exit {done.returncode}); the SSO "
+                f"tests need the npm registry once.\n{done.stdout[-3000:]}"
+                f"\n{done.stderr[-3000:]}",
+                pytrace=False,
+            )
 
 
 @dataclass
@@ -154,8 +183,14 @@ class OIDCProvider:
         self._output = []
         ready = threading.Event()
         self._proc = subprocess.Popen(
-            [node, "server.mjs"], cwd=PROVIDER_DIR, env=env, text=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [node, "server.mjs"],
+            cwd=PROVIDER_DIR,
+            env=env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self._reader = threading.Thread(target=self._read, args=(self._proc, ready), daemon=True)
         self._reader.start()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -163,10 +198,12 @@ class OIDCProvider:
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 exited = self._proc.poll()
                 self.stop()
-                why = (f"exited with {exited}" if exited is not None
-                       else f"not READY within {READY_TIMEOUT:.0f} s")
-                pytest.fail(f"OpenID Connect test provider {why}:\n{self.output()}",
-                            pytrace=False)
+                why = (
+                    f"exited with {exited}"
+                    if exited is not None
+                    else f"not READY within {READY_TIMEOUT:.0f} s"
+                )
+                pytest.fail(f"OpenID Connect test provider {why}:\n{self.output()}", pytrace=False)
 
     def stop(self) -> None:
         """Stop the provider (SIGTERM, then SIGKILL after 5 s). Its sessions are lost."""
@@ -229,9 +266,13 @@ def oidc_provider(
     accounts_file = workdir / "accounts.json"
     accounts_file.write_text(json.dumps(accounts, indent=2))
     provider = OIDCProvider(
-        port=_free_port(), accounts=accounts, accounts_file=accounts_file,
-        jwks_file=workdir / "jwks.json", redirect_uris=list(oidc_redirect_uris),
-        post_logout_redirect_uris=list(oidc_post_logout_redirect_uris))
+        port=_free_port(),
+        accounts=accounts,
+        accounts_file=accounts_file,
+        jwks_file=workdir / "jwks.json",
+        redirect_uris=list(oidc_redirect_uris),
+        post_logout_redirect_uris=list(oidc_post_logout_redirect_uris),
+    )
     provider.start()
     try:
         yield provider

@@ -55,8 +55,7 @@ def _form(resp: requests.Response) -> tuple[str, str | None]:
     if not action:
         raise OIDCFlowError(f"no form on the provider page: {_describe(resp)}")
     prompt = _PROMPT.search(resp.text)
-    return (urljoin(resp.url, html.unescape(action.group(1))),
-            prompt.group(1) if prompt else None)
+    return (urljoin(resp.url, html.unescape(action.group(1))), prompt.group(1) if prompt else None)
 
 
 def login_through_provider(
@@ -153,6 +152,10 @@ def logout_through_provider(
             raise OIDCFlowError(f"logout confirmation shown twice: {_describe(resp)}")
         action, _prompt = _form(resp)
         confirmed = True
-        resp = session.post(action, data={"xsrf": html.unescape(xsrf.group(1)), "logout": "yes"},
-                            allow_redirects=False, timeout=TIMEOUT)
+        resp = session.post(
+            action,
+            data={"xsrf": html.unescape(xsrf.group(1)), "logout": "yes"},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
     raise OIDCFlowError(f"logout did not finish after {MAX_STEPS} steps")

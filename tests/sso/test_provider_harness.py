@@ -37,9 +37,13 @@ def jwks(discovery: dict[str, Any]) -> KeySet:
 
 def client(provider: OIDCProvider, redirect_uri: str | None = None) -> OAuth2Session:
     return OAuth2Session(
-        provider.client_id, provider.client_secret, scope=" ".join(provider.scopes),
+        provider.client_id,
+        provider.client_secret,
+        scope=" ".join(provider.scopes),
         redirect_uri=redirect_uri or provider.redirect_uris[0],
-        token_endpoint_auth_method="client_secret_basic", code_challenge_method="S256")
+        token_endpoint_auth_method="client_secret_basic",
+        code_challenge_method="S256",
+    )
 
 
 def query(url: str) -> dict[str, str]:
@@ -53,20 +57,27 @@ class Flow:
     id_claims: dict[str, Any]
 
 
-def code_flow(provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet, account: str,
-              browser: requests.Session | None = None) -> Flow:
+def code_flow(
+    provider: OIDCProvider,
+    discovery: dict[str, Any],
+    jwks: KeySet,
+    account: str,
+    browser: requests.Session | None = None,
+) -> Flow:
     """Authorization code flow with PKCE and a nonce; the ID token is verified."""
     rp = client(provider)
     verifier, nonce = generate_token(48), generate_token(20)
     url, state = rp.create_authorization_url(
-        discovery["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+        discovery["authorization_endpoint"], code_verifier=verifier, nonce=nonce
+    )
     callback = login_through_provider(browser or requests.Session(), url, account)
     params = query(callback)
     assert callback.startswith(provider.redirect_uris[0] + "?")
     assert params["state"] == state
     assert params["iss"] == provider.issuer  # RFC 9207
-    token = rp.fetch_token(discovery["token_endpoint"], authorization_response=callback,
-                           code_verifier=verifier)
+    token = rp.fetch_token(
+        discovery["token_endpoint"], authorization_response=callback, code_verifier=verifier
+    )
     decoded = jwt.decode(token["id_token"], jwks, algorithms=["RS256"])
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": provider.issuer},
@@ -80,24 +91,36 @@ def code_flow(provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet, a
 
 def expected_claims(provider: OIDCProvider, account: str) -> dict[str, Any]:
     a = provider.accounts[account]
-    out = {"sub": account, "email": a["email"], "email_verified": True, "name": a["name"],
-           "groups": a["groups"]}
+    out = {
+        "sub": account,
+        "email": a["email"],
+        "email_verified": True,
+        "name": a["name"],
+        "groups": a["groups"],
+    }
     out.update({k: a[k] for k in ("hired_on", "leaving_on") if k in a})
     return out
 
 
 def userinfo(discovery: dict[str, Any], access_token: str) -> dict[str, Any]:
-    resp = requests.get(discovery["userinfo_endpoint"], timeout=TIMEOUT,
-                        headers={"Authorization": f"Bearer {access_token}"})
+    resp = requests.get(
+        discovery["userinfo_endpoint"],
+        timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
     resp.raise_for_status()
     return resp.json()
 
 
-def test_discovery_names_the_issuer(oidc_provider: OIDCProvider,
-                                    discovery: dict[str, Any]) -> None:
+def test_discovery_names_the_issuer(oidc_provider: OIDCProvider, discovery: dict[str, Any]) -> None:
     assert discovery["issuer"] == oidc_provider.issuer
-    for endpoint in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint",
-                     "jwks_uri", "end_session_endpoint"):
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+    ):
         assert discovery[endpoint].startswith(oidc_provider.issuer + "/")
     assert set(oidc_provider.scopes) <= set(discovery["scopes_supported"])
     assert {"groups", "hired_on", "leaving_on"} <= set(discovery["claims_supported"])
@@ -105,8 +128,9 @@ def test_discovery_names_the_issuer(oidc_provider: OIDCProvider,
     assert discovery["response_types_supported"] == ["code"]
 
 
-def test_alice_code_flow_with_pkce(oidc_provider: OIDCProvider, discovery: dict[str, Any],
-                                   jwks: KeySet) -> None:
+def test_alice_code_flow_with_pkce(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     flow = code_flow(oidc_provider, discovery, jwks, "alice")
     claims = flow.id_claims
     assert claims["email"] == "alice@corp.test"
@@ -121,33 +145,38 @@ def test_alice_code_flow_with_pkce(oidc_provider: OIDCProvider, discovery: dict[
 
 @pytest.mark.parametrize("account", ["audrey", "adam", "leo", "carl"])
 def test_every_account_signs_in_with_its_claims(
-        oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet,
-        account: str) -> None:
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet, account: str
+) -> None:
     flow = code_flow(oidc_provider, discovery, jwks, account)
     want = expected_claims(oidc_provider, account)
     assert {k: flow.id_claims.get(k) for k in want} == want
     assert userinfo(discovery, flow.token["access_token"]) == want
 
 
-def test_leo_is_leaving_in_two_weeks(oidc_provider: OIDCProvider, discovery: dict[str, Any],
-                                     jwks: KeySet) -> None:
+def test_leo_is_leaving_in_two_weeks(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     flow = code_flow(oidc_provider, discovery, jwks, "leo")
     leaving = dt.date.fromisoformat(flow.id_claims["leaving_on"])
     assert leaving == dt.date.today() + dt.timedelta(days=14)
     assert flow.id_claims["hired_on"] == "2018-01-01"
 
 
-def test_carl_merely_claims_a_custodian_group(oidc_provider: OIDCProvider,
-                                              discovery: dict[str, Any], jwks: KeySet) -> None:
+def test_carl_merely_claims_a_custodian_group(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     flow = code_flow(oidc_provider, discovery, jwks, "carl")
     assert flow.id_claims["groups"] == ["staff", "custodian"]
 
 
-def test_unknown_account_cannot_log_in(oidc_provider: OIDCProvider,
-                                       discovery: dict[str, Any]) -> None:
+def test_unknown_account_cannot_log_in(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any]
+) -> None:
     url, state = client(oidc_provider).create_authorization_url(
-        discovery["authorization_endpoint"], code_verifier=generate_token(48),
-        nonce=generate_token(20))
+        discovery["authorization_endpoint"],
+        code_verifier=generate_token(48),
+        nonce=generate_token(20),
+    )
     callback = login_through_provider(requests.Session(), url, "mallory")
     params = query(callback)
     assert callback.startswith(oidc_provider.redirect_uris[0] + "?")
@@ -158,7 +187,9 @@ def test_unknown_account_cannot_log_in(oidc_provider: OIDCProvider,
 
 def test_pkce_is_required(oidc_provider: OIDCProvider, discovery: dict[str, Any]) -> None:
     url, _state = OAuth2Session(
-        oidc_provider.client_id, oidc_provider.client_secret, scope="openid",
+        oidc_provider.client_id,
+        oidc_provider.client_secret,
+        scope="openid",
         redirect_uri=oidc_provider.redirect_uris[0],
     ).create_authorization_url(discovery["authorization_endpoint"], nonce=generate_token(20))
     callback = login_through_provider(requests.Session(), url, "alice")
@@ -168,35 +199,47 @@ def test_pkce_is_required(oidc_provider: OIDCProvider, discovery: dict[str, Any]
     assert "code" not in params
 
 
-def test_code_exchange_needs_the_client_secret(oidc_provider: OIDCProvider,
-                                               discovery: dict[str, Any]) -> None:
+def test_code_exchange_needs_the_client_secret(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any]
+) -> None:
     rp = client(oidc_provider)
     verifier = generate_token(48)
     url, _state = rp.create_authorization_url(
-        discovery["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(20))
+        discovery["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(20)
+    )
     code = query(login_through_provider(requests.Session(), url, "alice"))["code"]
     resp = requests.post(
-        discovery["token_endpoint"], timeout=TIMEOUT,
+        discovery["token_endpoint"],
+        timeout=TIMEOUT,
         auth=(oidc_provider.client_id, "not-the-secret"),
-        data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-              "redirect_uri": oidc_provider.redirect_uris[0]})
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": oidc_provider.redirect_uris[0],
+        },
+    )
     assert resp.status_code == 401
     assert resp.json()["error"] == "invalid_client"
 
 
-def test_second_redirect_uri_is_registered(oidc_provider: OIDCProvider,
-                                           discovery: dict[str, Any]) -> None:
+def test_second_redirect_uri_is_registered(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any]
+) -> None:
     redirect_uri = oidc_provider.redirect_uris[1]
     url, state = client(oidc_provider, redirect_uri).create_authorization_url(
-        discovery["authorization_endpoint"], code_verifier=generate_token(48),
-        nonce=generate_token(20))
+        discovery["authorization_endpoint"],
+        code_verifier=generate_token(48),
+        nonce=generate_token(20),
+    )
     callback = login_through_provider(requests.Session(), url, "alice")
     assert callback.startswith(redirect_uri + "?")
     assert query(callback)["state"] == state
 
 
 def test_provider_session_then_rp_initiated_logout(
-        oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet) -> None:
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     browser = requests.Session()
     first = code_flow(oidc_provider, discovery, jwks, "adam", browser)
     # Still signed in at the provider: no form is shown the second time (any account name).
@@ -204,28 +247,39 @@ def test_provider_session_then_rp_initiated_logout(
 
     state = secrets.token_urlsafe(8)
     target = oidc_provider.post_logout_redirect_uris[0]
-    end = discovery["end_session_endpoint"] + "?" + urlencode({
-        "id_token_hint": first.token["id_token"], "post_logout_redirect_uri": target,
-        "state": state, "client_id": oidc_provider.client_id})
+    end = (
+        discovery["end_session_endpoint"]
+        + "?"
+        + urlencode(
+            {
+                "id_token_hint": first.token["id_token"],
+                "post_logout_redirect_uri": target,
+                "state": state,
+                "client_id": oidc_provider.client_id,
+            }
+        )
+    )
     back = logout_through_provider(browser, end)
     assert back.startswith(target)
     assert query(back)["state"] == state
     # Signed out: the next flow asks for a login again, and a different account can use it.
     assert code_flow(oidc_provider, discovery, jwks, "audrey", browser).id_claims["sub"] == (
-        "audrey")
+        "audrey"
+    )
 
 
-def test_logout_without_redirect_ends_on_the_provider(oidc_provider: OIDCProvider,
-                                                      discovery: dict[str, Any],
-                                                      jwks: KeySet) -> None:
+def test_logout_without_redirect_ends_on_the_provider(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     browser = requests.Session()
     code_flow(oidc_provider, discovery, jwks, "alice", browser)
     page = logout_through_provider(browser, discovery["end_session_endpoint"])
     assert page.startswith(oidc_provider.issuer + "/session/end/success")
 
 
-def test_stop_and_start(oidc_provider: OIDCProvider, discovery: dict[str, Any],
-                        jwks: KeySet) -> None:
+def test_stop_and_start(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
     with oidc_provider.down():
         assert not oidc_provider.running
         with pytest.raises(requests.ConnectionError):

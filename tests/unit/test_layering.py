@@ -36,13 +36,24 @@ def test_audit_imports_nothing_from_flask_or_vault():
 
 
 def test_crypto_imports_only_stdlib_and_cryptography():
-    assert offenders("vault.crypto", ("flask", "sqlalchemy", "vault.web", "vault.models",
-                                      "vault.access", "audit")) == []
+    assert (
+        offenders(
+            "vault.crypto",
+            ("flask", "sqlalchemy", "vault.web", "vault.models", "vault.access", "audit"),
+        )
+        == []
+    )
 
 
 def test_policy_needs_no_flask_and_no_services():
-    services = ("vault.access", "vault.grants", "vault.custody", "vault.people",
-                "vault.records", "vault.guard")
+    services = (
+        "vault.access",
+        "vault.grants",
+        "vault.custody",
+        "vault.people",
+        "vault.records",
+        "vault.guard",
+    )
     assert offenders("vault.policy", ("flask", "vault.web", *services)) == []
 
 

@@ -43,8 +43,7 @@ class AccessRequest(Base):
     reason: Mapped[str] = mapped_column(Text)
     duration_minutes: Mapped[int] = mapped_column(Integer)
     approvals_needed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value,
-                                        index=True)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

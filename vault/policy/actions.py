@@ -81,13 +81,22 @@ CONTENT_ACTIONS = frozenset({Action.RECORD_CONSULT, Action.RECORD_COPY, Action.I
 
 # Custodian acts on a request's target (a record or a client file).
 # Reviews, items and loans are custodians' acts on a client file or a record.
-CUSTODY_ACTIONS = frozenset({
-    Action.REQUEST_APPROVE, Action.REQUEST_DENY, Action.GRANT_REVOKE,
-    Action.CLIENT_REVIEW, Action.ITEM_CREATE, Action.ITEM_CHECKOUT, Action.ITEM_CHECKIN,
-    Action.ITEM_RENEW,
-})
+CUSTODY_ACTIONS = frozenset(
+    {
+        Action.REQUEST_APPROVE,
+        Action.REQUEST_DENY,
+        Action.GRANT_REVOKE,
+        Action.CLIENT_REVIEW,
+        Action.ITEM_CREATE,
+        Action.ITEM_CHECKOUT,
+        Action.ITEM_CHECKIN,
+        Action.ITEM_RENEW,
+    }
+)
 
 # What each grant action lets its holder do (grants name these, not Cedar actions).
 GRANT_ACTIONS = {
-    "consult": Action.RECORD_CONSULT, "copy": Action.RECORD_COPY, "lend": Action.ITEM_BORROW,
+    "consult": Action.RECORD_CONSULT,
+    "copy": Action.RECORD_COPY,
+    "lend": Action.ITEM_BORROW,
 }

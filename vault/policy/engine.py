@@ -215,8 +215,14 @@ class PolicyEngine:
 
 
 # When several forbids match, the reason given is the first of these.
-_PRECEDENCE = ("person_disabled", "person_departing", "under_review", "export_quota_exceeded",
-               "auditor_no_content", "self_approval")
+_PRECEDENCE = (
+    "person_disabled",
+    "person_departing",
+    "under_review",
+    "export_quota_exceeded",
+    "auditor_no_content",
+    "self_approval",
+)
 
 _MESSAGES = {
     "person_disabled": "this person has left and is disabled",

@@ -41,7 +41,8 @@ def problem(status: int, code: str, title: str, detail: str = "", **extra: objec
 def _page(status: int, code: str, title: str, detail: str = "") -> Response | None:
     """The browser's page for this error, or None under ``/api/`` (and before the UI is up)."""
     render: Callable[[int, str, str, str], Response] | None = current_app.extensions.get(
-        "vault_error_page")
+        "vault_error_page"
+    )
     if render is None or request.path.startswith("/api/"):
         return None
     try:
@@ -75,12 +76,16 @@ def init_app(app: Flask) -> None:
         # The database (or the audit append inside it) failed: the act did not happen.
         structlog.get_logger("vault").error("storage error", exc_type=type(exc).__name__)
         return _page(503, "storage_unavailable", "Service unavailable") or problem(
-            503, "storage_unavailable", "Service unavailable",
-            "the request could not be recorded and did not happen")
+            503,
+            "storage_unavailable",
+            "Service unavailable",
+            "the request could not be recorded and did not happen",
+        )
 
     @app.errorhandler(Exception)  # the last resort: never a traceback to the client
     def _unexpected(exc: Exception) -> Response:
         # Never a stack trace to the client; the operator's log has it (ids only).
         structlog.get_logger("vault").error("unhandled error", exc_type=type(exc).__name__)
         return _page(500, "internal_error", "Internal error") or problem(
-            500, "internal_error", "Internal error", "the request did not complete")
+            500, "internal_error", "Internal error", "the request did not complete"
+        )

@@ -58,8 +58,9 @@ def _decide(who: Caller, action: Action) -> Decision | None:
     if not action.on_target:
         return policy.decide(principal, action)
     decisions = [
-        policy.decide(principal, action, Target(record_id=None, client_id=0, tier=tier),
-                      is_requester=False)
+        policy.decide(
+            principal, action, Target(record_id=None, client_id=0, tier=tier), is_requester=False
+        )
         for tier in TIERS
     ]
     if any(decisions):
@@ -76,13 +77,25 @@ def _refuse(who: Caller, action: Action, decision: Decision) -> None:
     """Audit the refusal (and alert on a departed person knocking), then raise 403."""
     session = db()
     resource = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
-    auditing.record(vault(), session, who, action, decision=decision,
-                    resource={k.removesuffix("_id"): v for k, v in resource.items()},
-                    details={"route": request.url_rule.rule if request.url_rule else ""})
+    auditing.record(
+        vault(),
+        session,
+        who,
+        action,
+        decision=decision,
+        resource={k.removesuffix("_id"): v for k, v in resource.items()},
+        details={"route": request.url_rule.rule if request.url_rule else ""},
+    )
     if decision.reason == "person_disabled":
         person = who.person
         assert person is not None
-        guard.raise_alert(vault(), session, who, "departed_access", person,
-                          f"{person.email} (left {person.leaving_on}) tried {action.value}")
+        guard.raise_alert(
+            vault(),
+            session,
+            who,
+            "departed_access",
+            person,
+            f"{person.email} (left {person.leaving_on}) tried {action.value}",
+        )
     session.commit()
     raise Denied(decision.message, code=decision.reason)

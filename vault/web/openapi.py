@@ -34,10 +34,14 @@ def document() -> dict[str, Any]:
         spec = spec_of(current_app.view_functions[rule.endpoint])
         if spec is None:
             continue
-        path = _PARAM.sub(r"{\2}", rule.rule[len("/api/v1"):])
+        path = _PARAM.sub(r"{\2}", rule.rule[len("/api/v1") :])
         params = [
-            {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer" if conv == "int" else "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer" if conv == "int" else "string"},
+            }
             for conv, name in _PARAM.findall(rule.rule)
         ]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -54,18 +58,33 @@ def document() -> dict[str, Any]:
                     },
                 },
             }
-            query = [
-                {"name": n, "in": "query", "required": False, "description": d,
-                 "schema": {"type": t}}
-                for n, t, d in spec.query
-            ] if method == "GET" else []
+            query = (
+                [
+                    {
+                        "name": n,
+                        "in": "query",
+                        "required": False,
+                        "description": d,
+                        "schema": {"type": t},
+                    }
+                    for n, t, d in spec.query
+                ]
+                if method == "GET"
+                else []
+            )
             if params or query:
                 op["parameters"] = params + query
             if spec.body and method == "POST":
-                op["requestBody"] = {"content": {"application/json": {"schema": {
-                    "type": "object",
-                    "properties": {k: {"type": t} for k, t in spec.body.items()},
-                }}}}
+                op["requestBody"] = {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {k: {"type": t} for k, t in spec.body.items()},
+                            }
+                        }
+                    }
+                }
             if not spec.public:
                 op["security"] = [{"bearer": []}]
             else:

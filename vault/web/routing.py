@@ -45,7 +45,11 @@ def route(
 
     def decorate(view: F) -> F:
         view.route_spec = RouteSpec(  # type: ignore[attr-defined]
-            action=action, summary=summary, public=public, query=query, body=body,
+            action=action,
+            summary=summary,
+            public=public,
+            query=query,
+            body=body,
             tags=(bp.name,),
         )
         bp.add_url_rule(rule, view_func=view, methods=list(methods))

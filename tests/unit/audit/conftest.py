@@ -32,8 +32,10 @@ def _pg_engine() -> Iterator[sa.Engine]:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.fail(f"PostgreSQL unreachable at {PG_URL}: {exc}; start it, or set "
-                    "VAULT_TEST_BACKENDS=sqlite")
+        pytest.fail(
+            f"PostgreSQL unreachable at {PG_URL}: {exc}; start it, or set "
+            "VAULT_TEST_BACKENDS=sqlite"
+        )
     schema = f"audit_test_{secrets.token_hex(6)}"
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
@@ -60,8 +62,9 @@ def _sqlite_engine(path: Path) -> Iterator[sa.Engine]:
 BACKENDS = [b for b in os.environ.get("VAULT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
-@pytest.fixture(params=[b if b == "sqlite" else pytest.param(b, marks=pytest.mark.postgres)
-                        for b in BACKENDS])
+@pytest.fixture(
+    params=[b if b == "sqlite" else pytest.param(b, marks=pytest.mark.postgres) for b in BACKENDS]
+)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """A fresh database with the audit tables, once per backend."""
     if request.param == "sqlite":

@@ -15,8 +15,9 @@ RECORD = Target(record_id=7, client_id=3, tier="core")
 
 def person(years: float = 10, roles=("employee",), tiers=(), **kw) -> Principal:
     hired = TODAY - timedelta(days=int(years * 365.25))
-    return Principal(id=1, roles=frozenset(roles), hired_on=hired,
-                     custodian_tiers=frozenset(tiers), **kw)
+    return Principal(
+        id=1, roles=frozenset(roles), hired_on=hired, custodian_tiers=frozenset(tiers), **kw
+    )
 
 
 def decide(who, action=Action.RECORD_CONSULT, target=RECORD, **kw):
@@ -30,10 +31,12 @@ def test_deny_by_default():
 
 def test_custodian_path_and_tenure_boundary():
     minimum = ENGINE.minimum_days("core")
-    exactly = Principal(1, frozenset({"employee"}), TODAY - timedelta(days=minimum),
-                        frozenset({"core"}))
-    one_short = Principal(1, frozenset({"employee"}), TODAY - timedelta(days=minimum - 1),
-                          frozenset({"core"}))
+    exactly = Principal(
+        1, frozenset({"employee"}), TODAY - timedelta(days=minimum), frozenset({"core"})
+    )
+    one_short = Principal(
+        1, frozenset({"employee"}), TODAY - timedelta(days=minimum - 1), frozenset({"core"})
+    )
     assert decide(exactly).policy_ids == ("permit-custodian-content",)
     d = decide(one_short)
     assert not d and d.reason == "tenure_too_short" and "5 years" in d.message
@@ -45,11 +48,14 @@ def test_grant_path_names_the_action():
     assert decide(person(), Action.RECORD_COPY, granted_actions=frozenset({"copy"}))
 
 
-@pytest.mark.parametrize(("facts", "reason"), [
-    ({"disabled": True, "departing": True}, "person_disabled"),
-    ({"departing": True}, "person_departing"),
-    ({"under_review": True}, "under_review"),
-])
+@pytest.mark.parametrize(
+    ("facts", "reason"),
+    [
+        ({"disabled": True, "departing": True}, "person_disabled"),
+        ({"departing": True}, "person_departing"),
+        ({"under_review": True}, "under_review"),
+    ],
+)
 def test_hard_lines_beat_every_permit(facts, reason):
     who = person(tiers=("core",), **facts)
     d = decide(who, granted_actions=frozenset({"consult", "copy"}))
@@ -62,8 +68,10 @@ def test_quota_forbid():
 
 
 def test_auditors_never_see_content_even_when_designated():
-    d = decide(person(roles=("employee", "auditor"), tiers=("core",)),
-               granted_actions=frozenset({"consult"}))
+    d = decide(
+        person(roles=("employee", "auditor"), tiers=("core",)),
+        granted_actions=frozenset({"consult"}),
+    )
     assert not d and d.reason == "auditor_no_content"
 
 
@@ -76,15 +84,15 @@ def test_departing_keeps_only_the_profile():
 
 def test_approval_needs_scope_and_is_never_self():
     custodian = person(tiers=("core",))
-    assert ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, is_requester=False,
-                         today=TODAY)
+    assert ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, is_requester=False, today=TODAY)
     d = ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, is_requester=True, today=TODAY)
     assert not d and d.reason == "self_approval"
     # Forgetting to say who asked denies (fail closed).
     assert not ENGINE.decide(custodian, Action.REQUEST_APPROVE, RECORD, today=TODAY)
     client_file = Target(record_id=None, client_id=3, tier="core")
-    assert ENGINE.decide(custodian, Action.REQUEST_APPROVE, client_file, is_requester=False,
-                         today=TODAY)
+    assert ENGINE.decide(
+        custodian, Action.REQUEST_APPROVE, client_file, is_requester=False, today=TODAY
+    )
 
 
 def test_roles():
@@ -98,9 +106,13 @@ def test_roles():
 def test_every_action_is_in_the_schema():
     """An action the schema does not know can never be permitted: catch it here."""
     for action in Action:
-        d = ENGINE.decide(person(roles=("admin", "auditor")), action,
-                          RECORD if action.on_target else None, today=TODAY,
-                          is_requester=False)
+        d = ENGINE.decide(
+            person(roles=("admin", "auditor")),
+            action,
+            RECORD if action.on_target else None,
+            today=TODAY,
+            is_requester=False,
+        )
         assert d.reason != "policy_error", action
 
 

@@ -15,16 +15,18 @@ from vault.errors import InvalidInput
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or 400 ``invalid_json``."""
     if not request.is_json:
-        raise InvalidInput("send a JSON object with Content-Type: application/json",
-                           code="invalid_json")
+        raise InvalidInput(
+            "send a JSON object with Content-Type: application/json", code="invalid_json"
+        )
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object", code="invalid_json")
     return data
 
 
-def string(data: dict[str, Any], name: str, *, required: bool = True, max_len: int = 300
-           ) -> str | None:
+def string(
+    data: dict[str, Any], name: str, *, required: bool = True, max_len: int = 300
+) -> str | None:
     """A string field."""
     value = data.get(name)
     if value is None:
@@ -38,8 +40,9 @@ def string(data: dict[str, Any], name: str, *, required: bool = True, max_len: i
     return value
 
 
-def integer(value: Any, name: str, *, required: bool = True, lo: int = 0, hi: int = 2**31 - 1
-            ) -> int | None:
+def integer(
+    value: Any, name: str, *, required: bool = True, lo: int = 0, hi: int = 2**31 - 1
+) -> int | None:
     """An integer field or query value within [lo, hi]."""
     if value is None or value == "":
         if required:
@@ -72,8 +75,7 @@ def content(data: dict[str, Any]) -> bytes:
     """Record content from ``content`` (text) or ``content_base64`` (bytes)."""
     text, b64 = data.get("content"), data.get("content_base64")
     if (text is None) == (b64 is None):
-        raise InvalidInput("give exactly one of content or content_base64",
-                           code="missing_content")
+        raise InvalidInput("give exactly one of content or content_base64", code="missing_content")
     if text is not None:
         if not isinstance(text, str):
             raise InvalidInput("content must be a string", code="invalid_content")
