@@ -6,6 +6,7 @@ page cannot be added without saying who may use it and checking that others cann
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -428,3 +429,6 @@ def test_anonymous_denied_and_allowed(cast, case, vault):
     # Allowed.
     resp = _request(cast["browsers"][case.allowed], case, ids)
     assert resp.status_code == case.status, (case.endpoint, resp.get_data(as_text=True)[:500])
+    if resp.mimetype == "text/html":
+        title = re.search(r"<title>(.*?)</title>", resp.get_data(as_text=True), re.S)
+        assert title is not None and "<" not in title.group(1), (case.endpoint, title)
