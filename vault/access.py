@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from audit import Event
 from vault import auditing, grants, guard
 from vault.caller import Caller
-from vault.crypto import DecryptionError, WrappedKey, decrypt_field, decrypt_stream
+from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, decrypt_stream
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.models import Attachment, Grant, Person, Record
@@ -132,10 +132,25 @@ def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Rec
     if person is None:
         return Facts(target, [], frozenset(), None)
     live = grants.covering(db, person.id, record, utcnow())
-    named = {GRANT_ACTIONS[a] for g in live for a in g.action_list if a in GRANT_ACTIONS}
-    granted = frozenset(a for a, act in GRANT_ACTIONS.items() if act in named)
+    granted = frozenset(a for g in live for a in g.action_list if a in GRANT_ACTIONS)
     quota = guard.check(v, db, person, record.id)
     return Facts(target, [g for g in live if _grant_allows(g, action)], granted, quota)
+
+
+def _data_key(v: Vault, record: Record) -> DataKey:
+    """Unwrap a record's data key; called only after the decision and its audit event."""
+    return v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+
+
+def _content(v: Vault, record: Record) -> bytes:
+    """Decrypt a record's content (same precondition as :func:`_data_key`)."""
+    return decrypt_field(
+        _data_key(v, record),
+        record.content_ct,
+        record_id=str(record.id),
+        field="content",
+        version=record.content_version,
+    )
 
 
 def _grant_allows(grant: Grant, action: Action) -> bool:
@@ -170,14 +185,7 @@ def consult(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str 
         record, event = _decide(
             v, db, caller, Action.RECORD_CONSULT, record_id, text, {"record": record_id}
         )
-        dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
-        data = decrypt_field(
-            dek,
-            record.content_ct,
-            record_id=str(record.id),
-            field="content",
-            version=record.content_version,
-        )
+        data = _content(v, record)
         db.commit()
     except DecryptionError:
         db.rollback()
@@ -217,7 +225,7 @@ def consult_attachment(
         {"record": record_id, "attachment": attachment_id},
     )
     try:
-        dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+        dek = _data_key(v, record)
         blob = v.blobs.open(att.blob_key)
         db.commit()
     except Exception:
@@ -356,14 +364,7 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
             details={"copy_id": copy_id, "format": kind},
         )
         assert caller.person is not None  # the operator holds no right to copy
-        dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
-        data = decrypt_field(
-            dek,
-            record.content_ct,
-            record_id=str(record.id),
-            field="content",
-            version=record.content_version,
-        )
+        data = _content(v, record)
         mark = watermark.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
         stamped = watermark.stamp(data, record.content_type, mark)
         db.commit()

@@ -24,6 +24,7 @@ from vault.models import (
     AccessRequest,
     Approval,
     Client,
+    Designation,
     Grant,
     GrantAction,
     Person,
@@ -148,7 +149,17 @@ def deciders(v: Vault, db: Session, req: AccessRequest) -> list[Person]:
     """Custodians the policy would let decide ``req`` (for notifications and lists)."""
     today = date.today()
     target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
-    people = db.scalars(select(Person).where(Person.leaving_on.is_(None)))
+    # Only people with a live designation naming the tier: never the whole company.
+    people = db.scalars(
+        select(Person)
+        .join(Designation, Designation.person_id == Person.id)
+        .where(
+            Person.leaving_on.is_(None),
+            Designation.revoked_at.is_(None),
+            Designation.tiers.contains(req.tier),
+        )
+        .distinct()
+    )
     return [
         p
         for p in people
