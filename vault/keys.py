@@ -115,7 +115,7 @@ class Status:
 
 def status(v: Vault, db: Session, caller: Caller) -> Status:
     """Key ids, the active one, and the data keys under each (admins; reading is recorded)."""
-    provider = keystatus.status(v, db, caller)
+    provider = keystatus.provider_status(v, db, caller)
     wrapped: dict[str, dict[str, int]] = {}
     for kind in WRAPPED:
         counts: Counter[str] = Counter()

@@ -34,7 +34,7 @@ class KeyStatus:
     attachments: int
 
 
-def status(v: Vault, db: Session, caller: Caller) -> KeyStatus:
+def provider_status(v: Vault, db: Session, caller: Caller) -> KeyStatus:
     """The key provider's status (admins; reading it is recorded)."""
     authorize(v, db, caller, Action.KEY_STATUS)
     raw = v.keys.verify_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

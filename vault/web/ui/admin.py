@@ -195,4 +195,4 @@ def designations() -> str:
 
 @route(bp, "/admin/keys", action=Action.KEY_STATUS, summary="Key provider status")
 def keys() -> str:
-    return render_template("admin/keys.html", status=keystatus.status(vault(), db(), caller()))
+    return render_template("admin/keys.html", status=keystatus.provider_status(vault(), db(), caller()))
