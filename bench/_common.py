@@ -22,14 +22,15 @@ import sqlalchemy as sa
 import structlog
 
 from audit import Actor, Event
-from vault import people
+from vault.archive.records import client_context, record_context
 from vault.caller import Caller
 from vault.config import Config
 from vault.crypto import DataKey, LocalKeyring, encrypt_field
 from vault.db import utcnow
+from vault.identity import tokens
 from vault.migrations import upgrade
 from vault.models import AccessRequest, Client, Grant, Person, Record
-from vault.records import client_context, record_context
+from vault.people import designations, directory
 from vault.runtime import Vault
 
 PG_URL = os.environ.get("VAULT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -139,7 +140,7 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
     op = Caller.operator()
     hired = date.today() - timedelta(days=int(12 * 365.25))
     with v.sessions() as db:
-        admin = people.add_person(
+        admin = directory.add_person(
             v,
             db,
             op,
@@ -151,15 +152,15 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
         by = Caller(person=admin)
         keepers, keeper_tokens = [], []
         for i in range(custodians):
-            p = people.add_person(
+            p = directory.add_person(
                 v, db, op, email=f"custodian{i}@bench.test", name=f"Custodian {i}", hired_on=hired
             )
-            people.designate(v, db, by, p, list(TIERS))
+            designations.designate(v, db, by, p, list(TIERS))
             keepers.append(p)
-            keeper_tokens.append(people.issue_token(v, db, op, p, "bench"))
+            keeper_tokens.append(tokens.issue_token(v, db, op, p, "bench"))
         staffers, staff_tokens = [], []
         for i in range(employees):
-            p = people.add_person(
+            p = directory.add_person(
                 v,
                 db,
                 op,
@@ -169,7 +170,7 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
             )
             staffers.append(p)
             if tokens_for is None or i < tokens_for:
-                staff_tokens.append(people.issue_token(v, db, op, p, "bench"))
+                staff_tokens.append(tokens.issue_token(v, db, op, p, "bench"))
     return Staff(admin, keepers, keeper_tokens, staffers, staff_tokens)
 
 

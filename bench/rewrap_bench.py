@@ -18,11 +18,11 @@ from pathlib import Path
 import _common as common
 import sqlalchemy as sa
 
-from vault import keys
+from vault.archive.records import record_context
 from vault.caller import Caller
 from vault.crypto import WrappedKey
+from vault.keys import rotation, status
 from vault.models import Record
-from vault.records import record_context
 
 
 def run(backend: str, records: int, batch: int) -> None:
@@ -33,7 +33,7 @@ def run(backend: str, records: int, batch: int) -> None:
             clients = max(1, records // 50)
             common.catalogue(v, clients=clients, records=records, content_bytes=256)
             with v.sessions() as db:
-                keys.rotate(v, db, Caller.operator())
+                rotation.rotate(v, db, Caller.operator())
                 sample = [
                     (rid, WrappedKey.from_bytes(blob))
                     for rid, blob in db.execute(sa.select(Record.id, Record.wrapped_dek))
@@ -44,9 +44,9 @@ def run(backend: str, records: int, batch: int) -> None:
             memory_s = time.perf_counter() - start
             with v.sessions() as db:
                 start = time.perf_counter()
-                report = keys.rewrap(v, db, Caller.operator(), batch=batch)
+                report = rotation.rewrap(v, db, Caller.operator(), batch=batch)
                 rewrap_s = time.perf_counter() - start
-                left = keys.status(v, db, Caller.operator()).outdated
+                left = status.status(v, db, Caller.operator()).outdated
             assert report.total_rewrapped == records + clients and left == 0, (report, left)
         finally:
             v.close()

@@ -29,7 +29,8 @@ import _common as common
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
-from vault import access, records
+from vault import access
+from vault.archive import records
 from vault.caller import Caller
 from vault.crypto import SEGMENT_SIZE, DataKey, decrypt_stream, encrypt_stream
 from vault.models import Person

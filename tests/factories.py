@@ -9,9 +9,12 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import grants, people, records
+from vault import grants
+from vault.archive import records
 from vault.caller import Caller
+from vault.identity import tokens
 from vault.models import Client, Grant, Person, Record
+from vault.people import designations, directory
 from vault.runtime import Vault
 
 _seq = itertools.count(1)
@@ -46,7 +49,7 @@ class Factory:
         """A person; ``tiers`` designates them custodian (by a fresh admin)."""
         self._fresh()
         n = next(_seq)
-        p = people.add_person(
+        p = directory.add_person(
             self.v,
             self.db,
             Caller.operator(),
@@ -56,7 +59,7 @@ class Factory:
             roles=roles,
         )
         if tiers:
-            people.designate(self.v, self.db, Caller(person=self.admin()), p, list(tiers))
+            designations.designate(self.v, self.db, Caller(person=self.admin()), p, list(tiers))
         return p
 
     def admin(self) -> Person:
@@ -139,4 +142,4 @@ class Factory:
     def token(self, person: Person) -> str:
         """A bearer token for ``person``."""
         self._fresh()
-        return people.issue_token(self.v, self.db, Caller.operator(), person)
+        return tokens.issue_token(self.v, self.db, Caller.operator(), person)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from audit import Event, query_events
-from vault import accounts
 from vault.caller import Caller
+from vault.identity import accounts
 from vault.models import Person
 from vault.runtime import Vault
 

@@ -19,15 +19,17 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from audit import Event
-from vault import auditing, grants, guard
+from vault import auditing, grants
+from vault.archive.records import attachment_aad, record_context
 from vault.caller import Caller
 from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, decrypt_stream
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.models import Attachment, Grant, Person, Record
+from vault.oversight import alerts
+from vault.oversight import quota as quota_
 from vault.policy import Action, Target
 from vault.policy.actions import GRANT_ACTIONS
-from vault.records import attachment_aad, record_context
 from vault.runtime import Vault
 
 PURPOSE_MIN, PURPOSE_MAX = 3, 500
@@ -69,7 +71,7 @@ def _decide(
     """
     person = caller.person
     if person is not None:
-        guard.lock_person(db, person.id)
+        quota_.lock_person(db, person.id)
     record = db.get(Record, record_id)
     if record is None:
         auditing.record(
@@ -122,7 +124,7 @@ class Facts:
     target: Target
     grants: list[Grant]
     granted_actions: frozenset[str]
-    quota: guard.Quota | None
+    quota: quota_.Quota | None
 
 
 def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Record) -> Facts:
@@ -133,7 +135,7 @@ def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Rec
         return Facts(target, [], frozenset(), None)
     live = grants.covering(db, person.id, record, utcnow())
     granted = frozenset(a for g in live for a in g.action_list if a in GRANT_ACTIONS)
-    quota = guard.check(v, db, person, record.id)
+    quota = quota_.check(v, db, person, record.id)
     return Facts(target, [g for g in live if _grant_allows(g, action)], granted, quota)
 
 
@@ -165,9 +167,9 @@ def _after_denial(
     if person is None:
         return
     if reason == "export_quota_exceeded" and facts.quota is not None:
-        guard.trip(v, db, caller, person, facts.quota, record.id)
+        quota_.trip(v, db, caller, person, facts.quota, record.id)
     elif reason in ("person_departing", "person_disabled"):
-        guard.raise_alert(
+        alerts.raise_alert(
             v,
             db,
             caller,
@@ -341,17 +343,17 @@ class Copy:
 def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | None) -> Copy:
     """Make a traceable copy: decide and audit (the copy id goes in the event), then
     decrypt and watermark with the caller, the event's time and the copy id."""
-    from vault import watermark
+    from vault.custody import watermarks
 
     text = _purpose(purpose)
     meta = db.get(Record, record_id)
-    if meta is not None and not watermark.supports(meta.content_type):
+    if meta is not None and not watermarks.supports(meta.content_type):
         raise InvalidInput(
             "this record's format cannot be watermarked, so it is not copied",
             code="copy_format_unsupported",
         )
-    copy_id = watermark.new_copy_id()
-    kind = watermark.media_type(meta.content_type) if meta is not None else ""
+    copy_id = watermarks.new_copy_id()
+    kind = watermarks.media_type(meta.content_type) if meta is not None else ""
     try:
         record, event = _decide(
             v,
@@ -365,8 +367,8 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         )
         assert caller.person is not None  # the operator holds no right to copy
         data = _content(v, record)
-        mark = watermark.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
-        stamped = watermark.stamp(data, record.content_type, mark)
+        mark = watermarks.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
+        stamped = watermarks.stamp(data, record.content_type, mark)
         db.commit()
     except DecryptionError:
         db.rollback()

@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.orm import Session
 
-from vault import people
 from vault.caller import Caller
 from vault.config import Config
 from vault.crypto import CryptoError, LocalKeyring
 from vault.errors import VaultError
+from vault.identity import tokens as tokens_
+from vault.people import departures, designations, directory
 from vault.policy import PolicyError
 from vault.runtime import Vault
 
@@ -155,7 +156,7 @@ def people_group() -> None:
 def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> None:
     """Add a person."""
     with opened() as (v, db):
-        p = people.add_person(
+        p = directory.add_person(
             v,
             db,
             Caller.operator(),
@@ -177,14 +178,14 @@ def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> 
 @friendly
 def people_set_password(email: str, password_stdin: bool) -> None:
     """Set EMAIL's local password (argon2id; 12 to 256 characters)."""
-    from vault import accounts
+    from vault.identity import accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     with opened() as (v, db):
-        person = people.get_by_email(db, email)
+        person = directory.get_by_email(db, email)
         accounts.set_password(v, db, Caller.operator(), person, password)
         click.echo(f"password set for {person.email}")
 
@@ -194,10 +195,11 @@ def people_set_password(email: str, password_stdin: bool) -> None:
 @friendly
 def people_enroll_totp(email: str) -> None:
     """Give EMAIL a new one-time-code (TOTP) secret; prints its otpauth:// URI once."""
-    from vault import accounts
+    from vault.identity import accounts
+    from vault.people import directory
 
     with opened() as (v, db):
-        person = people.get_by_email(db, email)
+        person = directory.get_by_email(db, email)
         enrollment = accounts.enroll_totp(v, db, Caller.operator(), person)
     click.echo(enrollment.uri)
     click.echo(
@@ -215,9 +217,11 @@ def people_enroll_totp(email: str) -> None:
 def designate(email: str, tiers: str, by: str) -> None:
     """Designate a person custodian for client tiers (by an admin, never oneself)."""
     with opened() as (v, db):
-        admin = people.get_by_email(db, by)
-        person = people.get_by_email(db, email)
-        d = people.designate(v, db, Caller(person=admin, subject="cli"), person, tiers.split(","))
+        admin = directory.get_by_email(db, by)
+        person = directory.get_by_email(db, email)
+        d = designations.designate(
+            v, db, Caller(person=admin, subject="cli"), person, tiers.split(",")
+        )
         click.echo(f"{person.email} designated custodian for {d.tiers} by {admin.email}")
         minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
         served = (date.today() - person.hired_on).days
@@ -241,8 +245,8 @@ def tokens_group() -> None:
 def tokens_issue(email: str, label: str) -> None:
     """Issue a bearer token for EMAIL; prints it once on stdout."""
     with opened() as (v, db):
-        person = people.get_by_email(db, email)
-        click.echo(people.issue_token(v, db, Caller.operator(), person, label))
+        person = directory.get_by_email(db, email)
+        click.echo(tokens_.issue_token(v, db, Caller.operator(), person, label))
 
 
 @main.group("audit")
@@ -304,10 +308,10 @@ def keys_status(as_json: bool) -> None:
     """Key ids, the active one, and how many data keys each wraps."""
     import json
 
-    from vault import keys
+    from vault.keys import status
 
     with opened() as (v, db):
-        found = keys.status(v, db, Caller.operator())
+        found = status.status(v, db, Caller.operator())
     if as_json:
         click.echo(json.dumps(found.as_json(), indent=2))
         return
@@ -327,10 +331,10 @@ def keys_status(as_json: bool) -> None:
 @friendly
 def keys_rotate() -> None:
     """Add a new key-encryption key and make it active (old keys are kept)."""
-    from vault import keys
+    from vault.keys import rotation
 
     with opened() as (v, db):
-        new_id = keys.rotate(v, db, Caller.operator())
+        new_id = rotation.rotate(v, db, Caller.operator())
     click.echo(
         f"new active key {new_id}. Restart the server processes, so that they wrap new "
         "data keys under it, then run 'archive-vault keys rewrap'."
@@ -352,14 +356,14 @@ def keys_rewrap(batch: int) -> None:
 
     from tqdm import tqdm
 
-    from vault import keys
+    from vault.keys import rotation
 
     started = time.perf_counter()
     with (
         opened() as (v, db),
         tqdm(unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
     ):
-        report = keys.rewrap(
+        report = rotation.rewrap(
             v,
             db,
             Caller.operator(),
@@ -455,7 +459,7 @@ def import_(file: Path, skip_bad: bool, by: str | None) -> None:
 
     from tqdm import tqdm
 
-    from vault.importer import import_file
+    from vault.archive.importer import import_file
 
     started = time.perf_counter()
     with (
@@ -464,7 +468,7 @@ def import_(file: Path, skip_bad: bool, by: str | None) -> None:
     ):
         caller = Caller.operator()
         if by:
-            caller = Caller(person=people.get_by_email(db, by), subject="cli")
+            caller = Caller(person=directory.get_by_email(db, by), subject="cli")
 
         def total(n: int) -> None:
             bar.reset(total=n)
@@ -491,7 +495,7 @@ def import_(file: Path, skip_bad: bool, by: str | None) -> None:
 
 def _as(db: Session, email: str) -> Caller:
     """Act as the person with ``email`` (their rights, not the operator's)."""
-    return Caller(person=people.get_by_email(db, email), subject=f"cli-as:{email}")
+    return Caller(person=directory.get_by_email(db, email), subject=f"cli-as:{email}")
 
 
 @main.command()
@@ -503,8 +507,8 @@ def depart(email: str, on: str, by: str | None) -> None:
     """Set EMAIL's leaving date: grants revoked, custody suspended, access ended now."""
     with opened() as (v, db):
         who = _as(db, by) if by else Caller.operator()
-        person = people.get_by_email(db, email)
-        revoked = people.set_departure(v, db, who, person, parse_day(on, "--on"))
+        person = directory.get_by_email(db, email)
+        revoked = departures.set_departure(v, db, who, person, parse_day(on, "--on"))
         click.echo(
             f"{person.email} leaves on {person.leaving_on}: access ended now, "
             f"{revoked} grant(s) revoked"
@@ -639,10 +643,10 @@ def review_group() -> None:
 @friendly
 def review_clear(email: str, as_email: str, note: str) -> None:
     """Clear EMAIL (an auditor's act)."""
-    from vault import guard
+    from vault.oversight import alerts
 
     with opened() as (v, db):
-        guard.clear_review(v, db, _as(db, as_email), people.get_by_email(db, email), note)
+        alerts.clear_review(v, db, _as(db, as_email), directory.get_by_email(db, email), note)
         click.echo(f"{email} cleared")
 
 
@@ -662,8 +666,8 @@ def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) 
     import csv as csv_mod
 
     with opened() as (v, db):
-        touches = people.departure_report(
-            v, db, _as(db, as_email), people.get_by_email(db, email), days
+        touches = departures.departure_report(
+            v, db, _as(db, as_email), directory.get_by_email(db, email), days
         )
     if as_csv:
         writer = csv_mod.writer(sys.stdout)
@@ -699,7 +703,7 @@ def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
     except ValueError:
         raise InvalidInput(f"unknown action {action_name!r}", code="invalid_action") from None
     with opened() as (v, db):
-        result = access.explain(v, db, people.get_by_email(db, email), action, record_id)
+        result = access.explain(v, db, directory.get_by_email(db, email), action, record_id)
     verdict = "ALLOW" if result.allowed else "DENY"
     click.echo(f"{verdict}: {result.reason} - {result.message}")
     click.echo(f"policies: {', '.join(result.policy_ids) or '(none matched: deny by default)'}")
@@ -722,11 +726,11 @@ def files_group() -> None:
 @friendly
 def files_due(as_email: str | None, within: int) -> None:
     """Client files due for review (every tier for the operator)."""
-    from vault import review
+    from vault.archive import file_reviews
 
     with opened() as (v, db):
         who = _as(db, as_email) if as_email else Caller.operator()
-        due = review.due_for_review(v, db, who, within_days=within)
+        due = file_reviews.due_for_review(v, db, who, within_days=within)
     for d in due:
         last = f"{d.last_reviewed_at:%Y-%m-%d}" if d.last_reviewed_at else "never"
         late = f"{d.days_overdue} days overdue" if d.days_overdue > 0 else f"due {d.due_on}"
@@ -739,11 +743,11 @@ def files_due(as_email: str | None, within: int) -> None:
 @friendly
 def files_stale(as_email: str | None) -> None:
     """Clients whose newest credit report is past its valid_until."""
-    from vault import review
+    from vault.archive import file_reviews
 
     with opened() as (v, db):
         who = _as(db, as_email) if as_email else Caller.operator()
-        stale = review.stale_credit_reports(v, db, who)
+        stale = file_reviews.stale_credit_reports(v, db, who)
         for r in stale:
             click.echo(f"{r.file_number:<24} valid until {r.valid_until}  {r.client.code}")
     click.echo(f"{len(stale)} stale credit report(s)")
@@ -757,7 +761,7 @@ def files_reviewed(client_code: str, as_email: str) -> None:
     """Mark a client file reviewed (custodian in scope; audited)."""
     from sqlalchemy import select
 
-    from vault import review
+    from vault.archive import file_reviews
     from vault.errors import NotFound
     from vault.models import Client
 
@@ -765,7 +769,7 @@ def files_reviewed(client_code: str, as_email: str) -> None:
         client = db.scalar(select(Client).where(Client.code == client_code.strip().upper()))
         if client is None:
             raise NotFound(f"no client {client_code}", code="client_not_found")
-        done = review.mark_reviewed(v, db, _as(db, as_email), client.id)
+        done = file_reviews.mark_reviewed(v, db, _as(db, as_email), client.id)
         click.echo(f"{client.code} reviewed at {done.reviewed_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -778,11 +782,11 @@ def stats_cmd(days: int, as_email: str | None, as_json: bool) -> None:
     """Holdings, loans, requests, use, denials, alerts and stale credit reports."""
     import json
 
-    from vault import stats
+    from vault.oversight import statistics
 
     with opened() as (v, db):
         who = _as(db, as_email) if as_email else Caller.operator()
-        data = stats.collect(v, db, who, days=days).as_json()
+        data = statistics.collect(v, db, who, days=days).as_json()
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
@@ -844,10 +848,10 @@ def items_group() -> None:
 @friendly
 def items_add(record_id: int, kind: str, label: str, location: str, as_email: str) -> None:
     """Register an item holding RECORD_ID (custodian in scope)."""
-    from vault import custody
+    from vault.custody import loans
 
     with opened() as (v, db):
-        item = custody.add_item(
+        item = loans.add_item(
             v, db, _as(db, as_email), record_id, kind=kind, label=label, location=location
         )
         click.echo(f"item {item.id}: {item.label} at {item.location}")
@@ -870,15 +874,16 @@ def loans_checkout(
     item_id: int, borrower: str, pages: int, days: int | None, purpose: str, as_email: str
 ) -> None:
     """Check ITEM_ID out to a borrower."""
-    from vault import custody
+    from vault.custody import loans
+    from vault.people import directory
 
     with opened() as (v, db):
-        loan = custody.checkout(
+        loan = loans.checkout(
             v,
             db,
             _as(db, as_email),
             item_id,
-            people.get_by_email(db, borrower),
+            directory.get_by_email(db, borrower),
             pages=pages,
             days=days,
             purpose=purpose,
@@ -901,10 +906,10 @@ def loans_checkin(
     item_id: int, pages: int, condition: str, location: str | None, as_email: str
 ) -> None:
     """Take ITEM_ID back."""
-    from vault import custody
+    from vault.custody import loans
 
     with opened() as (v, db):
-        loan = custody.checkin(
+        loan = loans.checkin(
             v, db, _as(db, as_email), item_id, pages=pages, condition=condition, location=location
         )
         click.echo(
@@ -926,10 +931,10 @@ def loans_checkin(
 @friendly
 def loans_renew(item_id: int, days: int | None, as_email: str) -> None:
     """Renew the loan of ITEM_ID (once)."""
-    from vault import custody
+    from vault.custody import loans
 
     with opened() as (v, db):
-        loan = custody.renew(v, db, _as(db, as_email), item_id, days=days)
+        loan = loans.renew(v, db, _as(db, as_email), item_id, days=days)
         click.echo(f"loan {loan.id} renewed: due {loan.due_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -938,12 +943,12 @@ def loans_renew(item_id: int, days: int | None, as_email: str) -> None:
 @friendly
 def loans_overdue(as_email: str | None) -> None:
     """Loans past their due date."""
-    from vault import custody
+    from vault.custody import loans
     from vault.models import Person
 
     with opened() as (v, db):
         who = _as(db, as_email) if as_email else Caller.operator()
-        late = custody.loans(v, db, who, overdue_only=True, limit=10_000)
+        late = loans.loans(v, db, who, overdue_only=True, limit=10_000)
         for loan in late:
             borrower = db.get(Person, loan.borrower_id)
             click.echo(
@@ -958,10 +963,10 @@ def loans_overdue(as_email: str | None) -> None:
 @friendly
 def loans_remind() -> None:
     """Send the reminders now due (first, second, third); run it daily from cron."""
-    from vault import custody
+    from vault.custody import loans
 
     with opened() as (v, db):
-        sent = custody.send_reminders(v, db, Caller.operator())
+        sent = loans.send_reminders(v, db, Caller.operator())
         for r in sent:
             click.echo(
                 f"loan {r.loan.id}: reminder {r.number}" + (" (overdue)" if r.overdue else "")
@@ -974,10 +979,10 @@ def loans_remind() -> None:
 @friendly
 def audit_trace_copy(file: Path) -> None:
     """Name the person, time and grant a watermarked copy was made for."""
-    from vault import custody
+    from vault.custody import copies
 
     with opened() as (v, db):
-        t = custody.trace_copy(v, db, Caller.operator(), file.read_bytes())
+        t = copies.trace_copy(v, db, Caller.operator(), file.read_bytes())
         who = f"{t.person.name} <{t.person.email}> (id {t.person.id})" if t.person else "unknown"
         record = f"{t.record.file_number} (id {t.record.id})" if t.record else "unknown"
         click.echo(f"copy:    {t.copy_id}")

@@ -10,9 +10,12 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault import accounts, people, records
+from vault.archive import records
 from vault.caller import Caller
+from vault.identity import accounts
+from vault.identity import tokens as tokens_
 from vault.models import Person
+from vault.people import designations, directory
 from vault.runtime import Vault
 
 PEOPLE = [
@@ -49,26 +52,28 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
             hired = (
                 today - timedelta(days=30) if years == 0 else today.replace(year=today.year - years)
             )
-            people.add_person(v, db, operator, email=email, name=name, hired_on=hired, roles=roles)
-        admin = Caller(person=people.get_by_email(db, "admin@demo.example"), subject="demo")
-        people.designate(
+            directory.add_person(
+                v, db, operator, email=email, name=name, hired_on=hired, roles=roles
+            )
+        admin = Caller(person=directory.get_by_email(db, "admin@demo.example"), subject="demo")
+        designations.designate(
             v,
             db,
             admin,
-            people.get_by_email(db, "custodian@demo.example"),
+            directory.get_by_email(db, "custodian@demo.example"),
             ["core", "special", "general"],
         )
-        people.designate(
-            v, db, admin, people.get_by_email(db, "custodian2@demo.example"), ["core", "special"]
+        designations.designate(
+            v, db, admin, directory.get_by_email(db, "custodian2@demo.example"), ["core", "special"]
         )
-        people.designate(
+        designations.designate(
             v,
             db,
             admin,
-            people.get_by_email(db, "newhire@demo.example"),
+            directory.get_by_email(db, "newhire@demo.example"),
             ["general", "special", "core"],
         )
-        sales = Caller(person=people.get_by_email(db, "sales@demo.example"), subject="demo")
+        sales = Caller(person=directory.get_by_email(db, "sales@demo.example"), subject="demo")
         for code, name, tier, kind, tax_id, bank in CLIENTS:
             client = records.create_client(
                 v,
@@ -97,8 +102,8 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
         _demo_custody(v, db)
     tokens = {}
     for var, email, *_ in PEOPLE:
-        person = people.get_by_email(db, email)
-        tokens[var] = (email, people.issue_token(v, db, operator, person, "demo"))
+        person = directory.get_by_email(db, email)
+        tokens[var] = (email, tokens_.issue_token(v, db, operator, person, "demo"))
     return tokens
 
 
@@ -106,16 +111,16 @@ def _demo_custody(v: Vault, db: Session) -> None:
     """Folders on the shelves, one of them lent out and overdue, and a scanned PDF contract."""
     from reportlab.pdfgen import canvas
 
-    from vault import custody
+    from vault.custody import loans
     from vault.db import utcnow
     from vault.models import Client, Record, Section
 
-    custodian = Caller(person=people.get_by_email(db, "custodian@demo.example"), subject="demo")
+    custodian = Caller(person=directory.get_by_email(db, "custodian@demo.example"), subject="demo")
     contracts = db.scalars(
         select(Record).where(Record.section == int(Section.TRANSACTIONS)).order_by(Record.id)
     ).all()
     items = [
-        custody.add_item(
+        loans.add_item(
             v,
             db,
             custodian,
@@ -127,12 +132,12 @@ def _demo_custody(v: Vault, db: Session) -> None:
         for n, record in enumerate(contracts, start=1)
     ]
     # ACME's contract folder went out three weeks ago for two weeks: it is overdue.
-    loan = custody.checkout(
+    loan = loans.checkout(
         v,
         db,
         custodian,
         items[0].id,
-        people.get_by_email(db, "custodian2@demo.example"),
+        directory.get_by_email(db, "custodian2@demo.example"),
         pages=24,
         purpose="prepare the annual review with ACME",
     )
@@ -207,7 +212,7 @@ def demo_logins(v: Vault, db: Session) -> list[DemoLogin]:
     operator = Caller.operator()
     logins = []
     for _var, email, _name, _years, roles in PEOPLE:
-        person = people.get_by_email(db, email)
+        person = directory.get_by_email(db, email)
         password = "demo-" + secrets.token_urlsafe(9)
         accounts.set_password(v, db, operator, person, password)
         secret = None

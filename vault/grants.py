@@ -16,7 +16,8 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vault import auditing, notify
+from vault import auditing
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, Denied, InvalidInput, NotFound
@@ -32,7 +33,7 @@ from vault.models import (
     RequestStatus,
     Role,
 )
-from vault.people import authorize
+from vault.oversight import notifications
 from vault.policy import Action, Target
 from vault.runtime import Vault
 
@@ -132,7 +133,7 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
     )
     target = record.file_number if record else f"client file {client.code}"
     for custodian in deciders(v, db, req):
-        notify.send(
+        notifications.send(
             v,
             db,
             custodian,
@@ -251,7 +252,7 @@ def approve(
     else:
         for custodian in deciders(v, db, req):
             if custodian.id not in {a.approver_id for a in req.approvals}:
-                notify.send(
+                notifications.send(
                     v,
                     db,
                     custodian,
@@ -295,7 +296,7 @@ def _issue(
         },
         details={"actions": grant.actions, "expires_at": grant.expires_at.isoformat()},
     )
-    notify.send(
+    notifications.send(
         v,
         db,
         requester,
@@ -326,7 +327,7 @@ def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = "")
     )
     requester = db.get(Person, req.requester_id)
     if requester is not None:
-        notify.send(
+        notifications.send(
             v,
             db,
             requester,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditLog
-from vault.blobs import BlobStore
+from vault.archive.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index
 from vault.db import make_engine, make_sessionmaker

@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.webclient import PASSWORD, error_code, events, text_of
-from vault import accounts, people
 from vault.caller import Caller
 from vault.cli import main
+from vault.identity import accounts
 from vault.models import LocalCredential, LoginFailure
+from vault.people import departures
 from vault.web import create_app
 
 OPERATOR = Caller.operator()
@@ -200,7 +201,7 @@ def test_too_many_failures_from_one_address_are_refused(web, make, vault, db, mo
 def test_a_departing_person_cannot_sign_in(web, make, vault, db):
     person = make.person()
     accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
-    people.set_departure(vault, db, OPERATOR, person, date.today() + timedelta(days=10))
+    departures.set_departure(vault, db, OPERATOR, person, date.today() + timedelta(days=10))
     resp = login(web, person.email)
     assert resp.status_code == 403 and error_code(resp) == "person_departing"
     assert events(vault, action="auth:login")[-1].decision == "deny"

@@ -214,8 +214,8 @@ def test_open_redirects_are_refused_everywhere(web, make, vault):
         lang = web.get("/lang/zh_Hans", query_string={"next": target})
         assert lang.status_code == 302 and lang.headers["Location"] == "/", target
     from tests.webclient import PASSWORD
-    from vault import accounts
     from vault.caller import Caller
+    from vault.identity import accounts
 
     accounts.set_password(vault, web.db, Caller.operator(), person, PASSWORD)
     for target in EVIL_TARGETS[:8]:

@@ -12,9 +12,9 @@ from reportlab.pdfgen import canvas
 
 from audit import audit_events
 from tests.factories import Factory
+from vault.archive.records import Deposit, deposit
 from vault.caller import Caller
 from vault.cli import main
-from vault.records import Deposit, deposit
 
 
 def pdf_bytes(pages: int = 2) -> bytes:

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 from audit import audit_events
 from tests.factories import Factory
-from vault import custody, grants
+from vault import grants
 from vault.caller import Caller
 from vault.cli import main
+from vault.custody import loans
 from vault.errors import Conflict
 from vault.models import Alert, Item, Loan, Notification, Person
 
@@ -96,8 +97,8 @@ def test_lending_life_cycle(api, make: Factory, vault, db, config):
 
     # Due soon, then overdue, then a week late: first, second, third reminders.
     set_due(db, item_id, NOW + timedelta(days=1))
-    assert [r.number for r in custody.send_reminders(vault, db, Caller.operator())] == [1]
-    assert custody.send_reminders(vault, db, Caller.operator()) == []  # not twice
+    assert [r.number for r in loans.send_reminders(vault, db, Caller.operator())] == [1]
+    assert loans.send_reminders(vault, db, Caller.operator()) == []  # not twice
     set_due(db, item_id, NOW - timedelta(hours=1))
     overdue = api.get("/loans?overdue=1", token).json["items"]
     assert [x["id"] for x in overdue] == [loan["id"]] and overdue[0]["overdue"] is True
@@ -111,7 +112,7 @@ def test_lending_life_cycle(api, make: Factory, vault, db, config):
     reminded = CliRunner().invoke(main, ["loans", "remind"], env=env)
     assert "reminder 2 (overdue)" in reminded.output, reminded.output
     set_due(db, item_id, NOW - timedelta(days=8))
-    assert [r.number for r in custody.send_reminders(vault, db, Caller.operator())] == [3]
+    assert [r.number for r in loans.send_reminders(vault, db, Caller.operator())] == [3]
     notes = db.scalars(
         sa.select(Notification).where(Notification.kind.like("loan_%")).order_by(Notification.id)
     ).all()
@@ -177,9 +178,9 @@ def test_who_may_lend_and_who_may_borrow(api, make: Factory, vault, db):
     make.grant(leaving, record, actions=("lend",))
     from datetime import date
 
-    from vault import people
+    from vault.people import departures
 
-    people.set_departure(
+    departures.set_departure(
         vault, db, Caller(person=make.admin()), leaving, date.today() + timedelta(days=20)
     )
     auditor = make.person(roles=("employee", "auditor"))
@@ -281,7 +282,7 @@ def test_bad_lending_input_changes_nothing(api, make: Factory, db, vault):
 def test_racing_checkouts_exactly_one_wins(make: Factory, vault, db):
     custodian = make.custodian("general")
     record = make.record(make.client("general"))
-    item = custody.add_item(
+    item = loans.add_item(
         vault,
         db,
         Caller(person=custodian),
@@ -301,7 +302,7 @@ def test_racing_checkouts_exactly_one_wins(make: Factory, vault, db):
             session.commit()  # SQLite: do not hold the write lock while waiting
             barrier.wait()
             try:
-                custody.checkout(
+                loans.checkout(
                     vault, session, Caller(person=lender), item.id, taker, pages=3, purpose="race"
                 )
                 results.append("won")
@@ -330,7 +331,7 @@ def test_open_loan_index_holds_even_without_the_service(make: Factory, vault, db
     """The database itself refuses a second open loan (what makes the race safe)."""
     custodian = make.custodian("general")
     record = make.record(make.client("general"))
-    item = custody.add_item(
+    item = loans.add_item(
         vault, db, Caller(person=custodian), record.id, kind="box", label="Box", location="Basement"
     )
     row = {
@@ -387,7 +388,7 @@ def test_reminders_are_mailed_through_a_real_smtp_server(api, make: Factory, vau
         borrower = make.custodian("general")
         assert checkout(api, token, item_id, borrower).status_code == 201
         set_due(db, item_id, NOW + timedelta(hours=20))
-        sent = custody.send_reminders(vault, db, Caller.operator())
+        sent = loans.send_reminders(vault, db, Caller.operator())
         assert [r.number for r in sent] == [1]
         deadline = time.monotonic() + 5
         while not inbox.messages and time.monotonic() < deadline:
@@ -408,15 +409,15 @@ def test_borrowing_counts_for_the_borrower_and_shows_in_their_departure_report(
     api, make: Factory, vault, db
 ):
     """Lending is the borrower's use: their quota and departure report, not the custodian's."""
-    from vault import guard
+    from vault.oversight import quota
 
     custodian, token, record, item_id = setup_item(api, make)
     borrower = make.person()
     make.grant(borrower, record, actions=("lend",))
     assert checkout(api, token, item_id, borrower).status_code == 201
     db.rollback()
-    borrower_quota = guard.check(vault, db, db.get(Person, borrower.id), record.id + 1000)
-    custodian_quota = guard.check(vault, db, db.get(Person, custodian.id), record.id + 1000)
+    borrower_quota = quota.check(vault, db, db.get(Person, borrower.id), record.id + 1000)
+    custodian_quota = quota.check(vault, db, db.get(Person, custodian.id), record.id + 1000)
     assert (borrower_quota.hour, custodian_quota.hour) == (1, 0)
 
     api.post(

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from audit import audit_events
 from tests.factories import Factory
+from vault.archive.importer import import_file
 from vault.caller import Caller
 from vault.cli import main
-from vault.importer import import_file
 from vault.models import Client, ImportedRow, Record
 
 HEADER = [

@@ -275,20 +275,20 @@ def test_audit_rows_cannot_be_changed_through_the_database(make, db):
 
 def test_custody_needs_an_admin_designation_never_self(make, vault, db):
     """Invariants 7 and 10: designation by an admin only, never oneself; no custodian role."""
-    from vault import people
     from vault.caller import Caller
     from vault.errors import Denied, InvalidInput
+    from vault.people import designations, directory
 
     admin, other_admin = make.admin(), make.person(roles=("employee", "admin"), years=10)
     employee = make.person(years=20)
     with pytest.raises(Denied) as exc:
-        people.designate(vault, db, Caller(person=admin), admin, ["core"])
+        designations.designate(vault, db, Caller(person=admin), admin, ["core"])
     assert exc.value.code == "self_designation"
     with pytest.raises(Denied) as exc:
-        people.designate(vault, db, Caller(person=employee), employee, ["core"])
+        designations.designate(vault, db, Caller(person=employee), employee, ["core"])
     assert exc.value.code == "role_required"
     with pytest.raises(InvalidInput) as exc2:
-        people.add_person(
+        directory.add_person(
             vault,
             db,
             Caller.operator(),
@@ -298,7 +298,7 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
             roles=["custodian"],
         )
     assert exc2.value.code == "custodian_not_a_role"
-    people.designate(vault, db, Caller(person=other_admin), admin, ["core"])
+    designations.designate(vault, db, Caller(person=other_admin), admin, ["core"])
     assert db.get(Person, admin.id).custodian_tiers() == {"core"}
     denials = db.execute(
         sa.text(

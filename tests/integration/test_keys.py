@@ -8,11 +8,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.factories import Factory
-from vault import accounts, keys
 from vault.caller import Caller
 from vault.cli import main
 from vault.crypto import WrappedKey
 from vault.errors import Denied
+from vault.identity import accounts
+from vault.keys import rotation
+from vault.keys import status as status_
 from vault.models import Client, LocalCredential, Record
 from vault.runtime import Vault
 
@@ -102,7 +104,7 @@ def test_a_crash_midway_loses_nothing_and_a_rerun_completes(
     contents = _archive(make, 7)
     before = _ciphertexts(db)
     old = vault.keys.active_key_id
-    new = _operator(vault, keys.rotate)
+    new = _operator(vault, rotation.rotate)
 
     # Crash in the middle of the second batch of records: the first batch is committed,
     # the second rolls back whole.
@@ -117,7 +119,7 @@ def test_a_crash_midway_loses_nothing_and_a_rerun_completes(
 
     monkeypatch.setattr(vault.keys, "wrap", crashing_wrap)
     with pytest.raises(RuntimeError, match="power cut"):
-        _operator(vault, keys.rewrap, batch=3)
+        _operator(vault, rotation.rewrap, batch=3)
     monkeypatch.undo()
     db.rollback()
     assert sorted(_key_ids(db, Record.wrapped_dek)) == sorted([new] * 3 + [old] * 4)
@@ -134,25 +136,25 @@ def test_a_crash_midway_loses_nothing_and_a_rerun_completes(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _operator(vault, keys.rewrap, batch=3, progress=crash)
+        _operator(vault, rotation.rewrap, batch=3, progress=crash)
     db.rollback()
     assert _key_ids(db, Record.wrapped_dek).count(new) == 6
 
-    report = _operator(vault, keys.rewrap, batch=3)
+    report = _operator(vault, rotation.rewrap, batch=3)
     assert report.rewrapped == {"records": 1, "clients": 2, "totp_secrets": 0}
     assert report.current["records"] == 6 and report.total_failed == 0
     assert set(_key_ids(db, Record.wrapped_dek)) == {new}
     assert _ciphertexts(db) == before
     _reads_all(api, token, contents)
-    counts = _operator(vault, keys.status).wrapped
+    counts = _operator(vault, status_.status).wrapped
     assert counts["records"] == {new: 7} and counts["clients"] == {new: 2}
 
 
 def test_totp_secrets_are_rewrapped_and_still_verify(make: Factory, vault, db):
     admin = make.admin()
     enrolled = _operator(vault, accounts.enroll_totp, admin)
-    new = _operator(vault, keys.rotate)
-    report = _operator(vault, keys.rewrap)
+    new = _operator(vault, rotation.rotate)
+    report = _operator(vault, rotation.rewrap)
     assert report.rewrapped["totp_secrets"] == 1
     assert _key_ids(db, LocalCredential.totp_wrapped_dek) == [new]
     cred = db.get(LocalCredential, admin.id)
@@ -167,7 +169,7 @@ def test_a_key_that_cannot_be_unwrapped_is_left_alone_and_reported(
     damaged = WrappedKey("local-1", bytes(61)).to_bytes()
     with vault.engine.begin() as conn:
         conn.execute(sa.update(Record).where(Record.id == record.id).values(wrapped_dek=damaged))
-    _operator(vault, keys.rotate)
+    _operator(vault, rotation.rotate)
     result = CliRunner().invoke(main, ["keys", "rewrap"], env=_env(config))
     assert result.exit_code == 1
     assert "records: 1 wrapped key(s) could not be unwrapped" in result.output
@@ -177,8 +179,8 @@ def test_a_key_that_cannot_be_unwrapped_is_left_alone_and_reported(
 
 def test_rotation_and_rewrap_are_audited(api, make: Factory, vault, db):
     make.record()
-    new = _operator(vault, keys.rotate)
-    _operator(vault, keys.rewrap)
+    new = _operator(vault, rotation.rotate)
+    _operator(vault, rotation.rewrap)
     auditor = make.person(roles=("employee", "auditor"))
     token = make.token(auditor)
     rotated = api.get("/audit/events?action=key:rotate", token).json["items"]
@@ -190,9 +192,9 @@ def test_rotation_and_rewrap_are_audited(api, make: Factory, vault, db):
 
 def test_only_admins_rotate_and_read_the_key_status(api, make: Factory, vault, db):
     make.record()
-    _operator(vault, keys.rotate)
+    _operator(vault, rotation.rotate)
     employee = make.person()
-    for act in (keys.rotate, keys.rewrap):
+    for act in (rotation.rotate, rotation.rewrap):
         with vault.sessions() as session, pytest.raises(Denied) as denied:
             act(vault, session, Caller(person=employee))
         assert denied.value.code == "role_required"

@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
-from vault import grants, people
+from vault import grants
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.models import Grant, Person
+from vault.people import departures
 
 STATES = [
     "none",
@@ -86,7 +87,7 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
         grants.revoke(vault, db, Caller(person=make.admin()), grant.id, "test")
     elif state in ("departing", "departed"):
         day = date.today() + timedelta(days=10) if state == "departing" else date.today()
-        people.set_departure(vault, db, Caller(person=make.admin()), person, day)
+        departures.set_departure(vault, db, Caller(person=make.admin()), person, day)
     elif state == "under_review":
         db.execute(sa.update(Person).where(Person.id == person.id).values(under_review=True))
         db.commit()

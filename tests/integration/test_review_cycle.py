@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.factories import Factory
+from vault.archive.records import Deposit, add_months, deposit
 from vault.caller import Caller
 from vault.cli import main
 from vault.models import Client
-from vault.records import Deposit, add_months, deposit
 
 
 def opened_days_ago(db, client: Client, days: int) -> None:

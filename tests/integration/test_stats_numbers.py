@@ -8,11 +8,12 @@ from datetime import date, timedelta
 from click.testing import CliRunner
 
 from tests.factories import Factory
-from vault import custody, grants
+from vault import grants
+from vault.archive.records import Deposit, add_months, deposit
 from vault.caller import Caller
 from vault.cli import main
+from vault.custody import loans
 from vault.db import utcnow
-from vault.records import Deposit, add_months, deposit
 
 # (client code, tier, [(section, year), ...])
 HOLDINGS = [
@@ -71,7 +72,7 @@ def build(make: Factory, vault, db, api):
     for n, (key, late) in enumerate(
         [(("CORE_A", 1), True), (("GEN_D", 0), False), (("GEN_F", 0), False)]
     ):
-        item = custody.add_item(
+        item = loans.add_item(
             vault,
             db,
             Caller(person=reader_a),
@@ -80,14 +81,14 @@ def build(make: Factory, vault, db, api):
             label=f"Folder {n}",
             location="Room 1",
         )
-        loan = custody.checkout(
+        loan = loans.checkout(
             vault, db, Caller(person=reader_a), item.id, reader_b, pages=4, purpose="stats data set"
         )
         if late:
             loan.due_at = utcnow() - timedelta(days=1)
             db.commit()
         if n == 2:
-            custody.checkin(vault, db, Caller(person=reader_a), item.id, pages=4, condition="good")
+            loans.checkin(vault, db, Caller(person=reader_a), item.id, pages=4, condition="good")
     return reader_a, reader_b, nt
 
 

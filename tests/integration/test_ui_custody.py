@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from tests.webclient import error_code, events
-from vault import records
+from vault.archive import records
 from vault.caller import Caller
 from vault.models import Item, Loan
 

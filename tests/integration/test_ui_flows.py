@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from tests.webclient import error_code, events, text_of
-from vault import records
+from vault.archive import records
 from vault.caller import Caller
 from vault.models import ApiToken, Person, Record
 

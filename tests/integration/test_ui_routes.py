@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.webclient import Browser, error_code, events
-from vault import custody, grants, notify, people
+from vault import grants
 from vault.caller import Caller
+from vault.custody import loans
 from vault.models import ApiToken, Grant
+from vault.oversight import notifications
+from vault.people import departures
 from vault.web.routing import spec_of
 
 
@@ -354,17 +357,17 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     grant = db.scalar(select(Grant).where(Grant.request_id == granted.id))
     watched = make.person()
     watched.under_review = True
-    note = notify.send(vault, db, employee, "test", "Hello", link="/grants")
+    note = notifications.send(vault, db, employee, "test", "Hello", link="/grants")
     db.commit()
     keeper = Caller(person=custodian)
     borrower = make.custodian()
-    item = custody.add_item(
+    item = loans.add_item(
         vault, db, keeper, record.id, kind="folder", label="F1", location="Shelf A"
     )
-    loaned = custody.add_item(
+    loaned = loans.add_item(
         vault, db, keeper, record.id, kind="folder", label="F2", location="Shelf A"
     )
-    custody.checkout(vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep")
+    loans.checkout(vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep")
     ids = {
         "record": record.id,
         "client": record.client_id,
@@ -391,8 +394,10 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         browser.sign_in(person)
         browsers[name] = browser
     # Their sessions are live when the leaving dates are set: access ends at once.
-    people.set_departure(vault, db, Caller.operator(), departing, date.today() + timedelta(days=20))
-    people.set_departure(vault, db, Caller.operator(), disabled, date.today())
+    departures.set_departure(
+        vault, db, Caller.operator(), departing, date.today() + timedelta(days=20)
+    )
+    departures.set_departure(vault, db, Caller.operator(), disabled, date.today())
     return {"browsers": browsers, "ids": ids, "anonymous": web.another()}
 
 

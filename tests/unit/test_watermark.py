@@ -10,8 +10,8 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
+from vault.custody.watermarks import Mark, new_copy_id, stamp, supports, trace
 from vault.errors import InvalidInput, NotFound
-from vault.watermark import Mark, new_copy_id, stamp, supports, trace
 
 WHEN = datetime(2026, 3, 14, 9, 26, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ Imports only the standard library and `cryptography`.
 from vault.crypto.blind_index import blind_index, normalize
 from vault.crypto.envelope import aad_for, decrypt_field, encrypt_field
 from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
-from vault.crypto.keys import DataKey, KeyProvider, LocalKeyring, WrappedKey
+from vault.crypto.providers import DataKey, KeyProvider, LocalKeyring, WrappedKey
 from vault.crypto.streaming import (
     SEGMENT_SIZE,
     decrypt_stream,

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.crypto._util import aead_open, require_bytes, require_text
 from vault.crypto.errors import DecryptionError
-from vault.crypto.keys import NONCE_SIZE, TAG_SIZE, DataKey, require_data_key
+from vault.crypto.providers import NONCE_SIZE, TAG_SIZE, DataKey, require_data_key
 
 FORMAT_V1 = 0x01
 OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE

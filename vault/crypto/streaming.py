@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault.crypto._util import aead_open, require_bytes
 from vault.crypto.errors import DecryptionError
-from vault.crypto.keys import KEY_SIZE, TAG_SIZE, DataKey, require_data_key
+from vault.crypto.providers import KEY_SIZE, TAG_SIZE, DataKey, require_data_key
 
 FORMAT_V1 = 0x01
 SEGMENT_SIZE = 1 << 20

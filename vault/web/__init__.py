@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from vault.config import Config
 from vault.errors import InvalidInput
 from vault.runtime import Vault
-from vault.web import api, auth, errors, guard_routes, headers, i18n, ui
+from vault.web import api, auth, errors, gate, headers, i18n, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -46,7 +46,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
-    guard_routes.init_app(app)
+    gate.init_app(app)
     api.init_app(app)
     ui.init_app(app)
     if config.bench_baseline:

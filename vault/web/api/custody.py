@@ -6,19 +6,24 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from vault import access, custody, people, review, stats, stats_charts
+from vault import access
+from vault.archive import file_reviews
+from vault.custody import copies, loans
 from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound
 from vault.models import Item, Loan, Person
+from vault.oversight import statistics
+from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.api.blueprint import bp
 from vault.web.api.views import NO_STORE, client_json, record_json
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
+from vault.web.ui import charts as charts_
 
 
-def due_json(d: review.DueFile) -> dict[str, Any]:
+def due_json(d: file_reviews.DueFile) -> dict[str, Any]:
     """A client file on the review list."""
     return {
         "client": client_json(d.client),
@@ -42,7 +47,7 @@ def due_json(d: review.DueFile) -> dict[str, Any]:
 def reviews_due() -> Response:
     limit, offset = parse.page(vault().config.page_size_max)
     within = parse.integer(request.args.get("within"), "within", required=False, hi=366) or 0
-    due = review.due_for_review(vault(), db(), caller(), within_days=within)
+    due = file_reviews.due_for_review(vault(), db(), caller(), within_days=within)
     return jsonify(
         items=[due_json(d) for d in due[offset : offset + limit]],
         total=len(due),
@@ -59,7 +64,7 @@ def reviews_due() -> Response:
 )
 def stale_reports() -> Response:
     limit, offset = parse.page(vault().config.page_size_max)
-    found = review.stale_credit_reports(vault(), db(), caller())
+    found = file_reviews.stale_credit_reports(vault(), db(), caller())
     return jsonify(
         items=[record_json(r) for r in found[offset : offset + limit]],
         total=len(found),
@@ -76,7 +81,7 @@ def stale_reports() -> Response:
     summary="Mark a client file reviewed (custodian in scope; audited)",
 )
 def mark_reviewed(client_id: int) -> tuple[Response, int]:
-    done = review.mark_reviewed(vault(), db(), caller(), client_id)
+    done = file_reviews.mark_reviewed(vault(), db(), caller(), client_id)
     return jsonify(
         client_id=done.client_id,
         reviewed_at=done.reviewed_at.isoformat(),
@@ -93,7 +98,7 @@ def mark_reviewed(client_id: int) -> tuple[Response, int]:
 )
 def get_stats() -> Response:
     days = parse.integer(request.args.get("days"), "days", required=False, lo=1, hi=366) or 30
-    return jsonify(stats.collect(vault(), db(), caller(), days=days).as_json())
+    return jsonify(statistics.collect(vault(), db(), caller(), days=days).as_json())
 
 
 @route(
@@ -105,7 +110,7 @@ def get_stats() -> Response:
 )
 def stats_chart(name: str) -> Response:
     days = parse.integer(request.args.get("days"), "days", required=False, lo=1, hi=366) or 30
-    charts = stats_charts.charts(stats.collect(vault(), db(), caller(), days=days))
+    charts = charts_.charts(statistics.collect(vault(), db(), caller(), days=days))
     if name not in charts:
         raise NotFound("no such chart", code="chart_not_found", charts=",".join(sorted(charts)))
     return Response(charts[name], mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
@@ -148,11 +153,11 @@ def trace_copy() -> Response:
     file = request.files.get("file")
     if file is None:
         raise InvalidInput("send the copy as multipart field 'file'", code="missing_file")
-    found = custody.trace_copy(vault(), db(), caller(), file.read())
+    found = copies.trace_copy(vault(), db(), caller(), file.read())
     return jsonify(trace_json(found))
 
 
-def trace_json(t: custody.CopyTrace) -> dict[str, Any]:
+def trace_json(t: copies.CopyTrace) -> dict[str, Any]:
     """Who a copy was made for, from its audit event."""
     ev = t.event
     return {
@@ -210,7 +215,7 @@ def item_json(item: Item) -> dict[str, Any]:
 
 def _borrower(data: dict[str, Any]) -> Person:
     email = parse.string(data, "borrower", max_len=254) or ""
-    return people.get_by_email(db(), email)
+    return directory.get_by_email(db(), email)
 
 
 @route(
@@ -223,7 +228,7 @@ def _borrower(data: dict[str, Any]) -> Person:
 )
 def add_item(record_id: int) -> tuple[Response, int]:
     data = parse.json_body()
-    item = custody.add_item(
+    item = loans.add_item(
         vault(),
         db(),
         caller(),
@@ -242,9 +247,9 @@ def add_item(record_id: int) -> tuple[Response, int]:
     summary="An item, its loan and where it has been (custodians, auditors, admins)",
 )
 def get_item(item_id: int) -> Response:
-    item = custody.get_item(db(), item_id)
-    moves = custody.history(vault(), db(), caller(), item_id)
-    loan = custody.open_loan(db(), item_id)
+    item = loans.get_item(db(), item_id)
+    moves = loans.history(vault(), db(), caller(), item_id)
+    loan = loans.open_loan(db(), item_id)
     body = item_json(item)
     body["loan"] = loan_json(loan) if loan else None
     body["history"] = [
@@ -271,13 +276,13 @@ def get_item(item_id: int) -> Response:
 )
 def checkout(item_id: int) -> tuple[Response, int]:
     data = parse.json_body()
-    loan = custody.checkout(
+    loan = loans.checkout(
         vault(),
         db(),
         caller(),
         item_id,
         _borrower(data),
-        pages=parse.integer(data.get("pages"), "pages", hi=custody.MAX_PAGES) or 0,
+        pages=parse.integer(data.get("pages"), "pages", hi=loans.MAX_PAGES) or 0,
         days=parse.integer(data.get("days"), "days", required=False, hi=3650),
         purpose=parse.string(data, "purpose", required=False, max_len=500),
     )
@@ -294,12 +299,12 @@ def checkout(item_id: int) -> tuple[Response, int]:
 )
 def checkin(item_id: int) -> Response:
     data = parse.json_body()
-    loan = custody.checkin(
+    loan = loans.checkin(
         vault(),
         db(),
         caller(),
         item_id,
-        pages=parse.integer(data.get("pages"), "pages", hi=custody.MAX_PAGES) or 0,
+        pages=parse.integer(data.get("pages"), "pages", hi=loans.MAX_PAGES) or 0,
         condition=parse.string(data, "condition", max_len=16) or "",
         location=parse.string(data, "location", required=False, max_len=200),
     )
@@ -316,7 +321,7 @@ def checkin(item_id: int) -> Response:
 )
 def renew(item_id: int) -> Response:
     data = parse.json_body()
-    loan = custody.renew(
+    loan = loans.renew(
         vault(),
         db(),
         caller(),
@@ -340,5 +345,5 @@ def renew(item_id: int) -> Response:
 def list_loans() -> Response:
     limit, offset = parse.page(vault().config.page_size_max)
     overdue = request.args.get("overdue", "") in ("1", "true", "yes")
-    found = custody.loans(vault(), db(), caller(), overdue_only=overdue, limit=limit, offset=offset)
+    found = loans.loans(vault(), db(), caller(), overdue_only=overdue, limit=limit, offset=offset)
     return jsonify(items=[loan_json(x) for x in found], limit=limit, offset=offset)

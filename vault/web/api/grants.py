@@ -9,10 +9,13 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from vault import access, grants, guard, notify, people
+from vault import access, grants
 from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound
 from vault.models import AccessRequest, Alert, Grant, Notification, Person
+from vault.oversight import alerts as alerts_
+from vault.oversight import notifications as notifications_
+from vault.people import departures
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.api.blueprint import bp
@@ -237,7 +240,7 @@ def depart(person_id: int) -> Response:
     if day is None:
         raise InvalidInput("leaving_on is required", code="missing_leaving_on")
     person = _person(person_id)
-    revoked = people.set_departure(vault(), db(), caller(), person, day)
+    revoked = departures.set_departure(vault(), db(), caller(), person, day)
     return jsonify(
         person_id=person.id,
         leaving_on=person.leaving_on.isoformat() if person.leaving_on else None,
@@ -255,7 +258,7 @@ def depart(person_id: int) -> Response:
 def departure_report(person_id: int) -> Response:
     days = parse.integer(request.args.get("days"), "days", required=False, lo=1, hi=3650)
     person = _person(person_id)
-    touches = people.departure_report(vault(), db(), caller(), person, days)
+    touches = departures.departure_report(vault(), db(), caller(), person, days)
     rows = [
         {
             "time": t.time.isoformat(),
@@ -351,7 +354,7 @@ def alerts() -> Response:
 )
 def clear_review(person_id: int) -> Response:
     note = parse.string(parse.json_body(), "note", max_len=500) or ""
-    guard.clear_review(vault(), db(), caller(), _person(person_id), note)
+    alerts_.clear_review(vault(), db(), caller(), _person(person_id), note)
     return jsonify(person_id=person_id, under_review=False)
 
 
@@ -378,7 +381,7 @@ def notification_json(n: Notification) -> dict[str, Any]:
 def notifications() -> Response:
     who = caller()
     assert who.person is not None
-    found = notify.inbox(db(), who.person, unread_only=request.args.get("unread") == "1")
+    found = notifications_.inbox(db(), who.person, unread_only=request.args.get("unread") == "1")
     return jsonify(items=[notification_json(n) for n in found])
 
 
@@ -392,7 +395,7 @@ def notifications() -> Response:
 def notification_read(note_id: int) -> Response:
     who = caller()
     assert who.person is not None
-    notify.mark_read(db(), who.person, note_id)
+    notifications_.mark_read(db(), who.person, note_id)
     return jsonify(id=note_id, read=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from vault import keys
+from vault.keys import status
 from vault.policy import Action
 from vault.web.api.blueprint import bp
 from vault.web.context import caller, db, vault
@@ -18,4 +18,4 @@ from vault.web.routing import route
     summary="Key ids, the active one, and the data keys each wraps (admins; no key material)",
 )
 def key_status() -> Response:
-    return jsonify(keys.status(vault(), db(), caller()).as_json())
+    return jsonify(status.status(vault(), db(), caller()).as_json())

@@ -9,7 +9,8 @@ from flask import Response, jsonify, request, stream_with_context
 from sqlalchemy import text
 
 from audit import query_events
-from vault import access, records
+from vault import access
+from vault.archive import records
 from vault.errors import InvalidInput, Unavailable
 from vault.models import Attachment, Client, Person, Record, Section
 from vault.policy import Action

@@ -26,9 +26,9 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app, session, url_for
 from joserfc.errors import ClaimError, JoseError
 
-from vault.accounts import SsoIdentity
 from vault.config import AuthSettings
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
+from vault.identity.accounts import SsoIdentity
 
 PENDING_MAX_S = 600
 METADATA_MAX_AGE_S = 3600

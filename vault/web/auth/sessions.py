@@ -18,11 +18,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from vault import accounts
 from vault.caller import Caller
 from vault.errors import InvalidInput
+from vault.identity import accounts
+from vault.identity.tokens import person_for_token
 from vault.models import Person
-from vault.people import person_for_token
 from vault.web.context import db, vault
 from vault.web.routing import spec_of
 

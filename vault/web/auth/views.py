@@ -6,8 +6,8 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
-from vault import accounts
 from vault.errors import VaultError
+from vault.identity import accounts
 from vault.policy import Action
 from vault.web.auth import oidc, sessions
 from vault.web.auth.redirects import safe_next

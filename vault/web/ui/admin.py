@@ -12,10 +12,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from vault import accounts, keystatus, people
 from vault.config import TIERS
 from vault.errors import InvalidInput, VaultError
+from vault.identity import accounts, tokens
+from vault.keys import status as status_
 from vault.models import Person
+from vault.people import departures, directory
+from vault.people import designations as designations_
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
@@ -30,7 +33,7 @@ ROLE_CHOICES = ("auditor", "admin")
 def people_list() -> str:
     q = (request.args.get("q") or "")[:MAX_QUERY]
     page, size = page_number(), page_size()
-    found = people.list_people(db(), q=q or None, limit=size + 1, offset=(page - 1) * size)
+    found = directory.list_people(db(), q=q or None, limit=size + 1, offset=(page - 1) * size)
     return render_template(
         "admin/people.html", people=found[:size], more=len(found) > size, page=page, q=q
     )
@@ -57,7 +60,7 @@ def person_new() -> Response | tuple[str, int]:
         if hired_on is None:
             raise InvalidInput("the hire date is required", code="invalid_hired_on")
         roles = ["employee", *(r for r in form.getlist("roles") if r in ROLE_CHOICES)]
-        person = people.add_person(
+        person = directory.add_person(
             vault(),
             db(),
             caller(),
@@ -82,7 +85,7 @@ def _person_page(
         error=error,
         new_token=token,
         tiers=TIERS,
-        tokens=people.tokens_of(session, person),
+        tokens=tokens.tokens_of(session, person),
         has_password=accounts.has_password(session, person),
         has_totp=accounts.has_totp(session, person),
         tenure_years=max(0, (date.today() - person.hired_on).days) / 365.25,
@@ -96,7 +99,7 @@ def _person_page(
     summary="A person: roles, designations, tokens",
 )
 def person_detail(person_id: int) -> tuple[str, int]:
-    return _person_page(people.get_person(db(), person_id))
+    return _person_page(directory.get_person(db(), person_id))
 
 
 @route(
@@ -107,9 +110,9 @@ def person_detail(person_id: int) -> tuple[str, int]:
     summary="Designate a person custodian for client tiers",
 )
 def designate(person_id: int) -> Response | tuple[str, int]:
-    person = people.get_person(db(), person_id)
+    person = directory.get_person(db(), person_id)
     try:
-        d = people.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
+        d = designations_.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
     except VaultError as exc:
         return _person_page(person, error=exc, status=exc.status)
     flash(_("Designated custodian for: %(tiers)s.", tiers=d.tiers), "ok")
@@ -124,9 +127,9 @@ def designate(person_id: int) -> Response | tuple[str, int]:
     summary="Issue a bearer token (shown once)",
 )
 def token_issue(person_id: int) -> tuple[str, int]:
-    person = people.get_person(db(), person_id)
+    person = directory.get_person(db(), person_id)
     try:
-        token = people.issue_token(
+        token = tokens.issue_token(
             vault(), db(), caller(), person, request.form.get("label", "")[:100]
         )
     except VaultError as exc:
@@ -142,7 +145,7 @@ def token_issue(person_id: int) -> tuple[str, int]:
     summary="Revoke a bearer token",
 )
 def token_revoke(token_id: int) -> Response:
-    row = people.revoke_token(vault(), db(), caller(), token_id)
+    row = tokens.revoke_token(vault(), db(), caller(), token_id)
     flash(_("The token was revoked."), "ok")
     return redirect(url_for("ui.person_detail", person_id=row.person_id))
 
@@ -155,12 +158,12 @@ def token_revoke(token_id: int) -> Response:
     summary="Set a person's leaving date (ends their access now)",
 )
 def departure(person_id: int) -> Response | tuple[str, int]:
-    person = people.get_person(db(), person_id)
+    person = directory.get_person(db(), person_id)
     try:
         day = parse.day(request.form.get("leaving_on"), "leaving_on")
         if day is None:
             raise InvalidInput("the leaving date is required", code="invalid_leaving_on")
-        revoked = people.set_departure(vault(), db(), caller(), person, day)
+        revoked = departures.set_departure(vault(), db(), caller(), person, day)
     except VaultError as exc:
         return _person_page(person, error=exc, status=exc.status)
     flash(_("Leaving date set; %(count)d grants revoked. Access has ended.", count=revoked), "ok")
@@ -174,8 +177,8 @@ def departure(person_id: int) -> Response | tuple[str, int]:
     summary="What a departing person touched lately (records and clients)",
 )
 def departure_report(person_id: int) -> str:
-    person = people.get_person(db(), person_id)
-    touches = people.departure_report(vault(), db(), caller(), person)
+    person = directory.get_person(db(), person_id)
+    touches = departures.departure_report(vault(), db(), caller(), person)
     return render_template(
         "admin/departure_report.html",
         person=person,
@@ -189,10 +192,13 @@ def departure_report(person_id: int) -> str:
 )
 def designations() -> str:
     return render_template(
-        "admin/designations.html", designations=people.designations(db(), limit=page_size() * 4)
+        "admin/designations.html",
+        designations=designations_.designations(db(), limit=page_size() * 4),
     )
 
 
 @route(bp, "/admin/keys", action=Action.KEY_STATUS, summary="Key provider status")
 def keys() -> str:
-    return render_template("admin/keys.html", status=keystatus.provider_status(vault(), db(), caller()))
+    return render_template(
+        "admin/keys.html", status=status_.provider_status(vault(), db(), caller())
+    )

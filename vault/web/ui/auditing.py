@@ -18,9 +18,10 @@ from typing import Any
 from flask import Response, render_template, request, stream_with_context
 
 from audit import Event, query_events
-from vault import auditing, people
+from vault import auditing
 from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound, VaultError
+from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
@@ -103,7 +104,7 @@ def parse_filters(args: Any) -> Filters:
         person_id = int(who)
     elif who:
         try:
-            person_id = people.get_by_email(db(), who).id
+            person_id = directory.get_by_email(db(), who).id
         except NotFound:
             raise InvalidInput("no person with that e-mail", code="invalid_person") from None
     action = args.get("action") or None

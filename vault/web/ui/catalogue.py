@@ -11,9 +11,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from vault import custody, people, records
+from vault.archive import records
+from vault.custody import loans
 from vault.errors import InvalidInput, VaultError
 from vault.models import Item
+from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
@@ -106,15 +108,15 @@ def record_page(
     record = records.get_record(session, record_id)
     depositor = None
     if record.deposited_by_id:
-        depositor = people.get_person(session, record.deposited_by_id)
+        depositor = directory.get_person(session, record.deposited_by_id)
     items = list(session.scalars(select(Item).where(Item.record_id == record_id).order_by(Item.id)))
     return render_template(
         "ui/record.html",
         record=record,
         depositor=depositor,
         attachments=records.attachments_of(session, record_id),
-        items=[(item, custody.open_loan(session, item.id)) for item in items],
-        item_kinds=custody.ITEM_KINDS,
+        items=[(item, loans.open_loan(session, item.id)) for item in items],
+        item_kinds=loans.ITEM_KINDS,
         error=error,
     ), status
 

@@ -15,10 +15,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from vault import custody, people, review
+from vault.archive import file_reviews
+from vault.custody import loans as loans_
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.models import Person, Record
+from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
@@ -41,9 +43,9 @@ ALL_FILES_DAYS = 36_500  # "due within a century": every file in scope, soonest 
 )
 def files_in_care() -> str:
     today = date.today()
-    files = review.due_for_review(vault(), db(), caller(), within_days=ALL_FILES_DAYS)
-    stale = review.stale_credit_reports(vault(), db(), caller())
-    tiers = review.tiers_in_scope(vault(), caller(), today)
+    files = file_reviews.due_for_review(vault(), db(), caller(), within_days=ALL_FILES_DAYS)
+    stale = file_reviews.stale_credit_reports(vault(), db(), caller())
+    tiers = file_reviews.tiers_in_scope(vault(), caller(), today)
     by_tier = {tier: [f for f in files if f.client.tier == tier] for tier in tiers}
     return render_template(
         "custody/files.html",
@@ -61,7 +63,7 @@ def files_in_care() -> str:
     summary="Mark a client file reviewed (custodian in scope)",
 )
 def file_reviewed(client_id: int) -> Response:
-    done = review.mark_reviewed(vault(), db(), caller(), client_id)
+    done = file_reviews.mark_reviewed(vault(), db(), caller(), client_id)
     flash(_("Review recorded at %(time)s UTC.", time=f"{done.reviewed_at:%Y-%m-%d %H:%M}"), "ok")
     return redirect(url_for("ui.files_in_care"))
 
@@ -92,7 +94,7 @@ def _loan_rows(loans: list[Any]) -> list[dict[str, Any]]:
 def loans() -> str:
     overdue = request.args.get("overdue") == "1"
     page, size = page_number(), page_size()
-    found = custody.loans(
+    found = loans_.loans(
         vault(), db(), caller(), overdue_only=overdue, limit=size + 1, offset=(page - 1) * size
     )
     return render_template(
@@ -101,7 +103,7 @@ def loans() -> str:
         more=len(found) > size,
         page=page,
         overdue=overdue,
-        conditions=custody.Condition,
+        conditions=loans_.Condition,
     )
 
 
@@ -124,7 +126,7 @@ def _failed(exc: VaultError, record_id: int) -> tuple[str, int]:
 def item_add(record_id: int) -> Response | tuple[str, int]:
     form = request.form
     try:
-        custody.add_item(
+        loans_.add_item(
             vault(),
             db(),
             caller(),
@@ -147,17 +149,17 @@ def item_add(record_id: int) -> Response | tuple[str, int]:
     summary="Lend an item (custodian in scope; the borrower is decided too)",
 )
 def item_checkout(item_id: int) -> Response | tuple[str, int]:
-    item = custody.get_item(db(), item_id)
+    item = loans_.get_item(db(), item_id)
     form = request.form
     try:
-        borrower = people.get_by_email(db(), form.get("borrower", "")[:254])
-        loan = custody.checkout(
+        borrower = directory.get_by_email(db(), form.get("borrower", "")[:254])
+        loan = loans_.checkout(
             vault(),
             db(),
             caller(),
             item_id,
             borrower,
-            pages=parse.integer(form.get("pages"), "pages", hi=custody.MAX_PAGES) or 0,
+            pages=parse.integer(form.get("pages"), "pages", hi=loans_.MAX_PAGES) or 0,
             purpose=form.get("purpose", "")[:600],
             days=parse.integer(form.get("days"), "days", required=False, lo=0, hi=10_000),
         )
@@ -179,12 +181,12 @@ def item_checkout(item_id: int) -> Response | tuple[str, int]:
 )
 def item_checkin(item_id: int) -> Response:
     form = request.form
-    loan = custody.checkin(
+    loan = loans_.checkin(
         vault(),
         db(),
         caller(),
         item_id,
-        pages=parse.integer(form.get("pages"), "pages", hi=custody.MAX_PAGES) or 0,
+        pages=parse.integer(form.get("pages"), "pages", hi=loans_.MAX_PAGES) or 0,
         condition=form.get("condition", ""),
         location=(form.get("location") or "").strip()[:200] or None,
     )
@@ -209,7 +211,7 @@ def item_checkin(item_id: int) -> Response:
     summary="Extend a loan once (not while someone else waits for the item)",
 )
 def item_renew(item_id: int) -> Response:
-    loan = custody.renew(
+    loan = loans_.renew(
         vault(),
         db(),
         caller(),

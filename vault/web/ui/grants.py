@@ -18,10 +18,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from vault import grants, guard, notify, people, records
+from vault import grants
+from vault.archive import records
 from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
 from vault.models import AccessRequest, Alert, Client, Grant, Person, Record, RequestStatus
+from vault.oversight import alerts as alerts_
+from vault.oversight import notifications as notifications_
+from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.auth.redirects import safe_next
@@ -344,15 +348,15 @@ def review_clear(person_id: int) -> Response:
     note = request.form.get("note", "").strip()[:500]
     if len(note) < 3:
         raise InvalidInput("say why the person is cleared", code="note_required")
-    person = people.get_person(db(), person_id)
-    guard.clear_review(vault(), db(), caller(), person, note)
+    person = directory.get_person(db(), person_id)
+    alerts_.clear_review(vault(), db(), caller(), person, note)
     flash(_("%(name)s is no longer under review.", name=person.name), "ok")
     return redirect(url_for("ui.alerts"))
 
 
 @route(bp, "/notifications", action=Action.NOTIFICATION_READ, summary="My notifications")
 def notifications() -> str:
-    return render_template("grants/notifications.html", notes=notify.inbox(db(), _me()))
+    return render_template("grants/notifications.html", notes=notifications_.inbox(db(), _me()))
 
 
 @route(
@@ -363,5 +367,5 @@ def notifications() -> str:
     summary="Mark a notification read, then follow its link",
 )
 def notification_read(note_id: int) -> Response:
-    notify.mark_read(db(), _me(), note_id)
+    notifications_.mark_read(db(), _me(), note_id)
     return redirect(safe_next(request.form.get("next"), url_for("ui.notifications")))

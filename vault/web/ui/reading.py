@@ -13,7 +13,8 @@ import base64
 from flask import Response, render_template, request
 from flask_babel import format_datetime
 
-from vault import access, records
+from vault import access
+from vault.archive import records
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.policy import Action

@@ -10,11 +10,12 @@ from flask import render_template, request
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from vault import stats, stats_charts
+from vault.oversight import statistics
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
+from vault.web.ui import charts as charts_
 from vault.web.ui import nav
 from vault.web.ui.blueprint import bp
 
@@ -35,11 +36,11 @@ TITLES = {
 @route(bp, "/stats", action=Action.STATS_READ, summary="Statistics with charts")
 def stats_page() -> str:
     days = parse.integer(request.args.get("days"), "days", required=False, lo=1, hi=366) or 30
-    figures = stats.collect(vault(), db(), caller(), days=days)
+    figures = statistics.collect(vault(), db(), caller(), days=days)
     titles = {name: str(title) for name, title in TITLES.items()}
     # The SVG is built from numbers and XML-escaped labels only (see vault.stats_charts).
     charts = {
         name: Markup(svg)  # noqa: S704
-        for name, svg in stats_charts.charts(figures, titles=titles).items()
+        for name, svg in charts_.charts(figures, titles=titles).items()
     }
     return render_template("stats/stats.html", s=figures, charts=charts, days=days)

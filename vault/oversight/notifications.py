@@ -2,8 +2,7 @@
 
 Messages name records by file number and title (catalogue metadata) and never carry
 content. Mail goes out after the transaction commits; a mail failure is logged and
-retried by nobody: the in-app notification is the record of truth.
-"""
+retried by nobody: the in-app notification is the record of truth."""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ Each tier has a review cycle (``Config.review_days``; defaults core 60 days, spe
 opening) is older than the cycle. A credit report is stale once its ``valid_until``
 has passed; a client whose newest credit report is stale must be re-surveyed.
 Custodians see these lists for the tiers they may look after; marking a file
-reviewed is a custody act, decided by the policy and audited.
-"""
+reviewed is a custody act, decided by the policy and audited."""
 
 from __future__ import annotations
 
@@ -17,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault import auditing
+from vault.archive.records import get_client
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Denied
 from vault.models import Client, ClientReview, Record, Section
-from vault.people import authorize
 from vault.policy import Action, Target
-from vault.records import get_client
 from vault.runtime import Vault
 
 

@@ -17,12 +17,10 @@ reported, never replaced.
 Processes that opened the keyring before a rotation keep wrapping new data keys under
 the previous KEK until they reload it (they still read everything: an unknown key id
 makes the keyring re-read its file). Restart them after ``rotate``, then ``rewrap``;
-``status`` shows what is left under old KEKs, and another ``rewrap`` takes it over.
-"""
+``status`` shows what is left under old KEKs, and another ``rewrap`` takes it over."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,18 +28,20 @@ from typing import Any
 from sqlalchemy import Column, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from vault import auditing, keystatus
-from vault.accounts import _totp_context
+from vault import auditing
+from vault.archive.records import client_context, record_context
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.crypto import DecryptionError, WrappedKey
 from vault.errors import InvalidInput
+from vault.identity.accounts import _totp_context
 from vault.models import Client, LocalCredential, Record
-from vault.people import authorize
 from vault.policy import Action
-from vault.records import client_context, record_context
 from vault.runtime import Vault
 
 BATCH = 1000
+
+
 UNREADABLE = "(unreadable)"
 
 
@@ -86,47 +86,6 @@ def key_id_of(wrapped: bytes) -> str:
         return WrappedKey.from_bytes(wrapped).key_id
     except DecryptionError:
         return UNREADABLE
-
-
-@dataclass(frozen=True)
-class Status:
-    """The key provider's status and how many data keys each KEK wraps, per kind."""
-
-    provider: keystatus.KeyStatus
-    wrapped: dict[str, dict[str, int]]
-
-    @property
-    def outdated(self) -> int:
-        """Data keys not wrapped under the active KEK (what ``rewrap`` would take over)."""
-        active = self.provider.active_key_id
-        return sum(n for per in self.wrapped.values() for k, n in per.items() if k != active)
-
-    def as_json(self) -> dict[str, object]:
-        """A JSON-ready form (ids and counts only, never key material)."""
-        return {
-            "provider": self.provider.provider,
-            "active_key_id": self.provider.active_key_id,
-            "key_ids": list(self.provider.key_ids),
-            "audit_key_fingerprint": self.provider.audit_key_fingerprint,
-            "wrapped_keys": self.wrapped,
-            "outdated": self.outdated,
-        }
-
-
-def status(v: Vault, db: Session, caller: Caller) -> Status:
-    """Key ids, the active one, and the data keys under each (admins; reading is recorded)."""
-    provider = keystatus.provider_status(v, db, caller)
-    wrapped: dict[str, dict[str, int]] = {}
-    for kind in WRAPPED:
-        counts: Counter[str] = Counter()
-        rows = db.execute(
-            select(kind.column).where(kind.column.is_not(None)).execution_options(yield_per=5000)
-        )
-        for (blob,) in rows:
-            counts[key_id_of(blob)] += 1
-        wrapped[kind.name] = dict(sorted(counts.items()))
-    db.rollback()
-    return Status(provider, wrapped)
 
 
 def rotate(v: Vault, db: Session, caller: Caller) -> str:

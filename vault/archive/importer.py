@@ -6,8 +6,7 @@ when any row is bad, unless ``skip_bad``. Rows are then filed through the same
 code as a deposit made by hand (:func:`vault.records.open_client`,
 :func:`vault.records.file_record`): each record sealed under its own key and
 audited. A re-run files nothing twice: each filed row leaves a keyed hash of its
-natural key (client code, section, year, title, content) in ``imported_rows``.
-"""
+natural key (client code, section, year, title, content) in ``imported_rows``."""
 
 from __future__ import annotations
 
@@ -23,16 +22,19 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import records
+from vault.archive import records
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.errors import InvalidInput, VaultError
 from vault.models import Client, ClientKind, ImportedRow, Relationship, Section, Tier
-from vault.people import authorize
 from vault.policy import Action
 from vault.runtime import Vault
 
 BATCH = 500  # rows per transaction while writing
+
+
 MAX_ROWS = 200_000
+
 
 # Canonical column names and the headers accepted for each (compared case-blind,
 # with spaces and hyphens read as underscores).
@@ -52,8 +54,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "valid_until": ("valid_until", "有效期至"),
     "content": ("content", "内容"),
 }
+
+
 REQUIRED = ("client_code", "section", "title", "content")
+
+
 CLIENT_FIELDS = ("client_name", "tier", "kind", "relationship", "tax_id", "bank_account")
+
+
 _ALIASES = {alias: name for name, aliases in COLUMNS.items() for alias in aliases}
 
 

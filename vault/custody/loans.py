@@ -8,8 +8,7 @@ and PostgreSQL. A loan runs ``loan_days_default`` days (at most ``loan_days_max`
 may be renewed once, and not while someone else's request to borrow the item
 waits. Check-in records who received it, its condition and page count, and flags
 a page count that differs from check-out. Every step is audited without content;
-every move of an item is kept in its location history.
-"""
+every move of an item is kept in its location history."""
 
 from __future__ import annotations
 
@@ -20,8 +19,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from audit import Event, query_events
-from vault import access, auditing, guard, notify, watermark
+from audit import Event
+from vault import access, auditing
+from vault.archive.records import get_record
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, Denied, InvalidInput, NotFound, VaultError
@@ -35,14 +36,19 @@ from vault.models import (
     Record,
     RequestStatus,
 )
-from vault.people import authorize
+from vault.oversight import alerts, notifications
 from vault.policy import Action, Decision, Target
-from vault.records import get_record
 from vault.runtime import Vault
 
 ITEM_KINDS = ("folder", "binder", "box", "media")
+
+
 MAX_PAGES = 100_000
+
+
 FINAL_REMINDER_DAYS = 7  # the third reminder goes out a week after the due date
+
+
 ORDINALS = {1: "First", 2: "Second", 3: "Third"}
 
 
@@ -304,7 +310,7 @@ def checkin(
     )
     if loan.pages_mismatch or state in (Condition.DAMAGED, Condition.INCOMPLETE):
         borrower = db.get(Person, loan.borrower_id)
-        guard.raise_alert(
+        alerts.raise_alert(
             v,
             db,
             caller,
@@ -467,11 +473,13 @@ def send_reminders(
         body = f"{subject}.\nPlease bring it back to the archive" + (
             " now." if overdue else " by then, or ask the custodian to renew it."
         )
-        notify.send(v, db, borrower, "loan_reminder", subject, body, link=f"/items/{loan.item_id}")
+        notifications.send(
+            v, db, borrower, "loan_reminder", subject, body, link=f"/items/{loan.item_id}"
+        )
         if number == 3:
             lender = db.get(Person, loan.lent_by_id)
             if lender is not None:
-                notify.send(
+                notifications.send(
                     v,
                     db,
                     lender,
@@ -498,39 +506,3 @@ def send_reminders(
         db.commit()
         sent.append(Reminder(loan, number, overdue))
     return sent
-
-
-@dataclass(frozen=True)
-class CopyTrace:
-    """Whose copy a file is, from the audit event that made it."""
-
-    copy_id: str
-    event: Event
-    person: Person | None
-    record: Record | None
-
-
-def trace_copy(v: Vault, db: Session, caller: Caller, data: bytes) -> CopyTrace:
-    """Read a copy's watermark and find the audited copy it names (auditors, operator)."""
-    authorize(v, db, caller, Action.AUDIT_READ)
-    copy_id = watermark.trace(data)
-    after: int | None = None
-    conn = db.connection()
-    while True:
-        page = query_events(
-            conn, after_seq=after, limit=500, action=Action.RECORD_COPY.value, decision="allow"
-        )
-        for _, event in page:
-            if event.details.get("copy_id") == copy_id:
-                person = (
-                    db.get(Person, event.actor.person_id)
-                    if event.actor.person_id is not None
-                    else None
-                )
-                record_id = event.resource.get("record")
-                record = db.get(Record, int(record_id)) if record_id else None
-                return CopyTrace(copy_id, event, person, record)
-        if len(page) < 500:
-            break
-        after = page[-1][0]
-    raise NotFound(f"the audit log has no copy {copy_id}", code="copy_not_found")

@@ -2,8 +2,7 @@
 
 Everything is counted in SQL from catalogue tables and the audit log's indexed
 columns (action, actor, decision, time); nothing is decrypted and no event body
-is read. For auditors and admins.
-"""
+is read. For auditors and admins."""
 
 from __future__ import annotations
 
@@ -15,15 +14,17 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.orm import Session
 
 from audit import audit_events
+from vault.archive.file_reviews import stale_reports_query
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.models import AccessRequest, Alert, Client, Loan, Person, Record, RequestStatus, Section
-from vault.people import authorize
 from vault.policy import Action
-from vault.review import stale_reports_query
 from vault.runtime import Vault
 
 TOP_READERS = 10
+
+
 _ev = audit_events.c
 
 

@@ -6,8 +6,7 @@ acts are decided here in full. Acts on one record or client file are decided
 against that target by the service (content in :mod:`vault.access`, custody acts
 in :mod:`vault.grants` and :mod:`vault.custody`); for custody acts the gate first
 refuses anyone who could not do the act on a client of any tier, so that a caller
-without the right never learns what input the act would want.
-"""
+without the right never learns what input the act would want."""
 
 from __future__ import annotations
 
@@ -15,10 +14,11 @@ from datetime import date
 
 from flask import Flask, current_app, g, request
 
-from vault import auditing, guard
+from vault import auditing
 from vault.caller import Caller
 from vault.config import TIERS
 from vault.errors import Denied, Unauthenticated
+from vault.oversight import alerts
 from vault.policy import Action, Decision, Target
 from vault.web.context import caller, db, vault
 from vault.web.routing import spec_of
@@ -89,7 +89,7 @@ def _refuse(who: Caller, action: Action, decision: Decision) -> None:
     if decision.reason == "person_disabled":
         person = who.person
         assert person is not None
-        guard.raise_alert(
+        alerts.raise_alert(
             vault(),
             session,
             who,

@@ -24,8 +24,14 @@ from vault.crypto._util import aead_open, require_bytes, require_text
 from vault.crypto.errors import DecryptionError, KeyringError
 
 KEY_SIZE = 32
+
+
 NONCE_SIZE = 12
+
+
 TAG_SIZE = 16
+
+
 SECRET_PURPOSES = ("audit-mac", "blind-index")
 
 
@@ -168,10 +174,20 @@ class KeyProvider(Protocol):
 
 
 _KEYRING_FORMAT = "archive-vault keyring"
+
+
 _KEYRING_VERSION = 1
+
+
 _MAX_KEYRING_SIZE = 1 << 20
+
+
 _LOCAL_ID = re.compile(r"local-([1-9][0-9]{0,8})")
+
+
 _WRAP_FORMAT = 0x01
+
+
 _WRAPPED_BLOB_SIZE = 1 + NONCE_SIZE + KEY_SIZE + TAG_SIZE
 
 

@@ -5,8 +5,7 @@ person), so the state lives in the database and holds across server processes.
 Callers lock the person's row first (``SELECT ... FOR UPDATE``), so two requests by
 one person are counted one after the other and can never both slip under the limit.
 Crossing the quota denies the request, raises an alert for the auditors and puts
-the person under review until an auditor clears them.
-"""
+the person under review until an auditor clears them."""
 
 from __future__ import annotations
 
@@ -17,20 +16,25 @@ from sqlalchemy import bindparam, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from audit import audit_events
-from vault import auditing, notify
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.models import Alert, Person, Role
-from vault.policy import CONTENT_ACTIONS, Action
+from vault.models import Person
+from vault.oversight.alerts import raise_alert
+from vault.policy import CONTENT_ACTIONS
 from vault.runtime import Vault
 
 # Audit tags that count as opening a record's content: consulting, copying and borrowing
 # (the borrower's ``item:borrow``; the lending custodian's ``item:checkout`` is not theirs).
 COUNTED = sorted(a.value for a in CONTENT_ACTIONS)
 
+
 _e = audit_events.c
+
+
 # Built once, like the audit INSERT: SQLAlchemy reuses their compiled form on every request.
 _LOCK = select(Person.id).where(Person.id == bindparam("person_id")).with_for_update()
+
+
 # One row, counted by the database (index on actor and time): distinct records opened in
 # the day and in the hour, and when the record asked for was last opened in the day.
 _WINDOWS = select(
@@ -112,60 +116,3 @@ def trip(
         summary,
         details={"hour": quota.hour, "day": quota.day, "record": str(record_id), "first": first},
     )
-
-
-def raise_alert(
-    v: Vault,
-    db: Session,
-    caller: Caller,
-    kind: str,
-    person: Person | None,
-    summary: str,
-    details: dict[str, str | int | bool | None] | None = None,
-) -> Alert:
-    """Record an alert, audit it and tell every auditor."""
-    alert = Alert(kind=kind, person_id=person.id if person else None, summary=summary[:300])
-    db.add(alert)
-    db.flush()
-    auditing.record(
-        v,
-        db,
-        caller,
-        Action.GUARD_ALERT,
-        outcome="ok",
-        reason=kind,
-        resource={"person": person.id if person else None, "alert": alert.id},
-        details=details or {},
-    )
-    auditors = db.scalars(select(Person).where(Person.roles.contains(Role.AUDITOR.value)))
-    for auditor in auditors:
-        if auditor.leaving_on is None:
-            notify.send(v, db, auditor, "alert", f"Alert: {kind}", summary, link="/alerts")
-    return alert
-
-
-def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: str) -> None:
-    """An auditor clears a person under review (audited); open alerts on them are closed."""
-    from vault.people import authorize
-
-    authorize(v, db, caller, Action.REVIEW_CLEAR)
-    if not person.under_review:
-        from vault.errors import Conflict
-
-        raise Conflict("this person is not under review", code="not_under_review")
-    person.under_review = False
-    now = utcnow()
-    for alert in db.scalars(
-        select(Alert).where(Alert.person_id == person.id, Alert.cleared_at.is_(None))
-    ):
-        alert.cleared_at = now
-        alert.cleared_by_id = caller.person_id
-    auditing.record(
-        v,
-        db,
-        caller,
-        Action.REVIEW_CLEAR,
-        resource={"person": person.id},
-        details={"note": note[:200]},
-    )
-    db.commit()

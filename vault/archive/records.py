@@ -1,7 +1,6 @@
 """Archive work on the catalogue: intake (clients, records), arrangement (file numbers), listing.
 
-Nothing here releases content: reading content is :mod:`vault.access`'s job alone.
-"""
+Nothing here releases content: reading content is :mod:`vault.access`'s job alone."""
 
 from __future__ import annotations
 
@@ -17,15 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from vault import auditing
+from vault.authz import authorize
 from vault.caller import Caller
 from vault.crypto import DataKey, WrappedKey, encrypt_field, encrypt_stream
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
-from vault.people import authorize
 from vault.policy import Action
 from vault.runtime import Vault
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
+
+
 SENSITIVE_FIELDS = ("tax_id", "bank_account")
 
 

@@ -11,8 +11,7 @@ as its effect. The order of a local sign-in is fixed, cheapest refusal first:
 5. record the sign-in.
 
 Failures are counted per account and per client address in the database, so the
-limit holds across worker processes.
-"""
+limit holds across worker processes."""
 
 from __future__ import annotations
 
@@ -29,18 +28,25 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vault import auditing, people
+from vault import auditing, authz
 from vault.caller import Caller
 from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, encrypt_field
 from vault.db import utcnow
 from vault.errors import Conflict, Denied, InvalidInput, TooManyAttempts, Unauthenticated
 from vault.models import LocalCredential, LoginFailure, Person, Role
+from vault.people import departures, directory
 from vault.policy import Action
 from vault.runtime import Vault
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
+
+
 TOTP_ISSUER = "Archive Vault"
+
+
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (~0.1 s per check)
+
+
 _dummy_hash: str | None = None
 
 
@@ -71,9 +77,6 @@ class Enrollment:
     uri: str
 
 
-# ---- passwords and one-time codes --------------------------------------------------
-
-
 def _credential(db: Session, person: Person) -> LocalCredential:
     cred = db.get(LocalCredential, person.id)
     if cred is None:
@@ -95,7 +98,7 @@ def check_password_rules(password: str) -> None:
 
 def set_password(v: Vault, db: Session, caller: Caller, person: Person, password: str) -> None:
     """Set or replace ``person``'s local password (the operator's act; audited)."""
-    people.authorize(v, db, caller, Action.PERSON_UPDATE)
+    authz.authorize(v, db, caller, Action.PERSON_UPDATE)
     check_password_rules(password)
     cred = _credential(db, person)
     cred.password_hash = _hasher.hash(password)
@@ -119,7 +122,7 @@ def _totp_context(person_id: int) -> bytes:
 
 def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enrollment:
     """Give ``person`` a new TOTP secret (replacing any old one); returned once, kept sealed."""
-    people.authorize(v, db, caller, Action.PERSON_UPDATE)
+    authz.authorize(v, db, caller, Action.PERSON_UPDATE)
     secret = pyotp.random_base32()
     dek = DataKey.generate()
     cred = _credential(db, person)
@@ -185,9 +188,6 @@ def _verify_password(stored: str | None, password: str) -> bool:
         return bool(_hasher.verify(stored, password[:PASSWORD_MAX]))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-
-
-# ---- failure counting ----------------------------------------------------------------
 
 
 def _key(scope: str, value: str | None) -> str:
@@ -297,9 +297,6 @@ def _refuse_if_throttled(
             )
 
 
-# ---- signing in -----------------------------------------------------------------------
-
-
 def _may_sign_in(v: Vault, db: Session, caller: Caller, method: str) -> None:
     """The policy decides whether this person may sign in now (leaving date, disabled)."""
     decision = v.policy.decide(caller.principal(date.today()), Action.AUTH_LOGIN)
@@ -384,9 +381,6 @@ def has_totp(db: Session, person: Person) -> bool:
     return cred is not None and cred.totp_secret_ct is not None
 
 
-# ---- single sign-on -------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class SsoIdentity:
     """What the identity provider vouched for, already validated by the web layer."""
@@ -432,7 +426,7 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
     sign-in sets the roles from the groups. A leaving date arriving by claim starts the
     person's departure at once, which ends their access.
     """
-    if not people.EMAIL.match(ident.email) or not ident.subject:
+    if not directory.EMAIL.match(ident.email) or not ident.subject:
         raise InvalidInput(
             "the identity provider sent no usable e-mail address", code="sso_bad_claims"
         )
@@ -505,7 +499,7 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
     if ident.leaving_on is not None and (
         person.leaving_on is None or ident.leaving_on < person.leaving_on
     ):
-        people.set_departure(v, db, operator, person, ident.leaving_on, source="sso")
+        departures.set_departure(v, db, operator, person, ident.leaving_on, source="sso")
         db.refresh(person)
     who = attempt.caller(person, f"sso:{ident.subject}")
     _may_sign_in(v, db, who, "sso")

@@ -12,8 +12,7 @@ Formats and where the mark goes:
 
 :func:`trace` reads the copy id back from any of these. The copy id is random
 (80 bits), so it names one audited copy and cannot be guessed; the audit log
-says whose it is (``archive-vault audit trace-copy``).
-"""
+says whose it is (``archive-vault audit trace-copy``)."""
 
 from __future__ import annotations
 
@@ -31,10 +30,19 @@ from reportlab.pdfgen import canvas
 from vault.errors import InvalidInput, NotFound
 
 COPY_ID = re.compile(r"AVC-[0-9a-f]{20}")
+
+
 META_KEY = "ArchiveVault-Copy"
+
+
 PDF_KEY = "/ArchiveVaultCopy"
+
+
 _LSB_MAGIC = b"AVC1"
+
+
 _EXIF_DESCRIPTION = 0x010E
+
 
 SUPPORTED = frozenset({"application/pdf", "image/png", "image/jpeg"})  # and any text/*
 
@@ -114,9 +122,6 @@ def trace(data: bytes) -> str:
     raise NotFound("no Archive Vault watermark in this file", code="no_watermark")
 
 
-# ---- PDF -------------------------------------------------------------------------
-
-
 def _stamp_pdf(data: bytes, mark: Mark) -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
     for page in writer.pages:
@@ -158,9 +163,6 @@ def _trace_pdf(data: bytes) -> str | None:
         if found:
             return found.group(0)
     return None
-
-
-# ---- Images ----------------------------------------------------------------------
 
 
 def _stamp_image(data: bytes, kind: str, mark: Mark) -> bytes:
@@ -232,9 +234,6 @@ def _trace_image(data: bytes) -> str | None:
             if found:
                 return found.group(0)
         return _read_lsb(img) if img.format == "PNG" else None
-
-
-# ---- Text ------------------------------------------------------------------------
 
 
 def _stamp_text(data: bytes, mark: Mark) -> bytes:

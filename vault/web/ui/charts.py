@@ -2,20 +2,27 @@
 
 No JavaScript, no external fonts or stylesheets, nothing fetched: the page works
 offline and under a strict CSP (embed the string inline, or serve it as
-``image/svg+xml``). Every label is XML-escaped.
-"""
+``image/svg+xml``). Every label is XML-escaped."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
-from vault.stats import Stats
+from vault.oversight.statistics import Stats
 
 WIDTH = 560
+
+
 BAR = 22
+
+
 GAP = 8
+
+
 LABEL_W = 150
+
+
 PALETTE = ("#3b6ea5", "#c0504d", "#9bbb59", "#8064a2", "#4bacc6", "#f79646")
 
 

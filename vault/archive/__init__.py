@@ -1,0 +1,1 @@
+"""Intake, arrangement, catalogue, attachments, import and file reviews."""

@@ -1,0 +1,1 @@
+"""Custody (保管): lending, reminders, traceable copies and watermarks."""

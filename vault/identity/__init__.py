@@ -1,0 +1,1 @@
+"""Who someone is: API tokens, local accounts, TOTP, SSO linking."""

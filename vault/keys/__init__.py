@@ -1,0 +1,1 @@
+"""Key rotation, rewrap and the key provider's status."""

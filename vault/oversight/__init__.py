@@ -1,0 +1,1 @@
+"""Oversight: export quota, alerts, statistics, notifications."""

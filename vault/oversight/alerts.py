@@ -1,0 +1,71 @@
+"""Alerts for auditors, and clearing a person put under review."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import auditing
+from vault.caller import Caller
+from vault.db import utcnow
+from vault.models import Alert, Person, Role
+from vault.oversight import notifications
+from vault.policy import Action
+from vault.runtime import Vault
+
+
+def raise_alert(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    kind: str,
+    person: Person | None,
+    summary: str,
+    details: dict[str, str | int | bool | None] | None = None,
+) -> Alert:
+    """Record an alert, audit it and tell every auditor."""
+    alert = Alert(kind=kind, person_id=person.id if person else None, summary=summary[:300])
+    db.add(alert)
+    db.flush()
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.GUARD_ALERT,
+        outcome="ok",
+        reason=kind,
+        resource={"person": person.id if person else None, "alert": alert.id},
+        details=details or {},
+    )
+    auditors = db.scalars(select(Person).where(Person.roles.contains(Role.AUDITOR.value)))
+    for auditor in auditors:
+        if auditor.leaving_on is None:
+            notifications.send(v, db, auditor, "alert", f"Alert: {kind}", summary, link="/alerts")
+    return alert
+
+
+def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: str) -> None:
+    """An auditor clears a person under review (audited); open alerts on them are closed."""
+    from vault.authz import authorize
+
+    authorize(v, db, caller, Action.REVIEW_CLEAR)
+    if not person.under_review:
+        from vault.errors import Conflict
+
+        raise Conflict("this person is not under review", code="not_under_review")
+    person.under_review = False
+    now = utcnow()
+    for alert in db.scalars(
+        select(Alert).where(Alert.person_id == person.id, Alert.cleared_at.is_(None))
+    ):
+        alert.cleared_at = now
+        alert.cleared_by_id = caller.person_id
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.REVIEW_CLEAR,
+        resource={"person": person.id},
+        details={"note": note[:200]},
+    )
+    db.commit()

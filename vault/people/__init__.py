@@ -1,0 +1,1 @@
+"""People, custodian designations, tenure and departures."""

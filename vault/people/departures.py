@@ -1,0 +1,171 @@
+"""Departures (DESIGN §3.9): a leaving date ends access at once; the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import auditing
+from vault.authz import authorize
+from vault.caller import Caller
+from vault.db import utcnow
+from vault.errors import Denied, InvalidInput
+from vault.models import Person
+from vault.policy import Action
+from vault.runtime import Vault
+
+
+def set_departure(
+    v: Vault, db: Session, caller: Caller, person: Person, day: date, *, source: str = "admin"
+) -> int:
+    """Set a leaving date: from now on the person's access has ended (DESIGN §3.9).
+
+    Grants are revoked, pending requests denied, approvals they gave on pending
+    requests withdrawn; custody and everything but the own profile are refused by the
+    policy from this moment, and on ``day`` the person is disabled.
+
+    Returns:
+        The number of grants revoked.
+    """
+    from vault import grants as grant_service
+    from vault.models import AccessRequest, Approval, Grant, RequestStatus
+
+    if caller.person is not None:
+        authorize(v, db, caller, Action.PERSON_DEPART)
+        if caller.person.id == person.id and source == "admin":
+            raise Denied("set your own leaving date through another admin", code="self_departure")
+    if day < date(2000, 1, 1) or day > date.today().replace(year=date.today().year + 2):
+        raise InvalidInput("the leaving date is out of range", code="invalid_leaving_date")
+    previous = person.leaving_on
+    person.leaving_on = day if previous is None else min(previous, day)
+    now = utcnow()
+    revoked = 0
+    for grant in db.scalars(
+        select(Grant).where(
+            Grant.person_id == person.id, Grant.revoked_at.is_(None), Grant.expires_at > now
+        )
+    ):
+        grant_service.revoke_grant(v, db, caller, grant, "departure")
+        revoked += 1
+    for req in db.scalars(
+        select(AccessRequest).where(
+            AccessRequest.requester_id == person.id,
+            AccessRequest.status == RequestStatus.PENDING.value,
+        )
+    ):
+        req.status = RequestStatus.DENIED.value
+        req.decided_at = now
+        req.decision_note = "requester is leaving"
+    for approval in db.scalars(
+        select(Approval)
+        .join(AccessRequest)
+        .where(
+            Approval.approver_id == person.id, AccessRequest.status == RequestStatus.PENDING.value
+        )
+    ):
+        db.delete(approval)
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.PERSON_DEPART,
+        resource={"person": person.id},
+        details={
+            "leaving_on": person.leaving_on.isoformat(),
+            "grants_revoked": revoked,
+            "source": source,
+        },
+    )
+    db.commit()
+    return revoked
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One use of a record or client by a departing person, from the audit log."""
+
+    time: datetime
+    action: str
+    record_id: int | None
+    client_id: int | None
+    file_number: str
+    client_code: str
+    client_name: str
+    tier: str
+
+
+def departure_report(
+    v: Vault, db: Session, caller: Caller, person: Person, days: int | None = None
+) -> list[Touch]:
+    """Every record and client ``person`` consulted, copied, borrowed or deposited lately.
+
+    Read from the audit log (allowed or completed acts only) for the last ``days``
+    (default ``departure_report_days``) before now, so the company knows whom to call.
+    Producing the report is itself audited.
+    """
+    from audit import audit_events
+    from vault.models import Client, Record
+
+    authorize(v, db, caller, Action.DEPARTURE_REPORT)
+    days = days or v.config.departure_report_days
+    since = utcnow() - timedelta(days=days)
+    rows = db.execute(
+        select(
+            audit_events.c.time,
+            audit_events.c.action,
+            audit_events.c.resource_record,
+            audit_events.c.resource_client,
+        )
+        .where(
+            audit_events.c.actor_person_id == person.id,
+            audit_events.c.time >= since,
+            audit_events.c.outcome == "ok",
+            audit_events.c.action.in_(REPORTED_ACTIONS),
+        )
+        .order_by(audit_events.c.seq)
+    ).all()
+    record_ids = {int(r.resource_record) for r in rows if r.resource_record}
+    client_ids = {int(r.resource_client) for r in rows if r.resource_client}
+    recs = {r.id: r for r in db.scalars(select(Record).where(Record.id.in_(record_ids)))}
+    clients = {c.id: c for c in db.scalars(select(Client).where(Client.id.in_(client_ids)))}
+    touches = []
+    for r in rows:
+        rid = int(r.resource_record) if r.resource_record else None
+        cid = int(r.resource_client) if r.resource_client else None
+        rec, cli = recs.get(rid or -1), clients.get(cid or -1)
+        t = r.time if r.time.tzinfo else r.time.replace(tzinfo=UTC)
+        touches.append(
+            Touch(
+                t,
+                r.action,
+                rid,
+                cid,
+                rec.file_number if rec else "",
+                cli.code if cli else "",
+                cli.name if cli else "",
+                cli.tier if cli else "",
+            )
+        )
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.DEPARTURE_REPORT,
+        resource={"person": person.id},
+        details={"days": days, "rows": len(touches)},
+    )
+    db.commit()
+    return touches
+
+
+REPORTED_ACTIONS = (
+    "record:consult",
+    "record:copy",
+    "item:borrow",
+    "item:checkout",
+    "record:deposit",
+    "client:create",
+)
