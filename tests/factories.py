@@ -9,9 +9,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import grants
 from vault.archive import records
 from vault.caller import Caller
+from vault.grants import requests
 from vault.identity import tokens
 from vault.models import Client, Grant, Person, Record
 from vault.people import designations, directory
@@ -121,11 +121,11 @@ class Factory:
     ) -> Grant:
         """A grant for ``person``, requested and approved through the real services."""
         self._fresh()
-        req = grants.request_access(
+        req = requests.request_access(
             self.v,
             self.db,
             Caller(person=person),
-            grants.Ask(
+            requests.Ask(
                 reason="renewing the payment terms with this client",
                 actions=actions,
                 record_id=record.id if record else None,
@@ -134,7 +134,7 @@ class Factory:
             ),
         )
         for _ in range(req.approvals_needed):
-            grants.approve(self.v, self.db, Caller(person=self.custodian()), req.id)
+            requests.approve(self.v, self.db, Caller(person=self.custodian()), req.id)
         grant = self.db.scalar(select(Grant).where(Grant.request_id == req.id))
         assert grant is not None
         return grant

@@ -19,12 +19,13 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from audit import Event
-from vault import auditing, grants
+from vault import auditing
 from vault.archive.records import attachment_aad, record_context
 from vault.caller import Caller
 from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, decrypt_stream
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
+from vault.grants import live as live_
 from vault.models import Attachment, Grant, Person, Record
 from vault.oversight import alerts
 from vault.oversight import quota as quota_
@@ -133,7 +134,7 @@ def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Rec
     person = caller.person
     if person is None:
         return Facts(target, [], frozenset(), None)
-    live = grants.covering(db, person.id, record, utcnow())
+    live = live_.covering(db, person.id, record, utcnow())
     granted = frozenset(a for g in live for a in g.action_list if a in GRANT_ACTIONS)
     quota = quota_.check(v, db, person, record.id)
     return Facts(target, [g for g in live if _grant_allows(g, action)], granted, quota)

@@ -18,6 +18,7 @@ from vault.caller import Caller
 from vault.config import Config
 from vault.crypto import CryptoError, LocalKeyring
 from vault.errors import VaultError
+from vault.grants import live, requests
 from vault.identity import tokens as tokens_
 from vault.people import departures, designations, directory
 from vault.policy import PolicyError
@@ -539,14 +540,13 @@ def requests_new(
     minutes: int | None,
 ) -> None:
     """Ask for temporary access to one record or one client file."""
-    from vault import grants
 
     with opened() as (v, db):
-        req = grants.request_access(
+        req = requests.request_access(
             v,
             db,
             _as(db, as_email),
-            grants.Ask(
+            requests.Ask(
                 reason=reason,
                 actions=actions,
                 record_id=record_id,
@@ -564,14 +564,14 @@ def requests_new(
 @friendly
 def requests_list(as_email: str, waiting: bool) -> None:
     """List my requests, or those waiting for me."""
-    from vault import grants
+    # MOVED:grants
     from vault.db import utcnow
 
     with opened() as (v, db):
         who = _as(db, as_email)
         assert who.person is not None
         now = utcnow()
-        for r in grants.requests_for(
+        for r in requests.requests_for(
             db, who.person, mine=not waiting, status=None, v=v, limit=100, offset=0
         ):
             target = f"record {r.record_id}" if r.record_id else f"client {r.client_id}"
@@ -588,10 +588,10 @@ def requests_list(as_email: str, waiting: bool) -> None:
 @friendly
 def requests_approve(request_id: int, as_email: str, note: str) -> None:
     """Approve a request (a custodian in scope; never one's own)."""
-    from vault import grants
+    # MOVED:grants
 
     with opened() as (v, db):
-        req = grants.approve(v, db, _as(db, as_email), request_id, note)
+        req = requests.approve(v, db, _as(db, as_email), request_id, note)
         click.echo(
             f"request #{req.id}: {req.status} "
             f"({len(req.approvals)}/{req.approvals_needed} approvals)"
@@ -605,10 +605,10 @@ def requests_approve(request_id: int, as_email: str, note: str) -> None:
 @friendly
 def requests_deny(request_id: int, as_email: str, note: str) -> None:
     """Turn a request down."""
-    from vault import grants
+    # MOVED:grants
 
     with opened() as (v, db):
-        req = grants.deny(v, db, _as(db, as_email), request_id, note)
+        req = requests.deny(v, db, _as(db, as_email), request_id, note)
         click.echo(f"request #{req.id}: {req.status}")
 
 
@@ -624,10 +624,10 @@ def grants_group() -> None:
 @friendly
 def grants_revoke(grant_id: int, as_email: str, reason: str) -> None:
     """Revoke a grant now."""
-    from vault import grants
+    # MOVED:grants
 
     with opened() as (v, db):
-        grants.revoke(v, db, _as(db, as_email), grant_id, reason)
+        live.revoke(v, db, _as(db, as_email), grant_id, reason)
         click.echo(f"grant #{grant_id} revoked")
 
 

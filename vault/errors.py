@@ -7,6 +7,12 @@ written for the person who made the request and never carry record content.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audit import Event
+
 
 class VaultError(Exception):
     """Base of every error the vault reports to a user."""
@@ -15,11 +21,21 @@ class VaultError(Exception):
     status = 400
     title = "Request failed"
 
-    def __init__(self, message: str = "", *, code: str | None = None, **extra: object) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        audit: Sequence[Event] = (),
+        **extra: object,
+    ) -> None:
         super().__init__(message or self.title)
         self.message = message or self.title
         if code is not None:
             self.code = code
+        # Events the boundary writes after rolling the act back (vault.uow): a refusal is
+        # recorded even though nothing else of the act is kept.
+        self.audit_events: tuple[Event, ...] = tuple(audit)
         self.extra = extra
 
 

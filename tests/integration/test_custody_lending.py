@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from audit import audit_events
 from tests.factories import Factory
-from vault import grants
 from vault.caller import Caller
 from vault.cli import main
 from vault.custody import loans
 from vault.errors import Conflict
+from vault.grants import requests
 from vault.models import Alert, Item, Loan, Notification, Person
 
 NOW = datetime.now(UTC)
@@ -217,11 +217,11 @@ def test_renewal_is_refused_while_someone_else_waits(api, make: Factory, vault, 
     make.grant(borrower, record, actions=("lend",))
     assert checkout(api, token, item_id, borrower).status_code == 201
     waiting = make.person()
-    grants.request_access(
+    requests.request_access(
         vault,
         db,
         Caller(person=waiting),
-        grants.Ask(
+        requests.Ask(
             reason="need the signed contract for the tax office",
             actions=("lend",),
             record_id=record.id,

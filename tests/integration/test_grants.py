@@ -214,15 +214,15 @@ def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, back
     """Two custodians approve the same request at the same moment: one grant."""
     import threading
 
-    from vault import grants
     from vault.caller import Caller
     from vault.errors import VaultError
+    from vault.grants import requests
 
     sales = make.person()
     record = make.record(make.client("general"))
     custodians = [make.custodian("general") for _ in range(4)]
-    req = grants.request_access(
-        vault, db, Caller(person=sales), grants.Ask(reason=REASON, record_id=record.id)
+    req = requests.request_access(
+        vault, db, Caller(person=sales), requests.Ask(reason=REASON, record_id=record.id)
     )
     barrier = threading.Barrier(len(custodians))
     outcomes: list[str] = []
@@ -231,7 +231,7 @@ def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, back
         with vault.sessions() as session:
             barrier.wait()
             try:
-                grants.approve(vault, session, Caller(person=session.merge(person)), req.id)
+                requests.approve(vault, session, Caller(person=session.merge(person)), req.id)
                 outcomes.append("ok")
             except VaultError as exc:
                 outcomes.append(exc.code)
@@ -250,8 +250,9 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
     """A real SMTP server (aiosmtpd) receives the custodian's notification."""
     from aiosmtpd.controller import Controller
 
-    from vault import grants
+    # MOVED:grants
     from vault.caller import Caller
+    from vault.grants import requests
 
     received = []
 
@@ -274,8 +275,8 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
         )
         sales = make.person()
         record = make.record(make.client("general"), content=b"NEVER-IN-MAIL")
-        grants.request_access(
-            vault, db, Caller(person=sales), grants.Ask(reason=REASON, record_id=record.id)
+        requests.request_access(
+            vault, db, Caller(person=sales), requests.Ask(reason=REASON, record_id=record.id)
         )
     finally:
         controller.stop()

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
-from vault import grants
 from vault.caller import Caller
 from vault.db import utcnow
+from vault.grants import live
 from vault.models import Grant, Person
 from vault.people import departures
 
@@ -84,7 +84,7 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
         db.commit()
     elif state == "revoked_grant":
         grant = db.scalar(sa.select(Grant).where(Grant.person_id == person.id))
-        grants.revoke(vault, db, Caller(person=make.admin()), grant.id, "test")
+        live.revoke(vault, db, Caller(person=make.admin()), grant.id, "test")
     elif state in ("departing", "departed"):
         day = date.today() + timedelta(days=10) if state == "departing" else date.today()
         departures.set_departure(vault, db, Caller(person=make.admin()), person, day)

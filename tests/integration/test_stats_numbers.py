@@ -8,12 +8,12 @@ from datetime import date, timedelta
 from click.testing import CliRunner
 
 from tests.factories import Factory
-from vault import grants
 from vault.archive.records import Deposit, add_months, deposit
 from vault.caller import Caller
 from vault.cli import main
 from vault.custody import loans
 from vault.db import utcnow
+from vault.grants import requests
 
 # (client code, tier, [(section, year), ...])
 HOLDINGS = [
@@ -60,11 +60,11 @@ def build(make: Factory, vault, db, api):
         assert api.get(f"/records/{recs[key].id}/content?purpose=peek", nt).status_code == 403
     # One request approved (a grant), one left pending.
     make.grant(make.person(), recs[("GEN_D", 0)])
-    grants.request_access(
+    requests.request_access(
         vault,
         db,
         Caller(person=make.person()),
-        grants.Ask(
+        requests.Ask(
             reason="checking the delivery terms before a call", record_id=recs[("GEN_F", 0)].id
         ),
     )

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.webclient import Browser, error_code, events
-from vault import grants
 from vault.caller import Caller
 from vault.custody import loans
+from vault.grants import requests
 from vault.models import ApiToken, Grant
 from vault.oversight import notifications
 from vault.people import departures
@@ -350,10 +350,10 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     record = make.record()
     make.token(employee)
     token = db.scalar(select(ApiToken).where(ApiToken.person_id == employee.id))
-    ask = grants.Ask(reason="renew the payment terms", record_id=record.id)
-    pending = grants.request_access(vault, db, Caller(person=employee), ask)
-    granted = grants.request_access(vault, db, Caller(person=employee), ask)
-    grants.approve(vault, db, Caller(person=custodian), granted.id)
+    ask = requests.Ask(reason="renew the payment terms", record_id=record.id)
+    pending = requests.request_access(vault, db, Caller(person=employee), ask)
+    granted = requests.request_access(vault, db, Caller(person=employee), ask)
+    requests.approve(vault, db, Caller(person=custodian), granted.id)
     grant = db.scalar(select(Grant).where(Grant.request_id == granted.id))
     watched = make.person()
     watched.under_review = True

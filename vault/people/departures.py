@@ -30,7 +30,7 @@ def set_departure(
     Returns:
         The number of grants revoked.
     """
-    from vault import grants as grant_service
+    from vault.grants import live
     from vault.models import AccessRequest, Approval, Grant, RequestStatus
 
     if caller.person is not None:
@@ -48,7 +48,7 @@ def set_departure(
             Grant.person_id == person.id, Grant.revoked_at.is_(None), Grant.expires_at > now
         )
     ):
-        grant_service.revoke_grant(v, db, caller, grant, "departure")
+        live.revoke_grant(v, db, caller, grant, "departure")
         revoked += 1
     for req in db.scalars(
         select(AccessRequest).where(

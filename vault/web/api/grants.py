@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from vault import access, grants
+from vault import access
 from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound
+from vault.grants import live, requests
 from vault.models import AccessRequest, Alert, Grant, Notification, Person
 from vault.oversight import alerts as alerts_
 from vault.oversight import notifications as notifications_
@@ -87,11 +88,11 @@ def create_request() -> tuple[Response, int]:
     actions = data.get("actions", ["consult"])
     if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
         raise InvalidInput("actions must be a list of strings", code="invalid_actions")
-    req = grants.request_access(
+    req = requests.request_access(
         vault(),
         db(),
         caller(),
-        grants.Ask(
+        requests.Ask(
             reason=parse.string(data, "reason", max_len=1000) or "",
             actions=tuple(actions),
             record_id=parse.integer(data.get("record_id"), "record_id", required=False),
@@ -124,7 +125,7 @@ def list_requests() -> Response:
     who = caller()
     assert who.person is not None
     waiting = request.args.get("waiting") in ("1", "true", "yes")
-    found = grants.requests_for(
+    found = requests.requests_for(
         db(),
         who.person,
         mine=not waiting,
@@ -145,7 +146,7 @@ def list_requests() -> Response:
 def get_request(request_id: int) -> Response:
     who = caller()
     assert who.person is not None
-    return jsonify(request_json(grants.get_request(db(), who.person, request_id)))
+    return jsonify(request_json(requests.get_request(db(), who.person, request_id)))
 
 
 def _note() -> str:
@@ -163,7 +164,7 @@ def _note() -> str:
     body={"note": "string"},
 )
 def approve(request_id: int) -> Response:
-    return jsonify(request_json(grants.approve(vault(), db(), caller(), request_id, _note())))
+    return jsonify(request_json(requests.approve(vault(), db(), caller(), request_id, _note())))
 
 
 @route(
@@ -175,7 +176,7 @@ def approve(request_id: int) -> Response:
     body={"note": "string"},
 )
 def deny(request_id: int) -> Response:
-    return jsonify(request_json(grants.deny(vault(), db(), caller(), request_id, _note())))
+    return jsonify(request_json(requests.deny(vault(), db(), caller(), request_id, _note())))
 
 
 @route(
@@ -186,7 +187,7 @@ def deny(request_id: int) -> Response:
     summary="Withdraw my pending request",
 )
 def withdraw(request_id: int) -> Response:
-    return jsonify(request_json(grants.withdraw(vault(), db(), caller(), request_id)))
+    return jsonify(request_json(requests.withdraw(vault(), db(), caller(), request_id)))
 
 
 @route(
@@ -200,7 +201,7 @@ def list_grants() -> Response:
     limit, offset = parse.page(vault().config.page_size_max)
     who = caller()
     assert who.person is not None
-    found = grants.grants_of(db(), who.person, limit=limit, offset=offset)
+    found = live.grants_of(db(), who.person, limit=limit, offset=offset)
     return jsonify(items=[grant_json(g) for g in found], limit=limit, offset=offset)
 
 
@@ -216,7 +217,7 @@ def revoke(grant_id: int) -> Response:
     reason = ""
     if request.get_data():
         reason = parse.string(parse.json_body(), "reason", required=False, max_len=200) or ""
-    return jsonify(grant_json(grants.revoke(vault(), db(), caller(), grant_id, reason)))
+    return jsonify(grant_json(live.revoke(vault(), db(), caller(), grant_id, reason)))
 
 
 def _person(person_id: int) -> Person:

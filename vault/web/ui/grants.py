@@ -18,10 +18,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from vault import grants
 from vault.archive import records
 from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
+from vault.grants import live, requests
 from vault.models import AccessRequest, Alert, Client, Grant, Person, Record, RequestStatus
 from vault.oversight import alerts as alerts_
 from vault.oversight import notifications as notifications_
@@ -110,7 +110,7 @@ def request_new() -> tuple[str, int]:
 def request_create() -> Response | tuple[str, int]:
     form = request.form
     try:
-        ask = grants.Ask(
+        ask = requests.Ask(
             reason=form.get("reason", "")[:1200],
             actions=tuple(form.getlist("actions")[:5]) or ("consult",),
             record_id=parse.integer(form.get("record"), "record", required=False),
@@ -121,7 +121,7 @@ def request_create() -> Response | tuple[str, int]:
                 form.get("hours"), "duration", required=False, lo=1, hi=10_000
             ),
         )
-        req = grants.request_access(vault(), db(), caller(), ask)
+        req = requests.request_access(vault(), db(), caller(), ask)
     except VaultError as exc:
         return _request_form(exc, exc.status)
     flash(_("Request %(id)d filed; the custodians in charge have been told.", id=req.id), "ok")
@@ -155,7 +155,7 @@ def _request_rows(found: list[AccessRequest]) -> list[dict[str, Any]]:
 @route(bp, "/requests", action=Action.REQUEST_READ, summary="My access requests")
 def my_requests() -> str:
     page, size = page_number(), page_size()
-    found = grants.requests_for(
+    found = requests.requests_for(
         db(),
         _me(),
         mine=True,
@@ -186,7 +186,7 @@ def waiting_requests() -> str:
     status = request.args.get("status", RequestStatus.PENDING.value)
     if status not in STATUSES:
         raise InvalidInput("unknown status", code="invalid_status")
-    found = grants.requests_for(
+    found = requests.requests_for(
         db(), _me(), mine=False, status=status, v=vault(), limit=size + 1, offset=(page - 1) * size
     )
     return render_template(
@@ -208,7 +208,7 @@ def waiting_requests() -> str:
 )
 def request_detail(request_id: int) -> str:
     me = _me()
-    req = grants.get_request(db(), me, request_id)
+    req = requests.get_request(db(), me, request_id)
     session = db()
     grant = session.scalar(select(Grant).where(Grant.request_id == req.id))
     now = utcnow()
@@ -244,7 +244,7 @@ def _decided(request_id: int, message: str) -> Response:
     summary="Approve a request (custodians in scope; never one's own)",
 )
 def request_approve(request_id: int) -> Response:
-    req = grants.approve(vault(), db(), caller(), request_id, request.form.get("note", "")[:500])
+    req = requests.approve(vault(), db(), caller(), request_id, request.form.get("note", "")[:500])
     if req.status == RequestStatus.APPROVED:
         return _decided(request_id, _("Approved: the grant is issued."))
     return _decided(request_id, _("Approved: a second custodian must approve too."))
@@ -258,7 +258,7 @@ def request_approve(request_id: int) -> Response:
     summary="Turn a request down (custodians in scope)",
 )
 def request_deny(request_id: int) -> Response:
-    grants.deny(vault(), db(), caller(), request_id, request.form.get("note", "")[:500])
+    requests.deny(vault(), db(), caller(), request_id, request.form.get("note", "")[:500])
     return _decided(request_id, _("The request was turned down."))
 
 
@@ -270,14 +270,14 @@ def request_deny(request_id: int) -> Response:
     summary="Withdraw my pending request",
 )
 def request_withdraw(request_id: int) -> Response:
-    grants.withdraw(vault(), db(), caller(), request_id)
+    requests.withdraw(vault(), db(), caller(), request_id)
     return _decided(request_id, _("Your request was withdrawn."))
 
 
 @route(bp, "/grants", action=Action.GRANT_READ, summary="My grants, with the time left")
 def my_grants() -> str:
     page, size = page_number(), page_size()
-    found = grants.grants_of(db(), _me(), limit=size + 1, offset=(page - 1) * size)
+    found = live.grants_of(db(), _me(), limit=size + 1, offset=(page - 1) * size)
     now = utcnow()
     rows = [
         {
@@ -299,7 +299,7 @@ def my_grants() -> str:
     summary="End a grant now (custodians in scope, admins)",
 )
 def grant_revoke(grant_id: int) -> Response:
-    grant = grants.revoke(vault(), db(), caller(), grant_id, request.form.get("reason", "")[:200])
+    grant = live.revoke(vault(), db(), caller(), grant_id, request.form.get("reason", "")[:200])
     return _decided(grant.request_id, _("The grant was revoked."))
 
 

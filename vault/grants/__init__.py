@@ -1,0 +1,1 @@
+"""Temporary access (DESIGN §3.8): requests, approvals, grants, expiry and revocation."""
