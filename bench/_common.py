@@ -22,10 +22,10 @@ import sqlalchemy as sa
 import structlog
 
 from audit import Actor, Event
-from vault.archive.records import client_context, record_context
 from vault.caller import Caller
 from vault.config import Config
 from vault.crypto import DataKey, LocalKeyring, encrypt_field
+from vault.crypto.contexts import client_context, record_context
 from vault.db import utcnow
 from vault.identity import tokens
 from vault.migrations import upgrade

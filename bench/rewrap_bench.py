@@ -18,9 +18,9 @@ from pathlib import Path
 import _common as common
 import sqlalchemy as sa
 
-from vault.archive.records import record_context
 from vault.caller import Caller
 from vault.crypto import WrappedKey
+from vault.crypto.contexts import record_context
 from vault.keys import rotation, status
 from vault.models import Record
 

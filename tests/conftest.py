@@ -67,4 +67,5 @@ def config(tmp_path: Path, db_url: str) -> Config:
         testing=True,
         secret_key="test-secret",
         seal_interval_s=0.0,
+        seal_in_background=False,
     )

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault import uow
 from vault.archive import records
 from vault.caller import Caller
 from vault.grants import requests
@@ -49,7 +50,9 @@ class Factory:
         """A person; ``tiers`` designates them custodian (by a fresh admin)."""
         self._fresh()
         n = next(_seq)
-        p = directory.add_person(
+        p = uow.run(
+            self.db,
+            directory.add_person,
             self.v,
             self.db,
             Caller.operator(),
@@ -59,7 +62,15 @@ class Factory:
             roles=roles,
         )
         if tiers:
-            designations.designate(self.v, self.db, Caller(person=self.admin()), p, list(tiers))
+            uow.run(
+                self.db,
+                designations.designate,
+                self.v,
+                self.db,
+                Caller(person=self.admin()),
+                p,
+                list(tiers),
+            )
         return p
 
     def admin(self) -> Person:
@@ -76,7 +87,9 @@ class Factory:
         """A client of ``tier``."""
         self._fresh()
         n = next(_seq)
-        return records.create_client(
+        return uow.run(
+            self.db,
+            records.create_client,
             self.v,
             self.db,
             Caller.operator(),
@@ -98,7 +111,9 @@ class Factory:
         self._fresh()
         client = client or self.client()
         by = by or self.person()
-        return records.deposit(
+        return uow.run(
+            self.db,
+            records.deposit,
             self.v,
             self.db,
             Caller(person=by),
@@ -121,7 +136,9 @@ class Factory:
     ) -> Grant:
         """A grant for ``person``, requested and approved through the real services."""
         self._fresh()
-        req = requests.request_access(
+        req = uow.run(
+            self.db,
+            requests.request_access,
             self.v,
             self.db,
             Caller(person=person),
@@ -134,7 +151,9 @@ class Factory:
             ),
         )
         for _ in range(req.approvals_needed):
-            requests.approve(self.v, self.db, Caller(person=self.custodian()), req.id)
+            uow.run(
+                self.db, requests.approve, self.v, self.db, Caller(person=self.custodian()), req.id
+            )
         grant = self.db.scalar(select(Grant).where(Grant.request_id == req.id))
         assert grant is not None
         return grant
@@ -142,4 +161,4 @@ class Factory:
     def token(self, person: Person) -> str:
         """A bearer token for ``person``."""
         self._fresh()
-        return tokens.issue_token(self.v, self.db, Caller.operator(), person)
+        return uow.run(self.db, tokens.issue_token, self.v, self.db, Caller.operator(), person)

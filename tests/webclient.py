@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from audit import Event, query_events
+from vault import uow
 from vault.caller import Caller
 from vault.identity import accounts
 from vault.models import Person
@@ -114,11 +115,11 @@ class Browser:
         """Sign ``person`` in through the form (their password set, an admin enrolled)."""
         operator = Caller.operator()
         if not accounts.has_password(self.db, person):
-            accounts.set_password(self.vault, self.db, operator, person, password)
+            uow.run(self.db, accounts.set_password, self.vault, self.db, operator, person, password)
         if code is None and person.has_role("admin"):
-            code = pyotp.TOTP(
-                accounts.enroll_totp(self.vault, self.db, operator, person).secret
-            ).now()
+            enrolled = uow.run(self.db, accounts.enroll_totp, self.vault, self.db, operator, person)
+            code = pyotp.TOTP(enrolled.secret).now()
+        self.db.commit()  # end this session's read snapshot: the app writes next (SQLite)
         resp = self.post(
             "/auth/login",
             {"email": person.email, "password": password, "code": code or "", "next": next_url},

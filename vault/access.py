@@ -15,14 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import IO
 
 from sqlalchemy.orm import Session
 
 from audit import Event
-from vault import auditing
-from vault.archive.records import attachment_aad, record_context
+from vault import auditing, authz
 from vault.caller import Caller
-from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, decrypt_stream
+from vault.crypto import (
+    DataKey,
+    DecryptionError,
+    WrappedKey,
+    decrypt_field,
+    decrypt_stream,
+    encrypt_stream,
+)
+from vault.crypto.contexts import attachment_aad, record_context
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.grants import live as live_
@@ -75,18 +83,14 @@ def _decide(
         quota_.lock_person(db, person.id)
     record = db.get(Record, record_id)
     if record is None:
-        auditing.record(
+        raise authz.refuse(
+            NotFound("no such record", code="record_not_found"),
             v,
-            db,
             caller,
             action,
-            outcome="denied",
             resource=resource,
             purpose=purpose,
-            reason="record_not_found",
         )
-        db.commit()
-        raise NotFound("no such record", code="record_not_found")
     resource["client"] = record.client_id
     facts = facts_for(v, db, caller, action, record)
     decision = v.policy.decide(
@@ -97,8 +101,17 @@ def _decide(
         quota_exceeded=facts.quota.exceeded if facts.quota else False,
         granted_actions=facts.granted_actions,
     )
+    if not decision:
+        refused = authz.refusal(
+            v, caller, action, decision, resource=resource, purpose=purpose, details=details
+        )
+
+        def alert(session: Session) -> None:
+            _after_denial(v, session, caller, decision.reason, facts, record)
+
+        raise Denied(decision.message, code=decision.reason, keep=(refused, alert))
     grant_id = None
-    if decision and decision.reason == "grant" and facts.grants:
+    if decision.reason == "grant" and facts.grants:
         grant_id = str(facts.grants[0].id)
     event = auditing.record(
         v,
@@ -111,10 +124,6 @@ def _decide(
         grant_id=grant_id,
         details=details,
     )
-    if not decision:
-        _after_denial(v, db, caller, decision.reason, facts, record)
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
     return record, event
 
 
@@ -141,8 +150,25 @@ def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Rec
 
 
 def _data_key(v: Vault, record: Record) -> DataKey:
-    """Unwrap a record's data key; called only after the decision and its audit event."""
-    return v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+    """Unwrap a record's data key; called only after the decision and its audit event.
+
+    The unsealer is the one object that unwraps content keys, and this module the only
+    one that is handed it (everyone else holds ``v.keys``, a wrap-only view).
+    """
+    unsealer = v._unsealer
+    if unsealer is None:
+        raise DecryptionError()
+    return unsealer.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+
+
+def seal_attachment(
+    v: Vault, record: Record, attachment_id: int, stream: IO[bytes], out: IO[bytes]
+) -> int:
+    """Encrypt an attachment of ``record`` under the record's key (the depositor's act is
+    decided and audited by the caller); returns the plaintext size."""
+    return encrypt_stream(
+        _data_key(v, record), stream, out, aad=attachment_aad(record.id, attachment_id)
+    )
 
 
 def _content(v: Vault, record: Record) -> bytes:
@@ -184,21 +210,13 @@ def _after_denial(
 def consult(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | None) -> Content:
     """Consult (阅览) one record's content for a stated purpose."""
     text = _purpose(purpose)
+    record, event = _decide(
+        v, db, caller, Action.RECORD_CONSULT, record_id, text, {"record": record_id}
+    )
     try:
-        record, event = _decide(
-            v, db, caller, Action.RECORD_CONSULT, record_id, text, {"record": record_id}
-        )
         data = _content(v, record)
-        db.commit()
     except DecryptionError:
-        db.rollback()
-        _record_failure(v, db, caller, Action.RECORD_CONSULT, record_id, text)
-        raise Unavailable("the record could not be decrypted", code="decryption_failed") from None
-    except (Denied, NotFound):
-        raise
-    except Exception:
-        db.rollback()
-        raise
+        raise _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text) from None
     return Content(record=record, data=data, event_id=event.id)
 
 
@@ -217,7 +235,14 @@ def consult_attachment(
     text = _purpose(purpose)
     att = db.get(Attachment, attachment_id)
     if att is None or att.record_id != record_id:
-        raise NotFound("no such attachment", code="attachment_not_found")
+        raise authz.refuse(
+            NotFound("no such attachment", code="attachment_not_found"),
+            v,
+            caller,
+            Action.RECORD_CONSULT,
+            resource={"record": record_id, "attachment": attachment_id},
+            purpose=text,
+        )
     record, _ = _decide(
         v,
         db,
@@ -229,11 +254,9 @@ def consult_attachment(
     )
     try:
         dek = _data_key(v, record)
-        blob = v.blobs.open(att.blob_key)
-        db.commit()
-    except Exception:
-        db.rollback()
-        raise
+    except DecryptionError:
+        raise _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text) from None
+    blob = v.blobs.open(att.blob_key)
 
     def chunks() -> Iterator[bytes]:
         with blob:
@@ -242,20 +265,19 @@ def consult_attachment(
     return Stream(attachment=att, chunks=chunks())
 
 
-def _record_failure(
-    v: Vault, db: Session, caller: Caller, action: Action, record_id: int, purpose: str
-) -> None:
-    auditing.record(
+def _decryption_failed(
+    v: Vault, caller: Caller, action: Action, record_id: int, purpose: str
+) -> Exception:
+    """The error for content that does not decrypt; its event (outcome ``error``) is kept."""
+    return authz.refuse(
+        Unavailable("the record could not be decrypted", code="decryption_failed"),
         v,
-        db,
         caller,
         action,
-        outcome="error",
         resource={"record": record_id},
         purpose=purpose,
-        reason="decryption_failed",
+        outcome="error",
     )
-    db.commit()
 
 
 @dataclass(frozen=True)
@@ -355,46 +377,35 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         )
     copy_id = watermarks.new_copy_id()
     kind = watermarks.media_type(meta.content_type) if meta is not None else ""
+    record, event = _decide(
+        v,
+        db,
+        caller,
+        Action.RECORD_COPY,
+        record_id,
+        text,
+        {"record": record_id},
+        details={"copy_id": copy_id, "format": kind},
+    )
+    assert caller.person is not None  # the operator holds no right to copy
     try:
-        record, event = _decide(
-            v,
-            db,
-            caller,
-            Action.RECORD_COPY,
-            record_id,
-            text,
-            {"record": record_id},
-            details={"copy_id": copy_id, "format": kind},
-        )
-        assert caller.person is not None  # the operator holds no right to copy
         data = _content(v, record)
-        mark = watermarks.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
-        stamped = watermarks.stamp(data, record.content_type, mark)
-        db.commit()
     except DecryptionError:
-        db.rollback()
-        _record_failure(v, db, caller, Action.RECORD_COPY, record_id, text)
-        raise Unavailable("the record could not be decrypted", code="decryption_failed") from None
+        raise _decryption_failed(v, caller, Action.RECORD_COPY, record_id, text) from None
+    mark = watermarks.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
+    try:
+        stamped = watermarks.stamp(data, record.content_type, mark)
     except InvalidInput as exc:
         # The content is not the format its card claims: no copy leaves, the attempt is logged.
-        db.rollback()
-        auditing.record(
+        raise authz.refuse(
+            exc,
             v,
-            db,
             caller,
             Action.RECORD_COPY,
-            outcome="error",
             resource={"record": record_id},
             purpose=text,
-            reason=exc.code,
-        )
-        db.commit()
-        raise
-    except (Denied, NotFound):
-        raise
-    except Exception:
-        db.rollback()
-        raise
+            outcome="error",
+        ) from None
     return Copy(
         record=record,
         data=stamped,

@@ -23,6 +23,7 @@ from vault.identity import tokens as tokens_
 from vault.people import departures, designations, directory
 from vault.policy import PolicyError
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,7 +65,7 @@ def opened() -> Iterator[tuple[Vault, Session]]:
     """The vault and a session, closed afterwards."""
     v = Vault.open(config())
     try:
-        with v.sessions() as db:
+        with unit_of_work(v) as db:
             yield v, db
         v.maybe_seal()
     finally:

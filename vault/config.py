@@ -52,6 +52,10 @@ class Config:
     max_content_bytes: int = 1 << 20
     max_request_bytes: int = 2 << 20
     seal_interval_s: float = 1.0
+    # Seal in a thread of each app process (never in a request). Tests that drive the app
+    # in-process turn it off and seal when they look at the chain: on SQLite their own
+    # session must not race a writer thread.
+    seal_in_background: bool = True
     # Benchmarks only (VAULT_BENCH_BASELINE=1): serve the unaudited baseline route that
     # bench/consult_bench.py compares consultations with. Never set it in production.
     bench_baseline: bool = False

@@ -7,11 +7,12 @@ written for the person who made the request and never carry record content.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from audit import Event
+# Work a refusal keeps: run by the boundary on the session after it rolled the act back
+# (see vault.uow). Typed loosely so that this module imports nothing of the database.
+Keep = Callable[[Any], object]
 
 
 class VaultError(Exception):
@@ -26,16 +27,16 @@ class VaultError(Exception):
         message: str = "",
         *,
         code: str | None = None,
-        audit: Sequence[Event] = (),
+        keep: Sequence[Keep] = (),
         **extra: object,
     ) -> None:
         super().__init__(message or self.title)
         self.message = message or self.title
         if code is not None:
             self.code = code
-        # Events the boundary writes after rolling the act back (vault.uow): a refusal is
-        # recorded even though nothing else of the act is kept.
-        self.audit_events: tuple[Event, ...] = tuple(audit)
+        # What the boundary writes after rolling the act back (vault.uow): a refusal's audit
+        # event (and alert, failure count...) is kept although nothing else of the act is.
+        self.keep: tuple[Keep, ...] = tuple(keep)
         self.extra = extra
 
 

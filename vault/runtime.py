@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditLog
 from vault.archive.blobs import BlobStore
 from vault.config import Config
-from vault.crypto import KeyProvider, LocalKeyring, blind_index
+from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
+from vault.crypto.capability import Unsealer, WrapOnly
 from vault.db import make_engine, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
@@ -27,12 +28,16 @@ class Vault:
     config: Config
     engine: Engine
     sessions: sessionmaker[Session]
-    keys: KeyProvider
+    keys: WrapOnly  # the wrap-only view; the unsealer is vault.access's alone
     audit: AuditLog
     policy: PolicyEngine
     blobs: BlobStore
     _last_seal: float = 0.0
     _seal_lock: threading.Lock = field(default_factory=threading.Lock)
+    _unsealer: Unsealer | None = field(default=None, repr=False)
+    _sealer: threading.Thread | None = None
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def open(cls, config: Config, *, keys: KeyProvider | None = None) -> Vault:
@@ -41,6 +46,7 @@ class Vault:
             if config.key_provider != "local":
                 raise InvalidInput(f"unknown key provider {config.key_provider!r}")
             keys = LocalKeyring.load(config.keyring)
+        view, unsealer = capability.split(keys)
         engine = make_engine(config.database_url)
         audit = AuditLog(
             keys.secret("audit-mac"),
@@ -50,16 +56,18 @@ class Vault:
         )
         policy = PolicyEngine(config.tenure_years, site_policy=config.site_policy)
         sessions = make_sessionmaker(engine)
-        _emit_audit_copy_after_commit(sessions, audit)
-        return cls(
+        opened = cls(
             config=config,
             engine=engine,
             sessions=sessions,
-            keys=keys,
+            keys=view,
+            _unsealer=unsealer,
             audit=audit,
             policy=policy,
             blobs=BlobStore(config.blobs),
         )
+        _emit_audit_copy_after_commit(sessions, audit, opened._wake)
+        return opened
 
     def index(self, value: str, *, purpose: str) -> str:
         """The blind index of a sensitive value, for exact-match lookup."""
@@ -68,12 +76,12 @@ class Vault:
         except ValueError:
             raise InvalidInput("nothing to look up in that value", code="invalid_lookup") from None
 
-    def maybe_seal(self) -> None:
+    def maybe_seal(self, *, force: bool = False) -> None:
         """Link fresh audit events into the chain, at most once per ``seal_interval_s``."""
         now = time.monotonic()
-        if now - self._last_seal < self.config.seal_interval_s:
+        if not force and now - self._last_seal < self.config.seal_interval_s:
             return
-        if not self._seal_lock.acquire(blocking=False):
+        if not self._seal_lock.acquire(blocking=force):
             return
         try:
             self._last_seal = now
@@ -84,19 +92,65 @@ class Vault:
         finally:
             self._seal_lock.release()
 
+    def start_sealer(self) -> None:
+        """Seal in a background thread of this process, never in a request.
+
+        The thread wakes when a transaction that wrote audit events commits (and at
+        least every ``seal_interval_s``, at most that often), so requests only append
+        events with their MAC and never wait on the chain. Started by the app on its
+        first request, so that each server process (after the fork) has its own.
+        """
+        if not self.config.seal_in_background or (
+            self._sealer is not None and self._sealer.is_alive()
+        ):
+            return
+        with self._seal_lock:
+            if self._sealer is not None and self._sealer.is_alive():
+                return
+            self._stop.clear()
+            self._sealer = threading.Thread(
+                target=self._seal_loop, name="audit-sealer", daemon=True
+            )
+            self._sealer.start()
+
+    def _seal_loop(self) -> None:
+        interval = self.config.seal_interval_s
+        while not self._stop.is_set():
+            self._wake.wait(timeout=max(interval, 0.05) if interval else 1.0)
+            if self._stop.is_set():
+                return
+            if interval:
+                self._stop.wait(timeout=max(0.0, interval - (time.monotonic() - self._last_seal)))
+            self._wake.clear()
+            self.maybe_seal(force=True)
+
     def close(self) -> None:
-        """Release database connections."""
+        """Stop the sealer (sealing what is left) and release database connections."""
+        if self._sealer is not None:
+            self._stop.set()
+            self._wake.set()
+            self._sealer.join(timeout=5)
+            self._sealer = None
+            self.maybe_seal(force=True)
         self.engine.dispose()
 
 
-def _emit_audit_copy_after_commit(sessions: sessionmaker[Session], audit: AuditLog) -> None:
-    """The structlog copy gets an event only once its transaction has committed."""
+def _emit_audit_copy_after_commit(
+    sessions: sessionmaker[Session], audit: AuditLog, wake: threading.Event
+) -> None:
+    """The structlog copy gets an event only once its transaction has committed; the
+    sealer is woken for it."""
 
     @event.listens_for(sessions, "after_commit")
     def _emit(session: Session) -> None:
-        for ev in session.info.pop("audit_pending", []):
+        pending = session.info.pop("audit_pending", [])
+        for ev in pending:
             audit.emit(ev)
+        if pending:
+            wake.set()
 
     @event.listens_for(sessions, "after_rollback")
     def _drop(session: Session) -> None:
+        # Nothing of a rolled-back act is announced: neither its events nor its mail.
         session.info.pop("audit_pending", None)
+        session.info.pop("notify_outbox", None)

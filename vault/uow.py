@@ -1,61 +1,66 @@
 """The unit of work: one transaction per request or CLI command, committed at the boundary.
 
-Services never commit. The boundary (the request's teardown, a CLI command) commits
-once when the work succeeded, or rolls it back. A refusal is still recorded: the
-error carries its audit events (:attr:`vault.errors.VaultError.audit_events`), and
-after rolling back the act the boundary writes them in a short transaction of their
-own, so that every use is logged, or it does not happen, and a denied act leaves
-nothing behind but its audit event. If even that write fails, the error that
+Services never commit. The boundary (a route, a CLI command) commits once when the
+work succeeded, or rolls it back. A refusal is still recorded: the error carries what
+must be kept (:attr:`vault.errors.VaultError.keep`: its audit event, an alert, a failed
+sign-in's count), and after rolling back the act the boundary writes that in a short
+transaction of its own. So every use is logged, or it does not happen, and a refused
+act leaves nothing behind but its record. If even that write fails, the error that
 reaches the caller is the storage failure (fail closed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from audit import Event
-from vault.auditing import PENDING
 from vault.runtime import Vault
 
-
-def write_refusal(v: Vault, session: Session, events: Iterable[Event]) -> None:
-    """Append the events of a refused act in their own transaction and commit it."""
-    events = list(events)
-    if not events:
-        return
-    conn = session.connection()
-    for ev in events:
-        v.audit.append(conn, ev)
-    session.info.setdefault(PENDING, []).extend(events)
-    session.commit()
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def finish(v: Vault, session: Session, exc: BaseException | None) -> None:
-    """End the unit of work: commit on success; on failure roll back, then record the
-    refusal the error carries (if any)."""
+def finish(session: Session, exc: BaseException | None) -> None:
+    """End the unit of work: commit on success; on failure roll back, then keep what the
+    refusal carries, in its own transaction."""
     if exc is None:
         session.commit()
         return
     session.rollback()
-    write_refusal(v, session, getattr(exc, "audit_events", ()))
+    keep = getattr(exc, "keep", ())
+    if keep:
+        for step in keep:
+            step(session)
+        session.commit()
 
 
 @contextmanager
 def unit_of_work(v: Vault) -> Iterator[Session]:
-    """A session whose work is committed once at the end, or rolled back on error."""
+    """A new session whose work is committed once at the end, or rolled back on error."""
     session = v.sessions()
     try:
         yield session
     except BaseException as exc:
         try:
-            finish(v, session, exc)
+            finish(session, exc)
         finally:
             session.close()
         raise
     try:
-        finish(v, session, None)
+        finish(session, None)
     finally:
         session.close()
+
+
+def run(session: Session, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Do ``fn`` as one unit of work on an open session (scripts, the demo, tests)."""
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        finish(session, exc)
+        raise
+    finish(session, None)
+    return result

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.factories import Factory
+from vault import uow
 from vault.caller import Caller
 from vault.models import Person
 from vault.people import departures
@@ -61,7 +62,7 @@ def build(make: Factory, api, vault, db) -> World:
     grant = make.grant(employee, record)
     note = api.get("/notifications", tokens["employee"]).json["items"][0]
     db.commit()  # end this session's read snapshot before writing (SQLite)
-    departures.set_departure(vault, db, Caller(person=admin), departed, date.today())
+    uow.run(db, departures.set_departure, vault, db, Caller(person=admin), departed, date.today())
     ids = {
         "client_id": client.id,
         "record_id": record.id,

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.webclient import PASSWORD, error_code, events, text_of
+from vault import uow
 from vault.caller import Caller
 from vault.cli import main
 from vault.identity import accounts
@@ -27,7 +28,7 @@ def login(web, email, password=PASSWORD, code="", next_url="/"):
 
 def test_a_person_signs_in_with_a_password_and_lands_where_they_were_going(web, make, vault):
     person = make.person()
-    accounts.set_password(vault, web.db, OPERATOR, person, PASSWORD)
+    uow.run(web.db, accounts.set_password, vault, web.db, OPERATOR, person, PASSWORD)
     resp = login(web, person.email, next_url="/catalogue?q=credit")
     assert resp.status_code == 302
     assert resp.headers["Location"] == "/catalogue?q=credit"
@@ -43,7 +44,7 @@ def test_a_person_signs_in_with_a_password_and_lands_where_they_were_going(web, 
 
 def test_the_session_cookie_is_secure_over_https(web, make, vault):
     person = make.person()
-    accounts.set_password(vault, web.db, OPERATOR, person, PASSWORD)
+    uow.run(web.db, accounts.set_password, vault, web.db, OPERATOR, person, PASSWORD)
     secure = web.another(https=True)
     resp = secure.post(
         "/auth/login",
@@ -56,7 +57,7 @@ def test_the_session_cookie_is_secure_over_https(web, make, vault):
 
 def test_wrong_password_and_unknown_account_look_the_same(web, make, vault):
     person = make.person()
-    accounts.set_password(vault, web.db, OPERATOR, person, PASSWORD)
+    uow.run(web.db, accounts.set_password, vault, web.db, OPERATOR, person, PASSWORD)
     wrong = login(web, person.email, password="not the password at all")
     unknown = login(web, "nobody@example.test")
     for resp in (wrong, unknown):
@@ -72,7 +73,7 @@ def test_wrong_password_and_unknown_account_look_the_same(web, make, vault):
 
 def test_passwords_are_stored_as_argon2id_hashes(web, make, vault, db):
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
     stored = db.get(LocalCredential, person.id).password_hash
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert events(vault, action="person:update")[-1].details == {"credential": "password"}
@@ -82,7 +83,7 @@ def test_short_passwords_are_refused(make, vault, db):
     person = make.person()
     for bad in ("short", " " * 20, "x" * 300):
         try:
-            accounts.set_password(vault, db, OPERATOR, person, bad)
+            uow.run(db, accounts.set_password, vault, db, OPERATOR, person, bad)
         except Exception as exc:
             assert getattr(exc, "code", "") == "weak_password"
         else:
@@ -91,11 +92,11 @@ def test_short_passwords_are_refused(make, vault, db):
 
 def test_admins_need_a_one_time_code(web, make, vault, db):
     admin = make.admin()
-    accounts.set_password(vault, db, OPERATOR, admin, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, admin, PASSWORD)
     not_enrolled = login(web, admin.email)
     assert not_enrolled.status_code == 403
     assert error_code(not_enrolled) == "totp_enrollment_required"
-    secret = accounts.enroll_totp(vault, db, OPERATOR, admin).secret
+    secret = uow.run(db, accounts.enroll_totp, vault, db, OPERATOR, admin).secret
     without_code = login(web, admin.email)
     assert without_code.status_code == 401 and error_code(without_code) == "bad_credentials"
     wrong_code = login(
@@ -118,7 +119,7 @@ def test_admins_need_a_one_time_code(web, make, vault, db):
 
 def test_the_totp_secret_is_sealed_and_bound_to_its_person(make, vault, db):
     admin, other = make.admin(), make.person()
-    secret = accounts.enroll_totp(vault, db, OPERATOR, admin).secret
+    secret = uow.run(db, accounts.enroll_totp, vault, db, OPERATOR, admin).secret
     cred = db.get(LocalCredential, admin.id)
     assert secret.encode() not in cred.totp_secret_ct
     assert secret.encode() not in cred.totp_wrapped_dek
@@ -135,7 +136,7 @@ def test_repeated_failures_lock_the_account_without_checking_passwords(
     web, make, vault, db, monkeypatch
 ):
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
     limit = vault.config.auth.login_max_failures
     for _ in range(limit):
         assert login(web, person.email, password="wrong wrong wrong").status_code == 401
@@ -155,13 +156,13 @@ def test_repeated_failures_lock_the_account_without_checking_passwords(
     assert events(vault, action="auth:login")[-1].reason == "account_locked"
     # Another account from the same address still signs in.
     other = make.person()
-    accounts.set_password(vault, db, OPERATOR, other, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, other, PASSWORD)
     assert login(web.another(), other.email).status_code == 302
 
 
 def test_the_lock_is_kept_in_the_database_for_every_process(web, make, vault, config, db):
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
     for _ in range(vault.config.auth.login_max_failures):
         login(web, person.email, password="wrong wrong wrong")
     stored = db.scalar(select(func.count()).select_from(LoginFailure))
@@ -175,7 +176,7 @@ def test_the_lock_is_kept_in_the_database_for_every_process(web, make, vault, co
 
 def test_the_lock_lifts_after_the_window(web, make, vault, db):
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
     for _ in range(vault.config.auth.login_max_failures):
         login(web, person.email, password="wrong wrong wrong")
     assert login(web, person.email).status_code == 429
@@ -192,7 +193,7 @@ def test_too_many_failures_from_one_address_are_refused(web, make, vault, db, mo
     for n in range(3):
         assert login(web, f"guess{n}@example.test").status_code == 401
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
     refused = login(web.another(), person.email)
     assert refused.status_code == 429 and error_code(refused) == "too_many_attempts"
     assert events(vault, action="auth:lockout")[-1].details["scope"] == "ip"
@@ -200,8 +201,10 @@ def test_too_many_failures_from_one_address_are_refused(web, make, vault, db, mo
 
 def test_a_departing_person_cannot_sign_in(web, make, vault, db):
     person = make.person()
-    accounts.set_password(vault, db, OPERATOR, person, PASSWORD)
-    departures.set_departure(vault, db, OPERATOR, person, date.today() + timedelta(days=10))
+    uow.run(db, accounts.set_password, vault, db, OPERATOR, person, PASSWORD)
+    uow.run(
+        db, departures.set_departure, vault, db, OPERATOR, person, date.today() + timedelta(days=10)
+    )
     resp = login(web, person.email)
     assert resp.status_code == 403 and error_code(resp) == "person_departing"
     assert events(vault, action="auth:login")[-1].decision == "deny"

@@ -214,10 +214,12 @@ def test_open_redirects_are_refused_everywhere(web, make, vault):
         lang = web.get("/lang/zh_Hans", query_string={"next": target})
         assert lang.status_code == 302 and lang.headers["Location"] == "/", target
     from tests.webclient import PASSWORD
+    from vault import uow
     from vault.caller import Caller
     from vault.identity import accounts
 
-    accounts.set_password(vault, web.db, Caller.operator(), person, PASSWORD)
+    uow.run(web.db, accounts.set_password, vault, web.db, Caller.operator(), person, PASSWORD)
+
     for target in EVIL_TARGETS[:8]:
         browser = web.another()
         resp = browser.post(
@@ -247,7 +249,7 @@ def _sample(rule: str, ids: dict[str, int]) -> str:
 def test_every_page_carries_the_strict_headers(web, make, vault):
     admin = make.admin()
     admin.roles = "admin,auditor,employee"
-    web.db.commit()
+
     record = make.record(content=b"CONTENT-CANARY")
     web.sign_in(admin)
     ids = {

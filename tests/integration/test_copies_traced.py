@@ -12,6 +12,7 @@ from reportlab.pdfgen import canvas
 
 from audit import audit_events
 from tests.factories import Factory
+from vault import uow
 from vault.archive.records import Deposit, deposit
 from vault.caller import Caller
 from vault.cli import main
@@ -34,7 +35,9 @@ def image_bytes(fmt: str) -> bytes:
 
 
 def filed(vault, db, client, content: bytes, content_type: str):
-    return deposit(
+    return uow.run(
+        db,
+        deposit,
         vault,
         db,
         Caller.operator(),

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from audit import audit_events
 from tests.factories import Factory
+from vault import uow
 from vault.caller import Caller
 from vault.cli import main
 from vault.custody import loans
@@ -97,8 +98,10 @@ def test_lending_life_cycle(api, make: Factory, vault, db, config):
 
     # Due soon, then overdue, then a week late: first, second, third reminders.
     set_due(db, item_id, NOW + timedelta(days=1))
-    assert [r.number for r in loans.send_reminders(vault, db, Caller.operator())] == [1]
-    assert loans.send_reminders(vault, db, Caller.operator()) == []  # not twice
+    assert [r.number for r in uow.run(db, loans.send_reminders, vault, db, Caller.operator())] == [
+        1
+    ]
+    assert uow.run(db, loans.send_reminders, vault, db, Caller.operator()) == []  # not twice
     set_due(db, item_id, NOW - timedelta(hours=1))
     overdue = api.get("/loans?overdue=1", token).json["items"]
     assert [x["id"] for x in overdue] == [loan["id"]] and overdue[0]["overdue"] is True
@@ -112,7 +115,9 @@ def test_lending_life_cycle(api, make: Factory, vault, db, config):
     reminded = CliRunner().invoke(main, ["loans", "remind"], env=env)
     assert "reminder 2 (overdue)" in reminded.output, reminded.output
     set_due(db, item_id, NOW - timedelta(days=8))
-    assert [r.number for r in loans.send_reminders(vault, db, Caller.operator())] == [3]
+    assert [r.number for r in uow.run(db, loans.send_reminders, vault, db, Caller.operator())] == [
+        3
+    ]
     notes = db.scalars(
         sa.select(Notification).where(Notification.kind.like("loan_%")).order_by(Notification.id)
     ).all()
@@ -217,7 +222,9 @@ def test_renewal_is_refused_while_someone_else_waits(api, make: Factory, vault, 
     make.grant(borrower, record, actions=("lend",))
     assert checkout(api, token, item_id, borrower).status_code == 201
     waiting = make.person()
-    requests.request_access(
+    uow.run(
+        db,
+        requests.request_access,
         vault,
         db,
         Caller(person=waiting),
@@ -282,7 +289,9 @@ def test_bad_lending_input_changes_nothing(api, make: Factory, db, vault):
 def test_racing_checkouts_exactly_one_wins(make: Factory, vault, db):
     custodian = make.custodian("general")
     record = make.record(make.client("general"))
-    item = loans.add_item(
+    item = uow.run(
+        db,
+        loans.add_item,
         vault,
         db,
         Caller(person=custodian),
@@ -302,8 +311,16 @@ def test_racing_checkouts_exactly_one_wins(make: Factory, vault, db):
             session.commit()  # SQLite: do not hold the write lock while waiting
             barrier.wait()
             try:
-                loans.checkout(
-                    vault, session, Caller(person=lender), item.id, taker, pages=3, purpose="race"
+                uow.run(
+                    session,
+                    loans.checkout,
+                    vault,
+                    session,
+                    Caller(person=lender),
+                    item.id,
+                    taker,
+                    pages=3,
+                    purpose="race",
                 )
                 results.append("won")
             except Conflict as exc:
@@ -388,7 +405,7 @@ def test_reminders_are_mailed_through_a_real_smtp_server(api, make: Factory, vau
         borrower = make.custodian("general")
         assert checkout(api, token, item_id, borrower).status_code == 201
         set_due(db, item_id, NOW + timedelta(hours=20))
-        sent = loans.send_reminders(vault, db, Caller.operator())
+        sent = uow.run(db, loans.send_reminders, vault, db, Caller.operator())
         assert [r.number for r in sent] == [1]
         deadline = time.monotonic() + 5
         while not inbox.messages and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tests.factories import Factory
+from vault import uow
 from vault.db import utcnow
 from vault.models import AccessRequest, Grant, Notification
 
@@ -221,8 +222,13 @@ def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, back
     sales = make.person()
     record = make.record(make.client("general"))
     custodians = [make.custodian("general") for _ in range(4)]
-    req = requests.request_access(
-        vault, db, Caller(person=sales), requests.Ask(reason=REASON, record_id=record.id)
+    req = uow.run(
+        db,
+        requests.request_access,
+        vault,
+        db,
+        Caller(person=sales),
+        requests.Ask(reason=REASON, record_id=record.id),
     )
     barrier = threading.Barrier(len(custodians))
     outcomes: list[str] = []
@@ -231,7 +237,14 @@ def test_racing_approvals_issue_exactly_one_grant(make: Factory, vault, db, back
         with vault.sessions() as session:
             barrier.wait()
             try:
-                requests.approve(vault, session, Caller(person=session.merge(person)), req.id)
+                uow.run(
+                    session,
+                    requests.approve,
+                    vault,
+                    session,
+                    Caller(person=session.merge(person)),
+                    req.id,
+                )
                 outcomes.append("ok")
             except VaultError as exc:
                 outcomes.append(exc.code)
@@ -275,8 +288,13 @@ def test_notifications_are_mailed_when_smtp_is_configured(make: Factory, vault, 
         )
         sales = make.person()
         record = make.record(make.client("general"), content=b"NEVER-IN-MAIL")
-        requests.request_access(
-            vault, db, Caller(person=sales), requests.Ask(reason=REASON, record_id=record.id)
+        uow.run(
+            db,
+            requests.request_access,
+            vault,
+            db,
+            Caller(person=sales),
+            requests.Ask(reason=REASON, record_id=record.id),
         )
     finally:
         controller.stop()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from audit import drop_append_only_ddl
+from vault import uow
 from vault.cli import main
 from vault.crypto import KeyringError
 from vault.models import Client, Person, Record
@@ -282,13 +283,15 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
     admin, other_admin = make.admin(), make.person(roles=("employee", "admin"), years=10)
     employee = make.person(years=20)
     with pytest.raises(Denied) as exc:
-        designations.designate(vault, db, Caller(person=admin), admin, ["core"])
+        uow.run(db, designations.designate, vault, db, Caller(person=admin), admin, ["core"])
     assert exc.value.code == "self_designation"
     with pytest.raises(Denied) as exc:
-        designations.designate(vault, db, Caller(person=employee), employee, ["core"])
+        uow.run(db, designations.designate, vault, db, Caller(person=employee), employee, ["core"])
     assert exc.value.code == "role_required"
     with pytest.raises(InvalidInput) as exc2:
-        directory.add_person(
+        uow.run(
+            db,
+            directory.add_person,
             vault,
             db,
             Caller.operator(),
@@ -298,7 +301,7 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
             roles=["custodian"],
         )
     assert exc2.value.code == "custodian_not_a_role"
-    designations.designate(vault, db, Caller(person=other_admin), admin, ["core"])
+    uow.run(db, designations.designate, vault, db, Caller(person=other_admin), admin, ["core"])
     assert db.get(Person, admin.id).custodian_tiers() == {"core"}
     denials = db.execute(
         sa.text(

@@ -17,13 +17,14 @@ from vault.keys import rotation
 from vault.keys import status as status_
 from vault.models import Client, LocalCredential, Record
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 
 PURPOSE = "checking the payment terms"
 
 
 def _operator(vault: Vault, service, *args, **kw):
     """Call a key service as the CLI's operator, in a session of its own."""
-    with vault.sessions() as session:
+    with unit_of_work(vault) as session:
         return service(vault, session, Caller.operator(), *args, **kw)
 
 
@@ -108,16 +109,22 @@ def test_a_crash_midway_loses_nothing_and_a_rerun_completes(
 
     # Crash in the middle of the second batch of records: the first batch is committed,
     # the second rolls back whole.
-    wrap = vault.keys.wrap
+    keys = vault.keys
     calls = {"n": 0}
 
-    def crashing_wrap(dek, context):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise RuntimeError("power cut")
-        return wrap(dek, context)
+    class CrashingKeys:
+        """The vault's wrap-only keys, with a power cut at the fourth rewrap."""
 
-    monkeypatch.setattr(vault.keys, "wrap", crashing_wrap)
+        def __getattr__(self, name):
+            return getattr(keys, name)
+
+        def rewrap(self, wrapped, context):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise RuntimeError("power cut")
+            return keys.rewrap(wrapped, context)
+
+    monkeypatch.setattr(vault, "keys", CrashingKeys())
     with pytest.raises(RuntimeError, match="power cut"):
         _operator(vault, rotation.rewrap, batch=3)
     monkeypatch.undo()

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
+from vault import uow
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.grants import live
@@ -84,10 +85,10 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
         db.commit()
     elif state == "revoked_grant":
         grant = db.scalar(sa.select(Grant).where(Grant.person_id == person.id))
-        live.revoke(vault, db, Caller(person=make.admin()), grant.id, "test")
+        uow.run(db, live.revoke, vault, db, Caller(person=make.admin()), grant.id, "test")
     elif state in ("departing", "departed"):
         day = date.today() + timedelta(days=10) if state == "departing" else date.today()
-        departures.set_departure(vault, db, Caller(person=make.admin()), person, day)
+        uow.run(db, departures.set_departure, vault, db, Caller(person=make.admin()), person, day)
     elif state == "under_review":
         db.execute(sa.update(Person).where(Person.id == person.id).values(under_review=True))
         db.commit()

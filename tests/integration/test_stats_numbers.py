@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from click.testing import CliRunner
 
 from tests.factories import Factory
+from vault import uow
 from vault.archive.records import Deposit, add_months, deposit
 from vault.caller import Caller
 from vault.cli import main
@@ -60,7 +61,9 @@ def build(make: Factory, vault, db, api):
         assert api.get(f"/records/{recs[key].id}/content?purpose=peek", nt).status_code == 403
     # One request approved (a grant), one left pending.
     make.grant(make.person(), recs[("GEN_D", 0)])
-    requests.request_access(
+    uow.run(
+        db,
+        requests.request_access,
         vault,
         db,
         Caller(person=make.person()),
@@ -72,7 +75,9 @@ def build(make: Factory, vault, db, api):
     for n, (key, late) in enumerate(
         [(("CORE_A", 1), True), (("GEN_D", 0), False), (("GEN_F", 0), False)]
     ):
-        item = loans.add_item(
+        item = uow.run(
+            db,
+            loans.add_item,
             vault,
             db,
             Caller(person=reader_a),
@@ -88,7 +93,16 @@ def build(make: Factory, vault, db, api):
             loan.due_at = utcnow() - timedelta(days=1)
             db.commit()
         if n == 2:
-            loans.checkin(vault, db, Caller(person=reader_a), item.id, pages=4, condition="good")
+            uow.run(
+                db,
+                loans.checkin,
+                vault,
+                db,
+                Caller(person=reader_a),
+                item.id,
+                pages=4,
+                condition="good",
+            )
     return reader_a, reader_b, nt
 
 

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from tests.webclient import error_code, events, text_of
+from vault import uow
 from vault.models import AccessRequest, Grant, Notification, Person
 from vault.oversight import notifications
 
@@ -156,7 +157,7 @@ def test_auditors_see_alerts_and_clear_people_under_review(web, make, vault, db)
 
 def test_notifications_lead_to_their_page_and_only_on_this_site(web, make, vault, db):
     person = make.person()
-    good = notifications.send(vault, db, person, "test", "Your grant", link="/grants")
+    good = uow.run(db, notifications.send, vault, db, person, "test", "Your grant", link="/grants")
     db.commit()
     web.sign_in(person)
     page = html(web.get("/notifications"))

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.webclient import Browser, error_code, events
+from vault import uow
 from vault.caller import Caller
 from vault.custody import loans
 from vault.grants import requests
@@ -351,13 +352,13 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     make.token(employee)
     token = db.scalar(select(ApiToken).where(ApiToken.person_id == employee.id))
     ask = requests.Ask(reason="renew the payment terms", record_id=record.id)
-    pending = requests.request_access(vault, db, Caller(person=employee), ask)
-    granted = requests.request_access(vault, db, Caller(person=employee), ask)
-    requests.approve(vault, db, Caller(person=custodian), granted.id)
+    pending = uow.run(db, requests.request_access, vault, db, Caller(person=employee), ask)
+    granted = uow.run(db, requests.request_access, vault, db, Caller(person=employee), ask)
+    uow.run(db, requests.approve, vault, db, Caller(person=custodian), granted.id)
     grant = db.scalar(select(Grant).where(Grant.request_id == granted.id))
     watched = make.person()
     watched.under_review = True
-    note = notifications.send(vault, db, employee, "test", "Hello", link="/grants")
+    note = uow.run(db, notifications.send, vault, db, employee, "test", "Hello", link="/grants")
     db.commit()
     keeper = Caller(person=custodian)
     borrower = make.custodian()
@@ -367,7 +368,9 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     loaned = loans.add_item(
         vault, db, keeper, record.id, kind="folder", label="F2", location="Shelf A"
     )
-    loans.checkout(vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep")
+    uow.run(
+        db, loans.checkout, vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep"
+    )
     ids = {
         "record": record.id,
         "client": record.client_id,
@@ -397,7 +400,7 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     departures.set_departure(
         vault, db, Caller.operator(), departing, date.today() + timedelta(days=20)
     )
-    departures.set_departure(vault, db, Caller.operator(), disabled, date.today())
+    uow.run(db, departures.set_departure, vault, db, Caller.operator(), disabled, date.today())
     return {"browsers": browsers, "ids": ids, "anonymous": web.another()}
 
 

@@ -15,24 +15,30 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault import auditing
+from vault import authz
 from vault.archive.records import get_client
-from vault.authz import authorize
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Denied
 from vault.models import Client, ClientReview, Record, Section
 from vault.policy import Action, Target
 from vault.runtime import Vault
 
 
 def tiers_in_scope(v: Vault, caller: Caller, today: date) -> list[str]:
-    """The tiers ``caller`` is designated for and has served long enough to look after."""
+    """The tiers whose files the policy lets ``caller`` review (designation, tenure, hard
+    lines: whatever the policy, site rules included, says)."""
     who = caller.principal(today)
-    if who.departing or who.disabled:
-        return []
-    tenure = who.tenure_days(today)
-    return sorted(t for t in who.custodian_tiers if tenure >= v.policy.minimum_days(t))
+    return sorted(
+        tier
+        for tier in who.custodian_tiers
+        if v.policy.decide(
+            who,
+            Action.CLIENT_REVIEW,
+            Target(record_id=None, client_id=0, tier=tier),
+            is_requester=False,
+            today=today,
+        )
+    )
 
 
 def _scope(v: Vault, caller: Caller, today: date) -> list[str]:
@@ -72,7 +78,7 @@ def due_for_review(
     v: Vault, db: Session, caller: Caller, *, within_days: int = 0, today: date | None = None
 ) -> list[DueFile]:
     """Client files in the caller's scope due for review now (or within ``within_days``)."""
-    authorize(v, db, caller, Action.CLIENT_REVIEW_DUE)
+    authz.require(v, db, caller, Action.CLIENT_REVIEW_DUE)
     today = today or date.today()
     tiers = _scope(v, caller, today)
     clients = list(db.scalars(select(Client).where(Client.tier.in_(tiers)).order_by(Client.code)))
@@ -92,7 +98,7 @@ def stale_credit_reports(
     v: Vault, db: Session, caller: Caller, *, today: date | None = None
 ) -> list[Record]:
     """Each in-scope client's newest credit report, where that report is past ``valid_until``."""
-    authorize(v, db, caller, Action.CLIENT_REVIEW_DUE)
+    authz.require(v, db, caller, Action.CLIENT_REVIEW_DUE)
     today = today or date.today()
     return stale_reports_query(db, today, _scope(v, caller, today))
 
@@ -129,19 +135,18 @@ def stale_reports_query(db: Session, today: date, tiers: list[str]) -> list[Reco
 def mark_reviewed(v: Vault, db: Session, caller: Caller, client_id: int) -> ClientReview:
     """Record that a custodian in scope reviewed a client's file (audited, allowed or not)."""
     client = get_client(db, client_id)
-    target = Target(record_id=None, client_id=client.id, tier=client.tier)
-    decision = v.policy.decide(
-        caller.principal(date.today()), Action.CLIENT_REVIEW, target, is_requester=False
+    authz.require(
+        v,
+        db,
+        caller,
+        Action.CLIENT_REVIEW,
+        Target(record_id=None, client_id=client.id, tier=client.tier),
+        is_requester=False,
+        resource={"client": client.id},
+        audited=True,
     )
-    auditing.record(
-        v, db, caller, Action.CLIENT_REVIEW, decision=decision, resource={"client": client.id}
-    )
-    if not decision:
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
     review = ClientReview(
         client_id=client.id, reviewed_by_id=caller.person_id, reviewed_at=utcnow()
     )
     db.add(review)
-    db.commit()
     return review

@@ -3,8 +3,8 @@
 One row per record, with its client's columns repeated. The whole file is checked
 first; every bad row is reported (line, column, reason) and nothing is written
 when any row is bad, unless ``skip_bad``. Rows are then filed through the same
-code as a deposit made by hand (:func:`vault.records.open_client`,
-:func:`vault.records.file_record`): each record sealed under its own key and
+code as a deposit made by hand (:func:`vault.archive.records.create_client`,
+:func:`vault.archive.records.deposit`): each record sealed under its own key and
 audited. A re-run files nothing twice: each filed row leaves a keyed hash of its
 natural key (client code, section, year, title, content) in ``imported_rows``."""
 
@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.archive import records
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
-from vault.errors import InvalidInput, VaultError
+from vault.errors import InvalidInput
 from vault.models import Client, ClientKind, ImportedRow, Relationship, Section, Tier
 from vault.policy import Action
 from vault.runtime import Vault
@@ -428,15 +428,21 @@ def import_file(
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    end_batch: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import clients and records from ``path``; see the module docstring for the rules.
+
+    ``end_batch`` is the boundary's checkpoint after each batch of ``BATCH`` rows (the CLI
+    commits there, so that a long import shows progress and a re-run after a crash takes
+    up where it stopped: rows already imported are recognised by their key). Without it
+    the whole import is one unit of work.
 
     Returns:
         The report. When rows are bad and ``skip_bad`` is false, ``report.rejected``
         is true and nothing was written.
     """
-    authorize(v, db, caller, Action.CLIENT_CREATE)
-    authorize(v, db, caller, Action.RECORD_DEPOSIT)
+    require(v, db, caller, Action.CLIENT_CREATE)
+    require(v, db, caller, Action.RECORD_DEPOSIT)
     rows, report, clients = check_sheet(v, db, path)
     if report.errors and not skip_bad:
         return report
@@ -452,51 +458,48 @@ def import_file(
         fresh.append(row)
     if on_total is not None:
         on_total(len(fresh))
-    try:
-        for start in range(0, len(fresh), BATCH):
-            batch = fresh[start : start + BATCH]
-            created = 0
-            for row in batch:
-                client = clients.get(row.client.code)
-                if client is None:
-                    client = records.open_client(
-                        v,
-                        db,
-                        caller,
-                        code=row.client.code,
-                        name=row.client.name,
-                        tier=row.client.tier,
-                        kind=row.client.kind,
-                        relationship=row.client.relationship,
-                        tax_id=row.client.tax_id,
-                        bank_account=row.client.bank_account,
-                    )
-                    clients[client.code] = client
-                    created += 1
-                d = row.deposit
-                record = records.file_record(
+    for start in range(0, len(fresh), BATCH):
+        batch = fresh[start : start + BATCH]
+        created = 0
+        for row in batch:
+            client = clients.get(row.client.code)
+            if client is None:
+                client = records.create_client(
                     v,
                     db,
                     caller,
-                    records.Deposit(
-                        client_id=client.id,
-                        section=d.section,
-                        title=d.title,
-                        content=d.content,
-                        year=d.year,
-                        doc_type=d.doc_type,
-                        doc_date=d.doc_date,
-                        valid_until=d.valid_until,
-                    ),
+                    code=row.client.code,
+                    name=row.client.name,
+                    tier=row.client.tier,
+                    kind=row.client.kind,
+                    relationship=row.client.relationship,
+                    tax_id=row.client.tax_id,
+                    bank_account=row.client.bank_account,
                 )
-                db.add(ImportedRow(row_key=row.key, record_id=record.id))
-            db.commit()
-            report.clients_created += created
-            report.records_created += len(batch)
-            if progress is not None:
-                progress(len(batch))
-    except VaultError:
-        db.rollback()
-        raise
+                clients[client.code] = client
+                created += 1
+            d = row.deposit
+            record = records.deposit(
+                v,
+                db,
+                caller,
+                records.Deposit(
+                    client_id=client.id,
+                    section=d.section,
+                    title=d.title,
+                    content=d.content,
+                    year=d.year,
+                    doc_type=d.doc_type,
+                    doc_date=d.doc_date,
+                    valid_until=d.valid_until,
+                ),
+            )
+            db.add(ImportedRow(row_key=row.key, record_id=record.id))
+        if end_batch is not None:
+            end_batch()
+        report.clients_created += created
+        report.records_created += len(batch)
+        if progress is not None:
+            progress(len(batch))
     report.written = True
     return report

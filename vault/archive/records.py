@@ -15,10 +15,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from vault import auditing
-from vault.authz import authorize
+from vault import access, auditing
+from vault.authz import require
 from vault.caller import Caller
-from vault.crypto import DataKey, WrappedKey, encrypt_field, encrypt_stream
+from vault.crypto import DataKey, encrypt_field
+from vault.crypto.contexts import client_context, record_context
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
 from vault.policy import Action
@@ -28,21 +29,6 @@ CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
 
 
 SENSITIVE_FIELDS = ("tax_id", "bank_account")
-
-
-def client_context(client_id: int) -> bytes:
-    """Associated data binding a client's wrapped key to that client."""
-    return f"client:{client_id}".encode()
-
-
-def record_context(record_id: int) -> bytes:
-    """Associated data binding a record's wrapped key to that record."""
-    return f"record:{record_id}".encode()
-
-
-def attachment_aad(record_id: int, attachment_id: int) -> bytes:
-    """Associated data binding an attachment's stream to its record and slot."""
-    return f"attachment:{record_id}:{attachment_id}".encode()
 
 
 def _choice(value: str, enum: type[StrEnum], field: str) -> str:
@@ -67,40 +53,7 @@ def create_client(
     bank_account: str | None = None,
 ) -> Client:
     """Open a client file; sensitive fields are sealed under the client's own data key."""
-    authorize(v, db, caller, Action.CLIENT_CREATE)
-    client = open_client(
-        v,
-        db,
-        caller,
-        code=code,
-        name=name,
-        tier=tier,
-        kind=kind,
-        relationship=relationship,
-        tax_id=tax_id,
-        bank_account=bank_account,
-    )
-    db.commit()
-    return client
-
-
-def open_client(
-    v: Vault,
-    db: Session,
-    caller: Caller,
-    *,
-    code: str,
-    name: str,
-    tier: str,
-    kind: str = "company",
-    relationship: str = "active",
-    tax_id: str | None = None,
-    bank_account: str | None = None,
-) -> Client:
-    """Open a client file in the open transaction (sealed and audited); the caller commits.
-
-    The caller has authorized ``client:create`` (as :func:`create_client` does).
-    """
+    require(v, db, caller, Action.CLIENT_CREATE)
     code = code.strip().upper()
     if not CODE.match(code):
         raise InvalidInput("client code: 2-32 of A-Z, 0-9, _", code="invalid_client_code")
@@ -121,7 +74,6 @@ def open_client(
     try:
         db.flush()
     except IntegrityError:
-        db.rollback()
         raise Conflict(f"client {code} already exists", code="client_exists") from None
     client.wrapped_dek = v.keys.wrap(dek, client_context(client.id)).to_bytes()
     for field, value in (("tax_id", tax_id), ("bank_account", bank_account)):
@@ -191,17 +143,7 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
 
     After filing, the depositor has no more right to the content than anyone else.
     """
-    authorize(v, db, caller, Action.RECORD_DEPOSIT)
-    record = file_record(v, db, caller, d)
-    db.commit()
-    return record
-
-
-def file_record(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
-    """Check, number, seal and audit one deposit in the open transaction; the caller commits.
-
-    The caller has authorized ``record:deposit`` (as :func:`deposit` does).
-    """
+    require(v, db, caller, Action.RECORD_DEPOSIT)
     client = get_client(db, d.client_id)
     try:
         section = Section.parse(d.section)
@@ -246,7 +188,6 @@ def file_record(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     try:
         db.flush()
     except IntegrityError:
-        db.rollback()
         raise Conflict("another deposit took this file number; try again", code="retry") from None
     dek = DataKey.generate()
     record.wrapped_dek = v.keys.wrap(dek, record_context(record.id)).to_bytes()
@@ -306,7 +247,7 @@ def attach(
     stream: IO[bytes],
 ) -> Attachment:
     """Add a file to a record: streamed through AEAD into the blob store, never in clear."""
-    authorize(v, db, caller, Action.RECORD_DEPOSIT)
+    require(v, db, caller, Action.RECORD_DEPOSIT)
     record = get_record(db, record_id)
     filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
     att = Attachment(
@@ -318,10 +259,9 @@ def attach(
     )
     db.add(att)
     db.flush()
-    dek = v.keys.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
     try:
         with v.blobs.writer(att.blob_key) as out:
-            att.size = encrypt_stream(dek, stream, out, aad=attachment_aad(record.id, att.id))
+            att.size = access.seal_attachment(v, record, att.id, stream, out)
         auditing.record(
             v,
             db,
@@ -330,9 +270,7 @@ def attach(
             resource={"record": record.id, "client": record.client_id, "attachment": att.id},
             details={"bytes": att.size},
         )
-        db.commit()
     except BaseException:
-        db.rollback()
         v.blobs.delete(att.blob_key)
         raise
     return att

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from audit import Event, query_events
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.custody import watermarks
 from vault.errors import NotFound
@@ -31,7 +31,7 @@ class CopyTrace:
 
 def trace_copy(v: Vault, db: Session, caller: Caller, data: bytes) -> CopyTrace:
     """Read a copy's watermark and find the audited copy it names (auditors, operator)."""
-    authorize(v, db, caller, Action.AUDIT_READ)
+    require(v, db, caller, Action.AUDIT_READ)
     copy_id = watermarks.trace(data)
     after: int | None = None
     conn = db.connection()

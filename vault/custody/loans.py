@@ -13,19 +13,19 @@ every move of an item is kept in its location history."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit import Event
-from vault import access, auditing
+from vault import access, auditing, authz
 from vault.archive.records import get_record
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Conflict, Denied, InvalidInput, NotFound, VaultError
+from vault.errors import Conflict, InvalidInput, NotFound, VaultError
 from vault.models import (
     AccessRequest,
     Condition,
@@ -52,10 +52,13 @@ FINAL_REMINDER_DAYS = 7  # the third reminder goes out a week after the due date
 ORDINALS = {1: "First", 2: "Second", 3: "Third"}
 
 
+def _target(record: Record) -> Target:
+    return Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier)
+
+
 def _may(v: Vault, caller: Caller, action: Action, record: Record) -> Decision:
     """The policy's decision on a custodian's act on a record's item (no content released)."""
-    target = Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier)
-    return v.policy.decide(caller.principal(date.today()), action, target, is_requester=False)
+    return authz.decide(v, caller, action, _target(record), is_requester=False)
 
 
 def _custody(
@@ -68,21 +71,20 @@ def _custody(
     details: dict[str, str | int | bool | None] | None = None,
     decision: Decision | None = None,
 ) -> Event:
-    """Decide (unless already decided) and audit a custodian's act; a denial is committed."""
-    if decision is None:
-        decision = _may(v, caller, action, record)
-    event = auditing.record(
+    """Decide (unless already decided) and audit a custodian's act, allowed or denied."""
+    event = authz.require(
         v,
         db,
         caller,
         action,
-        decision=decision,
+        _target(record),
+        is_requester=False,
         resource={**resource, "client": record.client_id},
         details=details,
+        decision=decision,
+        audited=True,
     )
-    if not decision:
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
+    assert event is not None
     return event
 
 
@@ -93,12 +95,9 @@ def _refuse(
     action: Action,
     resource: dict[str, object],
     error: VaultError,
-) -> VaultError:
-    """Undo the act, log the refusal on its own, and hand back the error to raise."""
-    db.rollback()
-    auditing.record(v, db, caller, action, outcome="denied", resource=resource, reason=error.code)
-    db.commit()
-    return error
+) -> Exception:
+    """The error to raise, carrying the refusal's own audit event (the act is undone)."""
+    return authz.refuse(error, v, caller, action, resource=resource)
 
 
 def get_item(db: Session, item_id: int) -> Item:
@@ -144,7 +143,6 @@ def add_item(
             item_id=item.id, location=location, reason="registered", moved_by_id=caller.person_id
         )
     )
-    db.commit()
     return item
 
 
@@ -241,7 +239,6 @@ def checkout(
             moved_by_id=caller.person_id,
         )
     )
-    db.commit()
     return loan
 
 
@@ -325,7 +322,6 @@ def checkin(
                 "pages_in": pages,
             },
         )
-    db.commit()
     return loan
 
 
@@ -389,7 +385,6 @@ def renew(v: Vault, db: Session, caller: Caller, item_id: int, *, days: int | No
     loan.renewals += 1
     loan.due_at = loan.due_at + timedelta(days=days)
     loan.reminders_sent = 0  # the reminder cycle starts again for the new due date
-    db.commit()
     return loan
 
 
@@ -405,7 +400,7 @@ def loans(
     offset: int = 0,
 ) -> list[Loan]:
     """Loans, soonest due first, e.g. the overdue list (custodians, auditors, admins)."""
-    authorize(v, db, caller, Action.ITEM_READ)
+    require(v, db, caller, Action.ITEM_READ)
     now = now or utcnow()
     stmt = select(Loan).order_by(Loan.due_at, Loan.id)
     if open_only or overdue_only:
@@ -417,7 +412,7 @@ def loans(
 
 def history(v: Vault, db: Session, caller: Caller, item_id: int) -> list[ItemLocation]:
     """Where an item has been, oldest first."""
-    authorize(v, db, caller, Action.ITEM_READ)
+    require(v, db, caller, Action.ITEM_READ)
     get_item(db, item_id)
     return list(
         db.scalars(
@@ -455,7 +450,7 @@ def send_reminders(
     in the app always, and by e-mail when SMTP is configured. The third also tells
     the custodian who lent it. Audited, without content.
     """
-    authorize(v, db, caller, Action.ITEM_REMIND)
+    require(v, db, caller, Action.ITEM_REMIND)
     now = now or utcnow()
     sent = []
     for loan in list(db.scalars(select(Loan).where(Loan.returned_at.is_(None)).order_by(Loan.id))):
@@ -503,6 +498,5 @@ def send_reminders(
             },
             details={"loan": loan.id, "number": number, "overdue": overdue},
         )
-        db.commit()
         sent.append(Reminder(loan, number, overdue))
     return sent

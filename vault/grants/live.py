@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from vault import auditing
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Conflict, Denied, NotFound
+from vault.errors import Conflict, NotFound
 from vault.models import (
     Client,
     Grant,
@@ -28,20 +29,18 @@ def revoke(v: Vault, db: Session, caller: Caller, grant_id: int, reason: str) ->
         raise NotFound("no such grant", code="grant_not_found")
     client = db.get(Client, grant.client_id)
     assert client is not None
-    target = Target(record_id=grant.record_id, client_id=grant.client_id, tier=client.tier)
-    decision = v.policy.decide(
-        caller.principal(date.today()), Action.GRANT_REVOKE, target, is_requester=False
+    require(
+        v,
+        db,
+        caller,
+        Action.GRANT_REVOKE,
+        Target(record_id=grant.record_id, client_id=grant.client_id, tier=client.tier),
+        is_requester=False,
+        resource={"grant": grant.id},
     )
-    if not decision:
-        auditing.record(
-            v, db, caller, Action.GRANT_REVOKE, decision=decision, resource={"grant": grant.id}
-        )
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
     if grant.revoked_at is not None:
         raise Conflict("this grant is already revoked", code="grant_revoked")
     revoke_grant(v, db, caller, grant, reason or "revoked")
-    db.commit()
     return grant
 
 

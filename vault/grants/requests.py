@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Conflict, Denied, InvalidInput, NotFound
+from vault.errors import Conflict, InvalidInput, NotFound
 from vault.models import (
     AccessRequest,
     Approval,
@@ -103,7 +103,7 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
 
 def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessRequest:
     """File a request; the custodians who may decide it are notified."""
-    authorize(v, db, caller, Action.REQUEST_CREATE)
+    require(v, db, caller, Action.REQUEST_CREATE)
     assert caller.person is not None
     client, record, actions, minutes = _validate(v, db, ask)
     now = utcnow()
@@ -141,7 +141,6 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
             f"{caller.person.name} asks to {req.actions} {target}.",
             link=f"/requests/{req.id}",
         )
-    db.commit()
     return req
 
 
@@ -183,33 +182,21 @@ def _load_for_update(db: Session, request_id: int) -> AccessRequest:
 def _decide_custody(
     v: Vault, db: Session, caller: Caller, action: Action, req: AccessRequest
 ) -> None:
-    """The policy decision for a custodian act on ``req`` (audited and raised when denied)."""
+    """The policy decision for a custodian act on ``req`` (a denial is audited and raised)."""
     assert caller.person is not None
-    target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
-    decision = v.policy.decide(
-        caller.principal(date.today()),
+    require(
+        v,
+        db,
+        caller,
         action,
-        target,
+        Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier),
         is_requester=caller.person.id == req.requester_id,
+        resource={"request": req.id, "client": req.client_id, "record": req.record_id},
     )
-    if not decision:
-        auditing.record(
-            v,
-            db,
-            caller,
-            action,
-            decision=decision,
-            resource={"request": req.id, "client": req.client_id, "record": req.record_id},
-        )
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
 
 
 def _ensure_pending(v: Vault, db: Session, req: AccessRequest, now: datetime) -> None:
     status = req.status_at(now)
-    if status == RequestStatus.EXPIRED and req.status == RequestStatus.PENDING:
-        req.status = RequestStatus.EXPIRED.value
-        db.commit()
     if status != RequestStatus.PENDING:
         raise Conflict(f"this request is {status}", code=f"request_{status}")
 
@@ -234,7 +221,6 @@ def approve(
     try:
         db.flush()
     except IntegrityError:
-        db.rollback()
         raise Conflict("you already approved this request", code="already_approved") from None
     db.refresh(req)
     auditing.record(
@@ -259,7 +245,6 @@ def approve(
                     f"Access request #{req.id} needs a second approval",
                     link=f"/requests/{req.id}",
                 )
-    db.commit()
     return req
 
 
@@ -335,13 +320,12 @@ def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = "")
             note[:500],
             link=f"/requests/{req.id}",
         )
-    db.commit()
     return req
 
 
 def withdraw(v: Vault, db: Session, caller: Caller, request_id: int) -> AccessRequest:
     """The requester withdraws a pending request."""
-    authorize(v, db, caller, Action.REQUEST_WITHDRAW)
+    require(v, db, caller, Action.REQUEST_WITHDRAW)
     req = _load_for_update(db, request_id)
     if req.requester_id != caller.person_id:
         raise NotFound("no such request", code="request_not_found")
@@ -349,7 +333,6 @@ def withdraw(v: Vault, db: Session, caller: Caller, request_id: int) -> AccessRe
     req.status = RequestStatus.WITHDRAWN.value
     req.decided_at = utcnow()
     auditing.record(v, db, caller, Action.REQUEST_WITHDRAW, resource={"request": req.id})
-    db.commit()
     return req
 
 

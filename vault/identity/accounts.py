@@ -31,8 +31,16 @@ from sqlalchemy.orm import Session
 from vault import auditing, authz
 from vault.caller import Caller
 from vault.crypto import DataKey, DecryptionError, WrappedKey, decrypt_field, encrypt_field
+from vault.crypto.contexts import totp_context
 from vault.db import utcnow
-from vault.errors import Conflict, Denied, InvalidInput, TooManyAttempts, Unauthenticated
+from vault.errors import (
+    Conflict,
+    Denied,
+    InvalidInput,
+    TooManyAttempts,
+    Unauthenticated,
+    VaultError,
+)
 from vault.models import LocalCredential, LoginFailure, Person, Role
 from vault.people import departures, directory
 from vault.policy import Action
@@ -98,7 +106,7 @@ def check_password_rules(password: str) -> None:
 
 def set_password(v: Vault, db: Session, caller: Caller, person: Person, password: str) -> None:
     """Set or replace ``person``'s local password (the operator's act; audited)."""
-    authz.authorize(v, db, caller, Action.PERSON_UPDATE)
+    authz.require(v, db, caller, Action.PERSON_UPDATE)
     check_password_rules(password)
     cred = _credential(db, person)
     cred.password_hash = _hasher.hash(password)
@@ -113,20 +121,15 @@ def set_password(v: Vault, db: Session, caller: Caller, person: Person, password
         resource={"person": person.id},
         details={"credential": "password"},
     )
-    db.commit()
-
-
-def _totp_context(person_id: int) -> bytes:
-    return f"totp:{person_id}".encode()
 
 
 def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enrollment:
     """Give ``person`` a new TOTP secret (replacing any old one); returned once, kept sealed."""
-    authz.authorize(v, db, caller, Action.PERSON_UPDATE)
+    authz.require(v, db, caller, Action.PERSON_UPDATE)
     secret = pyotp.random_base32()
     dek = DataKey.generate()
     cred = _credential(db, person)
-    cred.totp_wrapped_dek = v.keys.wrap(dek, _totp_context(person.id)).to_bytes()
+    cred.totp_wrapped_dek = v.keys.wrap(dek, totp_context(person.id)).to_bytes()
     cred.totp_secret_ct = encrypt_field(
         dek, secret.encode(), record_id=f"person:{person.id}", field="totp", version=1
     )
@@ -141,7 +144,6 @@ def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enroll
         resource={"person": person.id},
         details={"credential": "totp"},
     )
-    db.commit()
     uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
     return Enrollment(secret=secret, uri=uri)
 
@@ -150,8 +152,8 @@ def _totp_secret(v: Vault, cred: LocalCredential) -> str | None:
     if cred.totp_secret_ct is None or cred.totp_wrapped_dek is None:
         return None
     try:
-        dek = v.keys.unwrap(
-            WrappedKey.from_bytes(cred.totp_wrapped_dek), _totp_context(cred.person_id)
+        dek = v.keys.unwrap_own_secret(
+            WrappedKey.from_bytes(cred.totp_wrapped_dek), totp_context(cred.person_id)
         )
         return decrypt_field(
             dek, cred.totp_secret_ct, record_id=f"person:{cred.person_id}", field="totp", version=1
@@ -269,7 +271,6 @@ def _count_failure(
                     "minutes": settings.login_window_minutes,
                 },
             )
-    db.commit()
 
 
 def _refuse_if_throttled(
@@ -281,31 +282,35 @@ def _refuse_if_throttled(
         ("account", email, settings.login_max_failures, "account_locked"),
     ):
         if _failures(v, db, scope, value) >= limit:
-            auditing.record(
+            raise authz.refuse(
+                TooManyAttempts(
+                    f"too many failed sign-ins; try again in {settings.login_window_minutes} "
+                    "minutes",
+                    code=code,
+                ),
                 v,
-                db,
                 caller,
                 Action.AUTH_LOGIN,
-                outcome="denied",
-                reason=code,
                 details={"method": "password"},
-            )
-            db.commit()
-            raise TooManyAttempts(
-                f"too many failed sign-ins; try again in {settings.login_window_minutes} minutes",
-                code=code,
             )
 
 
 def _may_sign_in(v: Vault, db: Session, caller: Caller, method: str) -> None:
     """The policy decides whether this person may sign in now (leaving date, disabled)."""
-    decision = v.policy.decide(caller.principal(date.today()), Action.AUTH_LOGIN)
-    if not decision:
-        auditing.record(
-            v, db, caller, Action.AUTH_LOGIN, decision=decision, details={"method": method}
-        )
-        db.commit()
-        raise Denied(decision.message, code=decision.reason)
+    authz.require(v, db, caller, Action.AUTH_LOGIN, details={"method": method})
+
+
+def _bad_credentials(
+    v: Vault, caller: Caller, email: str, person: Person | None, attempt: Attempt
+) -> Unauthenticated:
+    """The refusal of a wrong e-mail, password or code: it keeps the failure's count."""
+
+    def count(db: Session) -> None:
+        _count_failure(v, db, caller, email, person, attempt, "bad_credentials")
+
+    return Unauthenticated(
+        "wrong e-mail, password or one-time code", code="bad_credentials", keep=(count,)
+    )
 
 
 def sign_in_with_password(
@@ -327,30 +332,24 @@ def sign_in_with_password(
     cred = db.get(LocalCredential, person.id) if person is not None else None
     stored = cred.password_hash if cred is not None else None
     if not _verify_password(stored, password) or person is None or cred is None:
-        _count_failure(v, db, anonymous, email, person, attempt, "bad_credentials")
-        raise Unauthenticated("wrong e-mail, password or one-time code", code="bad_credentials")
+        raise _bad_credentials(v, anonymous, email, person, attempt)
     who = attempt.caller(person, f"local:{email}")
     enrolled = cred.totp_secret_ct is not None
     if not enrolled and person.has_role(Role.ADMIN):
-        auditing.record(
+        raise authz.refuse(
+            Denied(
+                "admins sign in with a one-time code: ask the operator to run "
+                "'archive-vault people enroll-totp'",
+                code="totp_enrollment_required",
+            ),
             v,
-            db,
             who,
             Action.AUTH_LOGIN,
-            outcome="denied",
-            reason="totp_enrollment_required",
             resource={"person": person.id},
             details={"method": "password"},
         )
-        db.commit()
-        raise Denied(
-            "admins sign in with a one-time code: ask the operator to run "
-            "'archive-vault people enroll-totp'",
-            code="totp_enrollment_required",
-        )
     if enrolled and not _check_totp(v, cred, code or ""):
-        _count_failure(v, db, anonymous, email, person, attempt, "bad_credentials")
-        raise Unauthenticated("wrong e-mail, password or one-time code", code="bad_credentials")
+        raise _bad_credentials(v, anonymous, email, person, attempt)
     _may_sign_in(v, db, who, "password")
     if _hasher.check_needs_rehash(cred.password_hash or ""):
         cred.password_hash = _hasher.hash(password)
@@ -365,7 +364,6 @@ def sign_in_with_password(
         resource={"person": person.id},
         details={"method": "password", "totp": enrolled},
     )
-    db.commit()
     return person
 
 
@@ -419,12 +417,13 @@ def _find_sso_person(db: Session, ident: SsoIdentity) -> Person | None:
     raise Conflict("this e-mail address belongs to another vault account", code="sso_email_taken")
 
 
-def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt) -> Person:
-    """Create or update the person the provider vouched for, then sign them in (audited).
+def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt) -> Person:
+    """Create or update the person the provider vouched for (audited), before sign-in.
 
     The first sign-in creates the person (hire date from the claim, or today); every
     sign-in sets the roles from the groups. A leaving date arriving by claim starts the
-    person's departure at once, which ends their access.
+    person's departure at once, which ends their access. This is a unit of work of its
+    own: what the provider said is kept even when the sign-in that follows is refused.
     """
     if not directory.EMAIL.match(ident.email) or not ident.subject:
         raise InvalidInput(
@@ -436,18 +435,8 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
     hired = ident.hired_on if ident.hired_on and ident.hired_on <= today else None
     try:
         person = _find_sso_person(db, ident)
-    except Conflict:
-        auditing.record(
-            v,
-            db,
-            operator,
-            Action.AUTH_LOGIN,
-            outcome="denied",
-            reason="sso_email_taken",
-            details={"method": "sso"},
-        )
-        db.commit()
-        raise
+    except Conflict as exc:
+        raise authz.refuse(exc, v, operator, Action.AUTH_LOGIN, details={"method": "sso"}) from None
     name = (ident.name or ident.email).strip()[:200] or ident.email
     if person is None:
         person = Person(
@@ -461,7 +450,6 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
         try:
             db.flush()
         except IntegrityError:
-            db.rollback()
             raise Conflict("this account was just created; sign in again", code="retry") from None
         auditing.record(
             v,
@@ -495,12 +483,18 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
                 resource={"person": person.id},
                 details={"source": "sso", **changes},
             )
-    db.commit()
     if ident.leaving_on is not None and (
         person.leaving_on is None or ident.leaving_on < person.leaving_on
     ):
         departures.set_departure(v, db, operator, person, ident.leaving_on, source="sso")
         db.refresh(person)
+    return person
+
+
+def sign_in_with_sso(
+    v: Vault, db: Session, person: Person, ident: SsoIdentity, attempt: Attempt
+) -> Person:
+    """Sign in a person :func:`sync_sso_person` brought up to date; every outcome is audited."""
     who = attempt.caller(person, f"sso:{ident.subject}")
     _may_sign_in(v, db, who, "sso")
     auditing.record(
@@ -513,24 +507,18 @@ def sign_in_with_sso(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt
         resource={"person": person.id},
         details={"method": "sso"},
     )
-    db.commit()
     return person
 
 
-def record_sign_in_failure(
-    v: Vault, db: Session, attempt: Attempt, reason: str, subject: str = "sso"
-) -> None:
-    """Audit a sign-in that failed before anyone was identified (bad state, provider error)."""
-    auditing.record(
-        v,
-        db,
-        attempt.caller(None, subject),
-        Action.AUTH_LOGIN,
-        outcome="denied",
-        reason=reason,
-        details={"method": "sso"},
+def sign_in_failed(
+    v: Vault, attempt: Attempt, error: VaultError, subject: str = "sso"
+) -> VaultError:
+    """``error`` carrying the audit event of a sign-in that failed before anyone was
+    identified (bad state, provider error)."""
+    authz.refuse(
+        error, v, attempt.caller(None, subject), Action.AUTH_LOGIN, details={"method": "sso"}
     )
-    db.commit()
+    return error
 
 
 def record_sign_out(v: Vault, db: Session, caller: Caller, reason: str) -> None:
@@ -544,4 +532,3 @@ def record_sign_out(v: Vault, db: Session, caller: Caller, reason: str) -> None:
         reason=reason,
         resource={"person": caller.person_id} if caller.person_id else {},
     )
-    db.commit()

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, NotFound
@@ -27,7 +27,7 @@ def hash_token(token: str) -> str:
 
 def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: str = "") -> str:
     """Issue a bearer token for ``person``; the plain token is returned once, never stored."""
-    authorize(v, db, caller, Action.TOKEN_ISSUE)
+    require(v, db, caller, Action.TOKEN_ISSUE)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(person_id=person.id, token_hash=hash_token(token), label=label[:100])
     db.add(row)
@@ -35,7 +35,6 @@ def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: st
     auditing.record(
         v, db, caller, Action.TOKEN_ISSUE, resource={"person": person.id, "token": row.id}
     )
-    db.commit()
     return token
 
 
@@ -66,7 +65,7 @@ def tokens_of(db: Session, person: Person) -> list[ApiToken]:
 
 def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
     """Revoke a bearer token at once (admin act, audited); revoking twice is a conflict."""
-    authorize(v, db, caller, Action.TOKEN_REVOKE)
+    require(v, db, caller, Action.TOKEN_REVOKE)
     row = db.get(ApiToken, token_id)
     if row is None:
         raise NotFound("no such token", code="token_not_found")
@@ -76,5 +75,4 @@ def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiTok
     auditing.record(
         v, db, caller, Action.TOKEN_REVOKE, resource={"person": row.person_id, "token": row.id}
     )
-    db.commit()
     return row

@@ -29,12 +29,11 @@ from sqlalchemy import Column, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.archive.records import client_context, record_context
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.crypto import DecryptionError, WrappedKey
+from vault.crypto.contexts import client_context, record_context, totp_context
 from vault.errors import InvalidInput
-from vault.identity.accounts import _totp_context
 from vault.models import Client, LocalCredential, Record
 from vault.policy import Action
 from vault.runtime import Vault
@@ -75,7 +74,7 @@ WRAPPED: tuple[WrappedKeys, ...] = (
         _table(LocalCredential),
         _table(LocalCredential).c.person_id,
         _table(LocalCredential).c.totp_wrapped_dek,
-        _totp_context,
+        totp_context,
     ),
 )
 
@@ -94,15 +93,14 @@ def rotate(v: Vault, db: Session, caller: Caller) -> str:
     The keyring file changes first; if the audit event then cannot be written, the
     error is raised (the new KEK exists, and only wraps keys from then on).
     """
-    authorize(v, db, caller, Action.KEY_ROTATE)
-    rotate_keys = getattr(v.keys, "rotate", None)
-    if rotate_keys is None:
+    require(v, db, caller, Action.KEY_ROTATE)
+    if not v.keys.rotates:
         raise InvalidInput(
             f"the {v.config.key_provider} key provider rotates its keys itself",
             code="rotation_unsupported",
         )
     previous = v.keys.active_key_id
-    new_id = str(rotate_keys())
+    new_id = v.keys.rotate()
     auditing.record(
         v,
         db,
@@ -111,7 +109,6 @@ def rotate(v: Vault, db: Session, caller: Caller) -> str:
         resource={"key": new_id},
         details={"previous": previous},
     )
-    db.commit()
     return new_id
 
 
@@ -156,7 +153,7 @@ def rewrap(
     """
     if not 1 <= batch <= 10_000:
         raise InvalidInput("batch must be between 1 and 10000", code="invalid_batch")
-    authorize(v, db, caller, Action.KEY_REWRAP)
+    require(v, db, caller, Action.KEY_REWRAP)
     active = v.keys.active_key_id
     if on_total is not None:
         on_total(
@@ -191,7 +188,6 @@ def rewrap(
             "complete": True,
         },
     )
-    db.commit()
     return report
 
 
@@ -212,7 +208,12 @@ def _rewrap_kind(
     batch: int,
     report: Rewrap,
 ) -> Iterator[int]:
-    """Rewrap one kind; yields the rows looked at after each committed batch."""
+    """Rewrap one kind; yields the rows looked at after each committed batch.
+
+    A rewrap is a batch job, the one kind of service that commits: each batch is a unit
+    of work of its own (rows locked, rewritten, audited, committed), so that a run that
+    is killed loses at most the batch in hand and the next run takes up from there.
+    """
     after = 0
     while True:
         # Locked (PostgreSQL; SQLite's transactions take the write lock): nothing changes a
@@ -235,7 +236,7 @@ def _rewrap_kind(
                 continue
             try:
                 context = kind.context(key)
-                fresh = v.keys.wrap(v.keys.unwrap(WrappedKey.from_bytes(blob), context), context)
+                fresh = v.keys.rewrap(WrappedKey.from_bytes(blob), context)
             except DecryptionError:
                 report.failed[kind.name].append(key)
                 continue

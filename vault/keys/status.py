@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.keys.rotation import WRAPPED, key_id_of
 from vault.models import Attachment, Client, Record
@@ -39,7 +39,7 @@ class KeyStatus:
 
 def provider_status(v: Vault, db: Session, caller: Caller) -> KeyStatus:
     """The key provider's status (admins; reading it is recorded)."""
-    authorize(v, db, caller, Action.KEY_STATUS)
+    require(v, db, caller, Action.KEY_STATUS)
     raw = v.keys.verify_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     digest = hashlib.sha256(raw).hexdigest()
     result = KeyStatus(
@@ -52,7 +52,6 @@ def provider_status(v: Vault, db: Session, caller: Caller) -> KeyStatus:
         attachments=int(db.scalar(select(func.count()).select_from(Attachment)) or 0),
     )
     auditing.record(v, db, caller, Action.KEY_STATUS)
-    db.commit()
     return result
 
 
@@ -93,5 +92,4 @@ def status(v: Vault, db: Session, caller: Caller) -> Status:
         for (blob,) in rows:
             counts[key_id_of(blob)] += 1
         wrapped[kind.name] = dict(sorted(counts.items()))
-    db.rollback()
     return Status(provider, wrapped)

@@ -46,9 +46,9 @@ def raise_alert(
 
 def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: str) -> None:
     """An auditor clears a person under review (audited); open alerts on them are closed."""
-    from vault.authz import authorize
+    from vault.authz import require
 
-    authorize(v, db, caller, Action.REVIEW_CLEAR)
+    require(v, db, caller, Action.REVIEW_CLEAR)
     if not person.under_review:
         from vault.errors import Conflict
 
@@ -68,4 +68,3 @@ def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: st
         resource={"person": person.id},
         details={"note": note[:200]},
     )
-    db.commit()

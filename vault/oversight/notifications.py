@@ -77,4 +77,3 @@ def mark_read(db: Session, person: Person, note_id: int) -> None:
 
         raise NotFound("no such notification", code="notification_not_found")
     note.read_at = note.read_at or utcnow()
-    db.commit()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from audit import audit_events
 from vault.archive.file_reviews import stale_reports_query
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.models import AccessRequest, Alert, Client, Loan, Person, Record, RequestStatus, Section
@@ -79,7 +79,7 @@ def collect(
     v: Vault, db: Session, caller: Caller, *, days: int = 30, now: datetime | None = None
 ) -> Stats:
     """Compute the statistics over the last ``days`` days (holdings and loans: as of now)."""
-    authorize(v, db, caller, Action.STATS_READ)
+    require(v, db, caller, Action.STATS_READ)
     now = now or utcnow()
     since = now - timedelta(days=days)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput
@@ -34,7 +34,7 @@ def set_departure(
     from vault.models import AccessRequest, Approval, Grant, RequestStatus
 
     if caller.person is not None:
-        authorize(v, db, caller, Action.PERSON_DEPART)
+        require(v, db, caller, Action.PERSON_DEPART)
         if caller.person.id == person.id and source == "admin":
             raise Denied("set your own leaving date through another admin", code="self_departure")
     if day < date(2000, 1, 1) or day > date.today().replace(year=date.today().year + 2):
@@ -79,7 +79,6 @@ def set_departure(
             "source": source,
         },
     )
-    db.commit()
     return revoked
 
 
@@ -109,7 +108,7 @@ def departure_report(
     from audit import audit_events
     from vault.models import Client, Record
 
-    authorize(v, db, caller, Action.DEPARTURE_REPORT)
+    require(v, db, caller, Action.DEPARTURE_REPORT)
     days = days or v.config.departure_report_days
     since = utcnow() - timedelta(days=days)
     rows = db.execute(
@@ -157,7 +156,6 @@ def departure_report(
         resource={"person": person.id},
         details={"days": days, "rows": len(touches)},
     )
-    db.commit()
     return touches
 
 

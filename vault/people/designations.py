@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import refuse, require
 from vault.caller import Caller
 from vault.config import TIERS
 from vault.errors import Conflict, Denied, InvalidInput
@@ -22,20 +22,15 @@ def designate(
     if caller.person is None:
         # Designation must name a responsible admin: the operator alone may not designate.
         raise Denied("a designation needs an admin (--by)", code="designation_needs_admin")
-    authorize(v, db, caller, Action.DESIGNATION_CREATE)
+    require(v, db, caller, Action.DESIGNATION_CREATE)
     if caller.person.id == person.id:
-        decision_reason = "self_designation"
-        auditing.record(
+        raise refuse(
+            Denied("nobody may designate themselves", code="self_designation"),
             v,
-            db,
             caller,
             Action.DESIGNATION_CREATE,
-            outcome="denied",
             resource={"person": person.id},
-            reason=decision_reason,
         )
-        db.commit()
-        raise Denied("nobody may designate themselves", code=decision_reason)
     wanted = sorted({t.strip().lower() for t in tiers if t.strip()})
     if not wanted or set(wanted) - set(TIERS):
         raise InvalidInput(f"tiers must be among {', '.join(TIERS)}", code="invalid_tier")
@@ -52,7 +47,6 @@ def designate(
         resource={"person": person.id, "designation": d.id},
         details={"tiers": d.tiers},
     )
-    db.commit()
     db.refresh(person)
     return d
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault import auditing
-from vault.authz import authorize
+from vault.authz import require
 from vault.caller import Caller
 from vault.errors import Conflict, InvalidInput, NotFound
 from vault.models import Person, Role
@@ -47,7 +47,7 @@ def add_person(
     roles: list[str] | tuple[str, ...] | str = ("employee",),
 ) -> Person:
     """Create a person (admin act, audited)."""
-    authorize(v, db, caller, Action.PERSON_CREATE)
+    require(v, db, caller, Action.PERSON_CREATE)
     email = email.strip().lower()
     if not EMAIL.match(email):
         raise InvalidInput(f"not an e-mail address: {email!r}", code="invalid_email")
@@ -61,10 +61,8 @@ def add_person(
     try:
         db.flush()
     except IntegrityError:
-        db.rollback()
         raise Conflict(f"{email} already exists", code="person_exists") from None
     auditing.record(v, db, caller, Action.PERSON_CREATE, resource={"person": person.id})
-    db.commit()
     return person
 
 

@@ -39,6 +39,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
 
     @app.before_request
     def _bind_request() -> None:
+        app.extensions["vault"].start_sealer()
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
@@ -61,6 +62,5 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         db = g.pop("db", None)
         if db is not None:
             db.close()
-            app.extensions["vault"].maybe_seal()
 
     return app

@@ -47,5 +47,4 @@ def baseline(record_id: int) -> Response:
     if row is None:
         raise NotFound("no such record", code="record_not_found")
     session.execute(insert(hits).values(record_id=record_id, at=utcnow()))
-    session.commit()
     return jsonify(record=row.id, ciphertext_bytes=len(row.content_ct))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
+from vault import uow
 from vault.caller import Caller
 from vault.errors import Unauthenticated
 from vault.runtime import Vault
@@ -35,3 +36,11 @@ def caller() -> Caller:
         user_agent=(request.user_agent.string or "")[:200] or None,
         request_id=g.get("request_id", ""),
     )
+
+
+def refused(exc: BaseException) -> None:
+    """A page shows this error itself: roll the act back and keep what the refusal
+    carries (its audit event), as the error handler does for errors it renders."""
+    session = g.get("db")
+    if session is not None:
+        uow.finish(session, exc)

@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from vault import uow
 from vault.errors import VaultError
 
 _HTTP_CODES = {
@@ -52,11 +53,32 @@ def _page(status: int, code: str, title: str, detail: str = "") -> Response | No
         return None
 
 
+def _end_unit_of_work(exc: BaseException) -> None:
+    """Roll the request's work back, and keep what a refusal carries (its audit event)."""
+    session = g.get("db")
+    if session is not None:
+        uow.finish(session, exc)
+
+
+def _rollback() -> None:
+    session = g.get("db")
+    if session is not None:
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            structlog.get_logger("vault").error("rollback failed")
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
 
     @app.errorhandler(VaultError)
     def _vault_error(exc: VaultError) -> Response:
+        try:
+            _end_unit_of_work(exc)
+        except SQLAlchemyError as failed:
+            # The refusal could not be recorded: the caller learns the storage failed.
+            return _storage_error(failed)
         page = _page(exc.status, exc.code, exc.title, exc.message)
         if page is not None:
             return page
@@ -67,12 +89,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        _rollback()
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "http_error")
         return _page(status, code, exc.name) or problem(status, code, exc.name)
 
     @app.errorhandler(SQLAlchemyError)
     def _storage_error(exc: SQLAlchemyError) -> Response:
+        _rollback()
         # The database (or the audit append inside it) failed: the act did not happen.
         structlog.get_logger("vault").error("storage error", exc_type=type(exc).__name__)
         return _page(503, "storage_unavailable", "Service unavailable") or problem(
@@ -84,6 +108,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)  # the last resort: never a traceback to the client
     def _unexpected(exc: Exception) -> Response:
+        _rollback()
         # Never a stack trace to the client; the operator's log has it (ids only).
         structlog.get_logger("vault").error("unhandled error", exc_type=type(exc).__name__)
         return _page(500, "internal_error", "Internal error") or problem(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Flask, current_app, g, request
+from sqlalchemy.orm import Session
 
-from vault import auditing
+from vault import authz
 from vault.caller import Caller
 from vault.config import TIERS
 from vault.errors import Denied, Unauthenticated
@@ -74,28 +75,30 @@ def _decide(who: Caller, action: Action) -> Decision | None:
 
 
 def _refuse(who: Caller, action: Action, decision: Decision) -> None:
-    """Audit the refusal (and alert on a departed person knocking), then raise 403."""
-    session = db()
+    """Raise 403 through :func:`vault.authz.require`: the refusal's audit event (and an
+    alert when a departed person knocks) is written by the boundary after the rollback."""
     resource = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
-    auditing.record(
-        vault(),
-        session,
+    v = vault()
+
+    def alert(session: Session) -> None:
+        person = who.person
+        if decision.reason == "person_disabled" and person is not None:
+            alerts.raise_alert(
+                v,
+                session,
+                who,
+                "departed_access",
+                person,
+                f"{person.email} (left {person.leaving_on}) tried {action.value}",
+            )
+
+    authz.require(
+        v,
+        db(),
         who,
         action,
         decision=decision,
-        resource={k.removesuffix("_id"): v for k, v in resource.items()},
+        resource={k.removesuffix("_id"): val for k, val in resource.items()},
         details={"route": request.url_rule.rule if request.url_rule else ""},
+        on_denial=(alert,),
     )
-    if decision.reason == "person_disabled":
-        person = who.person
-        assert person is not None
-        alerts.raise_alert(
-            vault(),
-            session,
-            who,
-            "departed_access",
-            person,
-            f"{person.email} (left {person.leaving_on}) tried {action.value}",
-        )
-    session.commit()
-    raise Denied(decision.message, code=decision.reason)

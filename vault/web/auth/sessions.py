@@ -18,6 +18,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from vault import uow
 from vault.caller import Caller
 from vault.errors import InvalidInput
 from vault.identity import accounts
@@ -153,7 +154,8 @@ def init_app(app: Flask) -> None:
                 user_agent=(request.user_agent.string or "")[:200] or None,
                 request_id=g.get("request_id", ""),
             )
-            accounts.record_sign_out(vault(), db(), who, expired)
+            # Kept whatever the request then does (it is refused as anonymous).
+            uow.run(db(), accounts.record_sign_out, vault(), db(), who, expired)
             return
         if now - session["seen_at"] >= TOUCH_EVERY_S:
             session["seen_at"] = int(now)

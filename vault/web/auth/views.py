@@ -6,12 +6,13 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
+from vault import uow
 from vault.errors import VaultError
 from vault.identity import accounts
 from vault.policy import Action
 from vault.web.auth import oidc, sessions
 from vault.web.auth.redirects import safe_next
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -68,6 +69,7 @@ def login() -> Response | tuple[str, int]:
             _attempt(),
         )
     except VaultError as exc:
+        refused(exc)
         return _login_page(next_url, error=exc, email=email, status=exc.status)
     sessions.start(person, "password")
     return redirect(next_url)
@@ -97,9 +99,10 @@ def callback() -> Response:
     try:
         identity, id_token, next_url = oidc.provider().complete(request.args)
     except VaultError as exc:
-        accounts.record_sign_in_failure(vault(), db(), _attempt(), exc.code)
-        raise
-    person = accounts.sign_in_with_sso(vault(), db(), identity, _attempt())
+        refused(exc)
+        raise accounts.sign_in_failed(vault(), _attempt(), exc) from None
+    person = uow.run(db(), accounts.sync_sso_person, vault(), db(), identity, _attempt())
+    person = accounts.sign_in_with_sso(vault(), db(), person, identity, _attempt())
     sessions.start(person, "sso", id_token=id_token)
     return redirect(safe_next(next_url))
 

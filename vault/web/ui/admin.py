@@ -21,7 +21,7 @@ from vault.people import departures, directory
 from vault.people import designations as designations_
 from vault.policy import Action
 from vault.web.api import parse
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui.blueprint import bp
 from vault.web.ui.catalogue import MAX_QUERY, page_number, page_size
@@ -70,6 +70,7 @@ def person_new() -> Response | tuple[str, int]:
             roles=roles,
         )
     except VaultError as exc:
+        refused(exc)
         return _new_person_form(exc, exc.status)
     flash(_("%(email)s was added.", email=person.email), "ok")
     return redirect(url_for("ui.person_detail", person_id=person.id))
@@ -114,6 +115,7 @@ def designate(person_id: int) -> Response | tuple[str, int]:
     try:
         d = designations_.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
     except VaultError as exc:
+        refused(exc)
         return _person_page(person, error=exc, status=exc.status)
     flash(_("Designated custodian for: %(tiers)s.", tiers=d.tiers), "ok")
     return redirect(url_for("ui.person_detail", person_id=person.id))
@@ -133,6 +135,7 @@ def token_issue(person_id: int) -> tuple[str, int]:
             vault(), db(), caller(), person, request.form.get("label", "")[:100]
         )
     except VaultError as exc:
+        refused(exc)
         return _person_page(person, error=exc, status=exc.status)
     return _person_page(person, token=token)
 
@@ -165,6 +168,7 @@ def departure(person_id: int) -> Response | tuple[str, int]:
             raise InvalidInput("the leaving date is required", code="invalid_leaving_on")
         revoked = departures.set_departure(vault(), db(), caller(), person, day)
     except VaultError as exc:
+        refused(exc)
         return _person_page(person, error=exc, status=exc.status)
     flash(_("Leaving date set; %(count)d grants revoked. Access has ended.", count=revoked), "ok")
     return redirect(url_for("ui.person_detail", person_id=person.id))

@@ -24,7 +24,7 @@ from vault.errors import InvalidInput, NotFound, VaultError
 from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui.blueprint import bp
 
@@ -138,6 +138,7 @@ def audit_log() -> tuple[str, int]:
             db().connection(), after_seq=after, limit=PAGE_SIZE + 1, **filters.query()
         )
     except VaultError as exc:
+        refused(exc)
         error = exc
     return render_template(
         "audit/log.html",
@@ -210,7 +211,6 @@ def audit_export() -> Response:
     filters = parse_filters(request.args)
     session = db()
     auditing.record(vault(), session, caller(), Action.AUDIT_EXPORT, details=filters.details())
-    session.commit()
     engine = vault().engine
 
     def rows() -> Iterator[str]:

@@ -18,7 +18,7 @@ from vault.models import Item
 from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui.blueprint import bp
 
@@ -69,6 +69,7 @@ def catalogue() -> tuple[str, int]:
             offset=(page - 1) * size,
         )
     except VaultError as exc:
+        refused(exc)
         error = exc
     return render_template(
         "ui/catalogue.html",
@@ -171,6 +172,7 @@ def deposit() -> Response | tuple[str, int]:
                 stream=upload.stream,
             )
     except VaultError as exc:
+        refused(exc)
         return _deposit_form(exc, exc.status)
     flash(
         _(

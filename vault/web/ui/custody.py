@@ -23,7 +23,7 @@ from vault.models import Person, Record
 from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui import nav
 from vault.web.ui.blueprint import bp
@@ -136,6 +136,7 @@ def item_add(record_id: int) -> Response | tuple[str, int]:
             location=form.get("location", "")[:300],
         )
     except VaultError as exc:
+        refused(exc)
         return _failed(exc, record_id)
     flash(_("The item was registered."), "ok")
     return _back_to_record(record_id)
@@ -164,6 +165,7 @@ def item_checkout(item_id: int) -> Response | tuple[str, int]:
             days=parse.integer(form.get("days"), "days", required=False, lo=0, hi=10_000),
         )
     except VaultError as exc:
+        refused(exc)
         return _failed(exc, item.record_id)
     flash(
         _("Lent to %(name)s until %(due)s UTC.", name=borrower.name, due=f"{loan.due_at:%Y-%m-%d}"),

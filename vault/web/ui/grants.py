@@ -29,7 +29,7 @@ from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
 from vault.web.auth.redirects import safe_next
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui import nav
 from vault.web.ui.blueprint import bp
@@ -123,6 +123,7 @@ def request_create() -> Response | tuple[str, int]:
         )
         req = requests.request_access(vault(), db(), caller(), ask)
     except VaultError as exc:
+        refused(exc)
         return _request_form(exc, exc.status)
     flash(_("Request %(id)d filed; the custodians in charge have been told.", id=req.id), "ok")
     return redirect(url_for("ui.request_detail", request_id=req.id))

@@ -18,7 +18,7 @@ from vault.archive import records
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.policy import Action
-from vault.web.context import caller, db, vault
+from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
 from vault.web.ui.blueprint import bp
 
@@ -59,6 +59,7 @@ def consult(record_id: int) -> tuple[str, int]:
             vault(), db(), caller(), record_id, request.form.get("purpose", "")[:600]
         )
     except VaultError as exc:
+        refused(exc)
         return _purpose_form(record_id, exc, exc.status)
     kind = got.record.content_type.split(";")[0].strip().lower()
     text, image = None, None
@@ -96,6 +97,7 @@ def make_copy(record_id: int) -> Response | tuple[str, int]:
             vault(), db(), caller(), record_id, request.form.get("purpose", "")[:600]
         )
     except VaultError as exc:
+        refused(exc)
         return _purpose_form(record_id, exc, exc.status)
     ext = COPY_EXTENSIONS.get(made.media_type, "txt")
     name = f"{made.record.file_number}-{made.copy_id}.{ext}"

@@ -1,0 +1,103 @@
+"""Keys as a capability: who may unwrap what.
+
+A key provider can unwrap every data key it ever wrapped. Only the choke point
+(``vault.access``) is handed an :class:`Unsealer`, the object that unwraps the data
+keys of records and clients. Everything else sees the provider through a
+:class:`WrapOnly` view: it wraps new data keys, re-wraps old ones inside the provider
+(rotation: the data key never leaves it), reads the secrets the audit log and the
+blind index need, and opens only the one kind of sealed secret that is not archive
+content: a person's own second-factor (TOTP) secret, bound to ``totp:<person id>``.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from vault.crypto.errors import DecryptionError
+from vault.crypto.providers import DataKey, KeyProvider, WrappedKey
+
+# Contexts a WrapOnly view may open: never a record's or a client's data key.
+OWN_SECRET_CONTEXTS = (b"totp:",)
+
+
+class WrapOnly:
+    """A key provider for every module but the choke point: wrap, never unwrap content keys."""
+
+    __slots__ = ("__provider",)
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.__provider = provider
+
+    def __repr__(self) -> str:
+        return "WrapOnly(<key provider>)"
+
+    @property
+    def active_key_id(self) -> str:
+        """Id of the KEK that :meth:`wrap` uses now."""
+        return self.__provider.active_key_id
+
+    def key_ids(self) -> list[str]:
+        """Ids of every KEK the provider knows, oldest first."""
+        return self.__provider.key_ids()
+
+    def wrap(self, dek: DataKey, context: bytes) -> WrappedKey:
+        """Wrap a fresh data key under the active KEK, bound to ``context``."""
+        return self.__provider.wrap(dek, context)
+
+    def rewrap(self, wrapped: WrappedKey, context: bytes) -> WrappedKey:
+        """Wrap a stored data key again under the active KEK; the key stays in the provider."""
+        rewrap = getattr(self.__provider, "rewrap", None)
+        if rewrap is not None:
+            return rewrap(wrapped, context)
+        return self.__provider.wrap(self.__provider.unwrap(wrapped, context), context)
+
+    def unwrap_own_secret(self, wrapped: WrappedKey, context: bytes) -> DataKey:
+        """Open a person's own sealed second-factor secret; any other context is refused."""
+        if not context.startswith(OWN_SECRET_CONTEXTS):
+            raise DecryptionError()
+        return self.__provider.unwrap(wrapped, context)
+
+    def secret(self, purpose: str) -> bytes:
+        """The provider's stable secret for ``purpose`` ("audit-mac", "blind-index")."""
+        return self.__provider.secret(purpose)
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The key that signs audit checkpoints."""
+        return self.__provider.signing_key()
+
+    def verify_key(self) -> Ed25519PublicKey:
+        """The public half of :meth:`signing_key`."""
+        return self.__provider.verify_key()
+
+    @property
+    def rotates(self) -> bool:
+        """Whether the vault itself rotates this provider's KEKs (the local key file)."""
+        return callable(getattr(self.__provider, "rotate", None))
+
+    def rotate(self) -> str:
+        """Add a KEK and make it active; only for providers that :attr:`rotates`."""
+        rotate = getattr(self.__provider, "rotate", None)
+        if rotate is None:
+            raise NotImplementedError("this key provider rotates its keys itself")
+        return str(rotate())
+
+
+class Unsealer:
+    """The capability to unwrap data keys of records and clients: the choke point's alone."""
+
+    __slots__ = ("__provider",)
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.__provider = provider
+
+    def __repr__(self) -> str:
+        return "Unsealer(<key provider>)"
+
+    def unwrap(self, wrapped: WrappedKey, context: bytes) -> DataKey:
+        """Unwrap a data key; DecryptionError on any failure."""
+        return self.__provider.unwrap(wrapped, context)
+
+
+def split(provider: KeyProvider) -> tuple[WrapOnly, Unsealer]:
+    """The two views of one provider: the wrap-only one for all, the unsealer for one."""
+    return WrapOnly(provider), Unsealer(provider)
