@@ -1,0 +1,111 @@
+"""Key-encryption keys: ``keys status|rotate|rewrap``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from vault.caller import Caller
+from vault.cli.common import EXIT_FAILED, Group, friendly, opened
+
+
+@click.group("keys", cls=Group)
+def keys() -> None:
+    """Key-encryption keys: status, rotation, re-wrapping the data keys."""
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@friendly
+def keys_status(as_json: bool) -> None:
+    """Key ids, the active one, and how many data keys each wraps."""
+    from vault.keys import status
+
+    with opened() as (v, db):
+        found = status.status(v, db, Caller.operator())
+    if as_json:
+        click.echo(json.dumps(found.as_json(), indent=2))
+        return
+    click.echo(f"provider:   {found.provider.provider}")
+    click.echo(f"active key: {found.provider.active_key_id}")
+    click.echo(f"keys:       {', '.join(found.provider.key_ids)}")
+    for kind, per_key in found.wrapped.items():
+        counts = ", ".join(f"{key_id} {n}" for key_id, n in per_key.items()) or "none"
+        click.echo(f"{kind + ':':<13} {counts}")
+    if found.outdated:
+        click.echo(
+            f"{found.outdated} data key(s) under older keys: run 'archive-vault keys rewrap'"
+        )
+
+
+@keys.command("rotate")
+@friendly
+def keys_rotate() -> None:
+    """Add a new key-encryption key and make it active (old keys are kept)."""
+    from vault.keys import rotation
+
+    with opened() as (v, db):
+        new_id = rotation.rotate(v, db, Caller.operator())
+    click.echo(
+        f"new active key {new_id}. Restart the server processes, so that they wrap new "
+        "data keys under it, then run 'archive-vault keys rewrap'."
+    )
+
+
+@keys.command("rewrap")
+@click.option(
+    "--batch",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="rows per transaction",
+)
+@friendly
+def keys_rewrap(batch: int) -> None:
+    """Re-wrap every data key under the active key (content untouched; rerun to resume)."""
+    from tqdm import tqdm
+
+    from vault.keys import rotation
+
+    started = time.perf_counter()
+    with (
+        opened() as (v, db),
+        tqdm(unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
+    ):
+
+        def batch_done(looked_at: int) -> None:
+            # A resumable batch job, not one unit of work: each batch is committed as soon
+            # as the service reports it done, so that a crash or Ctrl-C loses at most the
+            # batch in hand (rolled back whole) and a rerun picks up where this one stopped.
+            # Holding every row lock and every re-wrapped key until the end would block the
+            # vault for the whole run and lose it all on a failure.
+            db.commit()
+            bar.update(looked_at)
+
+        report = rotation.rewrap(
+            v,
+            db,
+            Caller.operator(),
+            batch=batch,
+            progress=batch_done,
+            on_total=lambda n: bar.reset(total=n),
+        )
+    per_kind = ", ".join(f"{kind} {n}" for kind, n in report.rewrapped.items())
+    click.echo(
+        f"re-wrapped {report.total_rewrapped} data keys under {report.active_key_id} "
+        f"({per_kind}); {sum(report.current.values())} were under it already; "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if report.total_failed:
+        for kind, ids in report.failed.items():
+            if ids:
+                shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+                click.echo(
+                    f"{kind}: {len(ids)} wrapped key(s) could not be unwrapped and were "
+                    f"left as they are (ids {shown})",
+                    err=True,
+                )
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,102 @@
+"""Setting up and running a vault: ``init``, ``serve``, ``demo``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from vault.cli.common import Command, config, friendly, opened
+from vault.crypto import LocalKeyring
+from vault.runtime import Vault
+
+
+@click.command(cls=Command)
+@friendly
+def init() -> None:
+    """Create the data folder, the keyring (0600), the secret key and the database."""
+    from vault.migrations import upgrade
+
+    cfg = config()
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if cfg.key_provider == "local" and not cfg.keyring.exists():
+        LocalKeyring.create(cfg.keyring)
+        click.echo(f"created keyring {cfg.keyring} (mode 0600)")
+    cfg.write_secret_key()
+    upgrade(cfg.database_url)
+    click.echo(f"database ready: {_safe_url(cfg.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command(cls=Command)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@friendly
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web UI and API with gunicorn (sync workers)."""
+    from gunicorn.app.base import BaseApplication
+
+    from vault.web import create_app
+
+    cfg = config()
+    Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
+
+    class App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app(cfg)
+
+    click.echo(f"Archive Vault on http://{host}:{port}/  (Ctrl-C stops)")
+    App().run()
+
+
+@click.command(cls=Command)
+@click.option("--force", is_flag=True, help="add demo data even if people exist")
+@friendly
+def demo(force: bool) -> None:
+    """Initialise the vault and load demo people, clients and records; print their tokens."""
+    from vault.demo import demo_logins, load_demo
+
+    ctx = click.get_current_context()
+    ctx.invoke(init)
+    with opened() as (v, db):
+        tokens = load_demo(v, db, force=force)
+        logins = demo_logins(v, db)
+    cfg = config()
+    env_file = cfg.home / "demo-tokens.env"
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for var, (_email, token) in tokens.items():
+            fh.write(f"{var}={token}\n")
+    click.echo(f"\nDemo people and their API tokens (also in {env_file}):")
+    for var, (email, token) in tokens.items():
+        click.echo(f"  {var:<18} {email:<28} {token}")
+    login_file = cfg.home / "demo-logins.txt"
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for login in logins:
+            fh.write(
+                f"{login.email} {login.password}"
+                f"{' totp-secret=' + login.totp_secret if login.totp_secret else ''}\n"
+            )
+    click.echo(f"\nSign in to the web UI with these passwords (also in {login_file}):")
+    for login in logins:
+        click.echo(f"  {login.email:<28} {login.password}")
+        if login.totp_secret:
+            click.echo(
+                f"  {'':<28} one-time code secret {login.totp_secret}: get a code with\n"
+                f'  {"":<28} .venv/bin/python -c "import pyotp; '
+                f"print(pyotp.TOTP('{login.totp_secret}').now())\""
+            )
