@@ -428,14 +428,13 @@ def import_file(
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-    end_batch: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import clients and records from ``path``; see the module docstring for the rules.
 
-    ``end_batch`` is the boundary's checkpoint after each batch of ``BATCH`` rows (the CLI
-    commits there, so that a long import shows progress and a re-run after a crash takes
-    up where it stopped: rows already imported are recognised by their key). Without it
-    the whole import is one unit of work.
+    ``progress`` is called after each batch of ``BATCH`` rows: the CLI commits there, so
+    that a long import keeps what it filed and a re-run after a crash takes up where it
+    stopped (rows already imported are recognised by their key). Otherwise the whole
+    import is the caller's one unit of work.
 
     Returns:
         The report. When rows are bad and ``skip_bad`` is false, ``report.rejected``
