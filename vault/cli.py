@@ -166,7 +166,7 @@ def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> 
             hired_on=parse_day(hired_on, "--hired-on"),
             roles=roles,
         )
-        click.echo(f"added {p.email} (id {p.id}, roles {p.roles})")
+        click.echo(f"added {p.email} (id {p.id}, roles {','.join(p.roles)})")
 
 
 @people_group.command("set-password")
@@ -223,7 +223,7 @@ def designate(email: str, tiers: str, by: str) -> None:
         d = designations.designate(
             v, db, Caller(person=admin, subject="cli"), person, tiers.split(",")
         )
-        click.echo(f"{person.email} designated custodian for {d.tiers} by {admin.email}")
+        click.echo(f"{person.email} designated custodian for {','.join(d.tiers)} by {admin.email}")
         minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
         served = (date.today() - person.hired_on).days
         if served < minimum:
@@ -576,7 +576,7 @@ def requests_list(as_email: str, waiting: bool) -> None:
         ):
             target = f"record {r.record_id}" if r.record_id else f"client {r.client_id}"
             click.echo(
-                f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {r.actions:<14} "
+                f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {','.join(r.actions):<14} "
                 f"{len(r.approvals)}/{r.approvals_needed}  {r.reason[:50]}"
             )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from vault import auditing
 from vault.caller import Caller
@@ -79,6 +79,7 @@ _COVERING = (
         Grant.expires_at > bindparam("now"),
     )
     .order_by(Grant.id)
+    .options(joinedload(Grant.action_rows))  # the actions come in the same query
 )
 
 
@@ -93,7 +94,7 @@ def covering(db: Session, person_id: int, record: Record, now: datetime) -> list
                 "record_id": record.id,
                 "now": now,
             },
-        )
+        ).unique()
     )
 
 
