@@ -115,7 +115,7 @@ def designate(person_id: int) -> Response | tuple[str, int]:
         d = designations_.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
     except VaultError as exc:
         return _person_page(person, error=exc, status=exc.status)
-    flash(_("Designated custodian for: %(tiers)s.", tiers=", ".join(d.tiers)), "ok")
+    flash(_("Designated custodian for: %(tiers)s.", tiers=",".join(d.tiers)), "ok")
     return redirect(url_for("ui.person_detail", person_id=person.id))
 
 
