@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo serve test lint typecheck pytest bench clean-demo translations
+.PHONY: demo serve test lint imports typecheck pytest bench clean-demo translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,13 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/archive-vault serve
 
-lint: $(STAMP)
+lint: $(STAMP) imports
 	$(BIN)/ruff check vault audit tests bench
 	$(BIN)/ruff format --check vault audit tests bench
+
+# The import contracts of pyproject.toml ([tool.importlinter]), on this tree's code.
+imports: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -248,8 +248,8 @@ def _sample(rule: str, ids: dict[str, int]) -> str:
 
 def test_every_page_carries_the_strict_headers(web, make, vault):
     admin = make.admin()
-    admin.roles = "admin,auditor,employee"
-
+    admin.roles = ("admin", "auditor", "employee")
+    web.db.commit()
     record = make.record(content=b"CONTENT-CANARY")
     web.sign_in(admin)
     ids = {

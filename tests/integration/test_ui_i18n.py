@@ -91,7 +91,7 @@ def test_the_domain_terms_are_used():
 def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
     sentences = {m for m in extracted() if " " in m and len(m) >= 12}
     everyone = make.admin()
-    everyone.roles = "admin,auditor,employee"
+    everyone.roles = ("admin", "auditor", "employee")
     web.db.commit()
     custodian = make.custodian()
     record = make.record()

@@ -128,7 +128,11 @@ def test_first_sign_in_creates_the_person_from_the_claims(live, sso_vault, oidc_
     assert back.status_code == 302 and back.headers["Location"] == "/catalogue"
     alice = person(sso_vault, "alice@corp.test")
     assert alice is not None
-    assert (alice.name, alice.roles, alice.sso_subject) == ("Alice Employee", "employee", "alice")
+    assert (alice.name, alice.roles, alice.sso_subject) == (
+        "Alice Employee",
+        ("employee",),
+        "alice",
+    )
     assert alice.hired_on == date(2019, 3, 1)
     assert "Alice Employee" in browser.get("/").text
     created = events(sso_vault, action="person:create")
@@ -160,14 +164,14 @@ def test_later_sign_ins_update_roles_from_the_groups(live, sso_vault):
                 email="alice@corp.test",
                 name="Alice",
                 hired_on=date(2010, 1, 1),
-                roles="admin,employee",
+                roles=("admin", "employee"),
                 sso_subject="alice",
             )
         )
         db.commit()
     Browser(live).sign_in("alice")
     alice = person(sso_vault, "alice@corp.test")
-    assert alice.roles == "employee" and alice.hired_on == date(2019, 3, 1)
+    assert alice.roles == ("employee",) and alice.hired_on == date(2019, 3, 1)
     update = events(sso_vault, action="person:update")[-1]
     assert update.details["previous_roles"] == "admin,employee"
     assert update.details["roles"] == "employee"
@@ -177,7 +181,10 @@ def test_an_existing_person_is_linked_by_a_verified_email(live, sso_vault):
     with sso_vault.sessions() as db:
         db.add(
             Person(
-                email="audrey@corp.test", name="Audrey", hired_on=date(2015, 1, 1), roles="employee"
+                email="audrey@corp.test",
+                name="Audrey",
+                hired_on=date(2015, 1, 1),
+                roles=("employee",),
             )
         )
         db.commit()
@@ -197,7 +204,7 @@ def test_an_email_linked_to_another_subject_is_not_taken_over(live, sso_vault):
                 email="alice@corp.test",
                 name="Other Alice",
                 hired_on=date(2015, 1, 1),
-                roles="employee",
+                roles=("employee",),
                 sso_subject="someone-else",
             )
         )

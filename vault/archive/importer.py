@@ -494,8 +494,6 @@ def import_file(
                 ),
             )
             db.add(ImportedRow(row_key=row.key, record_id=record.id))
-        if end_batch is not None:
-            end_batch()
         report.clients_created += created
         report.records_created += len(batch)
         if progress is not None:

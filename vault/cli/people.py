@@ -39,7 +39,7 @@ def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> 
         p = directory.add_person(
             v, db, Caller.operator(), email=email, name=name, hired_on=hired, roles=roles
         )
-    click.echo(f"added {p.email} (id {p.id}, roles {p.roles})")
+    click.echo(f"added {p.email} (id {p.id}, roles {','.join(p.roles)})")
 
 
 @people.command("list")
@@ -128,7 +128,7 @@ def designate(email: str, tiers: str, by: str) -> None:
             v, db, Caller(person=admin, subject="cli"), person, tiers.split(",")
         )
         minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
-    click.echo(f"{person.email} designated custodian for {d.tiers} by {admin.email}")
+    click.echo(f"{person.email} designated custodian for {','.join(d.tiers)} by {admin.email}")
     served = (date.today() - person.hired_on).days
     if served < minimum:
         click.echo(

@@ -66,7 +66,7 @@ def requests_list(as_email: str, waiting: bool) -> None:
         ):
             target = f"record {r.record_id}" if r.record_id else f"client {r.client_id}"
             click.echo(
-                f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {r.actions:<14} "
+                f"#{r.id:<5} {r.status_at(now):<9} {target:<14} {','.join(r.actions):<14} "
                 f"{len(r.approvals)}/{r.approvals_needed}  {r.reason[:50]}"
             )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from vault import auditing
 from vault.authz import require
@@ -78,6 +78,7 @@ _COVERING = (
         Grant.expires_at > bindparam("now"),
     )
     .order_by(Grant.id)
+    .options(joinedload(Grant.action_rows))  # the actions come in the same query
 )
 
 
@@ -92,7 +93,7 @@ def covering(db: Session, person_id: int, record: Record, now: datetime) -> list
                 "record_id": record.id,
                 "now": now,
             },
-        )
+        ).unique()
     )
 
 

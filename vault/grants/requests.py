@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from vault.models import (
     Approval,
     Client,
     Designation,
+    DesignationTier,
     Grant,
     GrantAction,
     Person,
@@ -112,7 +113,7 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
         client_id=client.id,
         record_id=record.id if record else None,
         tier=client.tier,
-        actions=",".join(actions),
+        actions=actions,
         reason=ask.reason.strip(),
         duration_minutes=minutes,
         approvals_needed=2 if client.tier == "core" else 1,
@@ -128,7 +129,7 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
         Action.REQUEST_CREATE,
         resource={"request": req.id, "client": client.id, "record": req.record_id},
         purpose=req.reason,
-        details={"actions": req.actions, "minutes": minutes},
+        details={"actions": ",".join(req.actions), "minutes": minutes},
     )
     target = record.file_number if record else f"client file {client.code}"
     for custodian in deciders(v, db, req):
@@ -138,7 +139,7 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
             custodian,
             "request_waiting",
             f"Access request #{req.id} waits for you: {target}",
-            f"{caller.person.name} asks to {req.actions} {target}.",
+            f"{caller.person.name} asks to {', '.join(req.actions)} {target}.",
             link=f"/requests/{req.id}",
         )
     return req
@@ -150,14 +151,15 @@ def deciders(v: Vault, db: Session, req: AccessRequest) -> list[Person]:
     target = Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier)
     # Only people with a live designation naming the tier: never the whole company.
     people = db.scalars(
-        select(Person)
-        .join(Designation, Designation.person_id == Person.id)
-        .where(
+        select(Person).where(
             Person.leaving_on.is_(None),
-            Designation.revoked_at.is_(None),
-            Designation.tiers.contains(req.tier),
+            Person.designations.any(
+                and_(
+                    Designation.revoked_at.is_(None),
+                    Designation.tier_rows.any(DesignationTier.tier == req.tier),
+                )
+            ),
         )
-        .distinct()
     )
     return [
         p
@@ -278,7 +280,7 @@ def _issue(
             "client": req.client_id,
             "record": req.record_id,
         },
-        details={"actions": grant.actions, "expires_at": grant.expires_at.isoformat()},
+        details={"actions": ",".join(grant.actions), "expires_at": grant.expires_at.isoformat()},
     )
     notifications.send(
         v,

@@ -392,14 +392,14 @@ class SsoIdentity:
     leaving_on: date | None = None
 
 
-def roles_for(groups: tuple[str, ...], role_map: dict[str, str] | None) -> str:
+def roles_for(groups: tuple[str, ...], role_map: dict[str, str] | None) -> tuple[str, ...]:
     """Vault roles from provider groups: everyone is an employee; custodian is never mapped."""
     roles = {Role.EMPLOYEE.value}
     for group in groups:
         role = (role_map or {}).get(group)
         if role in (Role.AUDITOR.value, Role.ADMIN.value):
             roles.add(role)
-    return ",".join(sorted(roles))
+    return tuple(sorted(roles))
 
 
 def _find_sso_person(db: Session, ident: SsoIdentity) -> Person | None:
@@ -457,14 +457,14 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
             operator,
             Action.PERSON_CREATE,
             resource={"person": person.id},
-            details={"source": "sso", "roles": roles},
+            details={"source": "sso", "roles": ",".join(roles)},
         )
     else:
         changes: dict[str, str | int | bool | None] = {}
         if person.sso_subject == ident.subject and db.is_modified(person):
             changes["sso_linked"] = True  # an existing person, linked by verified e-mail
         if person.roles != roles:
-            changes.update(roles=roles, previous_roles=person.roles)
+            changes.update(roles=",".join(roles), previous_roles=",".join(person.roles))
             person.roles = roles
         if hired and person.hired_on != hired:
             changes.update(

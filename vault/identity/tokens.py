@@ -38,12 +38,13 @@ def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: st
     return token
 
 
-# Every API request: built once, and one query brings the person with their designations.
+# Every API request: built once, and one query brings the person with their roles and
+# designations (whose tiers are joined in by default).
 _BY_TOKEN = (
     select(Person)
     .join(ApiToken, ApiToken.person_id == Person.id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
-    .options(joinedload(Person.designations))
+    .options(joinedload(Person.role_rows), joinedload(Person.designations))
 )
 
 

@@ -18,6 +18,7 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the database at ``url`` to ``revision``."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (by default the single head: a
+    history that forked again fails here until a merge revision joins it)."""
     command.upgrade(alembic_config(url), revision)

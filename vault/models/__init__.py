@@ -9,10 +9,12 @@ from vault.models.grants import (
     Approval,
     Grant,
     GrantAction,
+    GrantedAction,
     Notification,
+    RequestedAction,
     RequestStatus,
 )
-from vault.models.people import ApiToken, Designation, Person, Role
+from vault.models.people import ApiToken, Designation, DesignationTier, Person, PersonRole, Role
 from vault.models.records import Attachment, Item, Record, Section
 
 __all__ = [
@@ -26,8 +28,10 @@ __all__ = [
     "ClientReview",
     "Condition",
     "Designation",
+    "DesignationTier",
     "Grant",
     "GrantAction",
+    "GrantedAction",
     "ImportedRow",
     "Item",
     "ItemLocation",
@@ -36,9 +40,11 @@ __all__ = [
     "LoginFailure",
     "Notification",
     "Person",
+    "PersonRole",
     "Record",
     "Relationship",
     "RequestStatus",
+    "RequestedAction",
     "Role",
     "Section",
     "Tier",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
@@ -29,6 +30,35 @@ class RequestStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
+def _actions(values: Iterable[str]) -> list[str]:
+    """Distinct, non-empty action names, sorted; a bare string is refused (not split)."""
+    if isinstance(values, str):
+        raise TypeError("give an iterable of actions, not a string")
+    return sorted({str(a) for a in values if str(a)})
+
+
+class RequestedAction(Base):
+    """One action asked for by one access request."""
+
+    __tablename__ = "access_request_actions"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("access_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class GrantedAction(Base):
+    """One action allowed by one grant."""
+
+    __tablename__ = "grant_actions"
+
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
 class AccessRequest(Base):
     """An employee's request for temporary access to one record or one client file."""
 
@@ -39,7 +69,6 @@ class AccessRequest(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
     tier: Mapped[str] = mapped_column(String(16))
-    actions: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     duration_minutes: Mapped[int] = mapped_column(Integer)
     approvals_needed: Mapped[int] = mapped_column(Integer)
@@ -52,11 +81,23 @@ class AccessRequest(Base):
     approvals: Mapped[list[Approval]] = relationship(
         back_populates="request", lazy="selectin", order_by="Approval.id"
     )
+    action_rows: Mapped[list[RequestedAction]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by=RequestedAction.action
+    )
+
+    def __init__(self, *, actions: Iterable[str] = (), **kw: object) -> None:
+        super().__init__(**kw)
+        self.action_rows = [RequestedAction(action=a) for a in _actions(actions)]
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The requested actions, sorted."""
+        return tuple(sorted(a.action for a in self.action_rows))
 
     @property
     def action_list(self) -> list[str]:
         """The requested actions."""
-        return [a for a in self.actions.split(",") if a]
+        return list(self.actions)
 
     def status_at(self, now: datetime) -> str:
         """The status, with a pending request past its expiry shown as expired."""
@@ -90,17 +131,30 @@ class Grant(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
-    actions: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     revoke_reason: Mapped[str] = mapped_column(String(200), default="")
 
+    # A content decision joins these into its grant query (vault.grants.live.covering).
+    action_rows: Mapped[list[GrantedAction]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by=GrantedAction.action
+    )
+
+    def __init__(self, *, actions: Iterable[str] = (), **kw: object) -> None:
+        super().__init__(**kw)
+        self.action_rows = [GrantedAction(action=a) for a in _actions(actions)]
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The granted actions, sorted."""
+        return tuple(sorted(a.action for a in self.action_rows))
+
     @property
     def action_list(self) -> list[str]:
         """The granted actions."""
-        return [a for a in self.actions.split(",") if a]
+        return list(self.actions)
 
     def is_active(self, now: datetime) -> bool:
         """Live now: started, not expired, not revoked."""

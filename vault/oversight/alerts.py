@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from vault import auditing
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.models import Alert, Person, Role
+from vault.models import Alert, Person, PersonRole, Role
 from vault.oversight import notifications
 from vault.policy import Action
 from vault.runtime import Vault
@@ -37,7 +37,9 @@ def raise_alert(
         resource={"person": person.id if person else None, "alert": alert.id},
         details=details or {},
     )
-    auditors = db.scalars(select(Person).where(Person.roles.contains(Role.AUDITOR.value)))
+    auditors = db.scalars(
+        select(Person).where(Person.role_rows.any(PersonRole.role == Role.AUDITOR.value))
+    )
     for auditor in auditors:
         if auditor.leaving_on is None:
             notifications.send(v, db, auditor, "alert", f"Alert: {kind}", summary, link="/alerts")

@@ -36,7 +36,7 @@ def designate(
         raise InvalidInput(f"tiers must be among {', '.join(TIERS)}", code="invalid_tier")
     if person.leaving_on is not None:
         raise Conflict("a departing person cannot be designated", code="person_departing")
-    d = Designation(person_id=person.id, tiers=",".join(wanted), designated_by_id=caller.person.id)
+    d = Designation(person_id=person.id, tiers=wanted, designated_by_id=caller.person.id)
     db.add(d)
     db.flush()
     auditing.record(
@@ -45,7 +45,7 @@ def designate(
         caller,
         Action.DESIGNATION_CREATE,
         resource={"person": person.id, "designation": d.id},
-        details={"tiers": d.tiers},
+        details={"tiers": ",".join(d.tiers)},
     )
     db.refresh(person)
     return d
@@ -60,5 +60,5 @@ def designations(db: Session, *, limit: int = 100, offset: int = 0) -> list[Desi
             .order_by(Designation.id.desc())
             .limit(limit)
             .offset(offset)
-        )
+        ).unique()
     )

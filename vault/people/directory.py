@@ -20,8 +20,8 @@ from vault.runtime import Vault
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 
 
-def parse_roles(roles: list[str] | tuple[str, ...] | str) -> str:
-    """Validate roles and return their stored form; ``custodian`` is refused on purpose."""
+def parse_roles(roles: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
+    """Validate roles and return them sorted; ``custodian`` is refused on purpose."""
     items = roles.split(",") if isinstance(roles, str) else list(roles)
     names = {r.strip().lower() for r in items if r.strip()} or {Role.EMPLOYEE.value}
     if "custodian" in names:
@@ -33,7 +33,7 @@ def parse_roles(roles: list[str] | tuple[str, ...] | str) -> str:
     bad = names - valid
     if bad:
         raise InvalidInput(f"unknown role(s): {', '.join(sorted(bad))}", code="invalid_role")
-    return ",".join(sorted(names))
+    return tuple(sorted(names))
 
 
 def add_person(

@@ -17,6 +17,7 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.orm import joinedload
 
 from vault import uow
 from vault.caller import Caller
@@ -47,7 +48,10 @@ class WebUser(UserMixin):
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> WebUser | None:
-    person = db().get(Person, int(user_id)) if user_id.isdigit() else None
+    if not user_id.isdigit():
+        return None
+    # Roles joined in: the person costs the same round trips as before they were rows.
+    person = db().get(Person, int(user_id), options=[joinedload(Person.role_rows)])
     return WebUser(person) if person is not None else None
 
 

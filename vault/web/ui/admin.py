@@ -117,7 +117,7 @@ def designate(person_id: int) -> Response | tuple[str, int]:
     except VaultError as exc:
         refused(exc)
         return _person_page(person, error=exc, status=exc.status)
-    flash(_("Designated custodian for: %(tiers)s.", tiers=d.tiers), "ok")
+    flash(_("Designated custodian for: %(tiers)s.", tiers=",".join(d.tiers)), "ok")
     return redirect(url_for("ui.person_detail", person_id=person.id))
 
 

@@ -1,0 +1,140 @@
+"""The migration history: one head, and comma-joined columns upgraded into rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+
+from vault.db import make_engine, make_sessionmaker
+from vault.migrations import alembic_config, upgrade
+from vault.models import AccessRequest, Designation, Grant, Person
+
+BEFORE_ROWS = "0007_merge_heads"  # the last head whose tables held comma-joined names
+
+
+def test_the_history_has_exactly_one_head():
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, heads
+
+
+def _old_data(url: str) -> dict[str, int]:
+    """People, a designation, a request and a grant written as the previous head stored them."""
+    now = datetime.now(UTC)
+    engine = make_engine(url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    with engine.begin() as conn:
+
+        def add(table: str, **values: object) -> int:
+            result = conn.execute(t[table].insert().values(**values))
+            pk = result.inserted_primary_key
+            assert pk is not None
+            return int(pk[0])
+
+        person = dict(hired_on=date(2015, 1, 1), under_review=False, created_at=now)
+        admin = add("people", email="a@x.test", name="A", roles="admin,employee", **person)
+        keeper = add("people", email="k@x.test", name="K", roles="auditor,employee", **person)
+        plain = add("people", email="p@x.test", name="P", roles="employee", **person)
+        add("api_tokens", person_id=keeper, token_hash="0" * 64, label="", created_at=now)
+        designation = add(
+            "designations",
+            person_id=keeper,
+            tiers="core,special",
+            designated_by_id=admin,
+            created_at=now,
+        )
+        client = add(
+            "clients",
+            code="C1",
+            name="Client",
+            tier="core",
+            kind="company",
+            relationship="active",
+            wrapped_dek=b"k",
+            created_at=now,
+        )
+        request = add(
+            "access_requests",
+            requester_id=plain,
+            client_id=client,
+            tier="core",
+            actions="consult,lend",
+            reason="a reason long enough",
+            duration_minutes=60,
+            approvals_needed=2,
+            status="approved",
+            created_at=now,
+            expires_at=now + timedelta(days=3),
+            decision_note="",
+        )
+        grant = add(
+            "grants",
+            request_id=request,
+            person_id=plain,
+            client_id=client,
+            actions="consult,lend",
+            starts_at=now,
+            expires_at=now + timedelta(hours=1),
+            revoke_reason="",
+        )
+    engine.dispose()
+    return dict(
+        admin=admin,
+        keeper=keeper,
+        plain=plain,
+        designation=designation,
+        request=request,
+        grant=grant,
+    )
+
+
+def test_upgrade_moves_comma_joined_names_into_rows(db_url):
+    upgrade(db_url, BEFORE_ROWS)
+    ids = _old_data(db_url)
+
+    upgrade(db_url)
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as db:
+        people = {p.id: p for p in db.scalars(sa.select(Person))}
+        assert people[ids["admin"]].roles == ("admin", "employee")
+        assert people[ids["keeper"]].role_set == {"auditor", "employee"}
+        assert people[ids["plain"]].roles == ("employee",)
+        assert people[ids["keeper"]].custodian_tiers() == {"core", "special"}
+        designation = db.get(Designation, ids["designation"])
+        assert designation is not None and designation.tier_list == ["core", "special"]
+        request = db.get(AccessRequest, ids["request"])
+        assert request is not None and request.action_list == ["consult", "lend"]
+        grant = db.get(Grant, ids["grant"])
+        assert grant is not None and grant.action_list == ["consult", "lend"]
+        columns = {
+            table: {c["name"] for c in sa.inspect(db.connection()).get_columns(table)}
+            for table in ("people", "designations", "access_requests", "grants")
+        }
+    engine.dispose()
+    assert "roles" not in columns["people"]
+    assert "tiers" not in columns["designations"]
+    assert "actions" not in columns["access_requests"] | columns["grants"]
+
+
+def test_downgrade_joins_the_rows_back(db_url):
+    upgrade(db_url, BEFORE_ROWS)
+    ids = _old_data(db_url)
+    upgrade(db_url)
+
+    command.downgrade(alembic_config(db_url), BEFORE_ROWS)
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        roles = dict(conn.execute(sa.text("SELECT id, roles FROM people")).all())
+        tiers = conn.execute(sa.text("SELECT tiers FROM designations")).scalar_one()
+        granted = conn.execute(sa.text("SELECT actions FROM grants")).scalar_one()
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert roles[ids["admin"]] == "admin,employee" and roles[ids["plain"]] == "employee"
+    assert (tiers, granted) == ("core,special", "consult,lend")
+    assert "person_roles" not in tables and "grant_actions" not in tables
