@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
 .PHONY: demo serve test lint imports typecheck pytest bench clean-demo translations
 
@@ -40,8 +41,14 @@ test: $(STAMP)
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory lint typecheck
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Every benchmark (wrk must be installed: apt-get install -y wrk). One of them, or quick:
+# make bench BENCH_ARGS="--only pipeline"   make bench BENCH_ARGS=--quick
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean-demo:
 	rm -rf var

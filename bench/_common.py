@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
+import subprocess
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -394,3 +398,32 @@ def ms(seconds: float) -> str:
 def when() -> str:
     """The time now, for the report header."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    """GET ``url`` (with a bearer token): status and body."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, resp.read()
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Wait until the vault served at ``base`` answers its health check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not become ready")

@@ -25,13 +25,10 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,32 +123,6 @@ def _lua(paths: list[str], tokens: list[str]) -> str:
     return LUA % (table("paths", paths) + "\n" + table("tokens", tokens))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            with urllib.request.urlopen(f"{base}/api/v1/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not become ready")
-
-
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.status, resp.read()
-
-
 def _wrk(name: str, base: str, script: Path, seconds: float, master: int) -> Run:
     workers, postgres = _server_pids(master)
     app_before, db_before = _cpu_seconds(workers), _cpu_seconds(postgres)
@@ -236,7 +207,7 @@ def main() -> None:
             _lua([f"/bench/baseline/{rid}" for rid, _ in order], ["" for _ in order])
         )
 
-        port = _free_port()
+        port = common.free_port()
         base = f"http://127.0.0.1:{port}"
         env = dict(
             os.environ,
@@ -263,12 +234,12 @@ def main() -> None:
             start_new_session=True,
         )
         try:
-            _wait_ready(base, proc)
-            status, body = _get(
+            common.wait_ready(base, proc)
+            status, body = common.get(
                 f"{base}/api/v1/records/{order[0][0]}/content?purpose={PURPOSE}", order[0][1]
             )
             assert status == 200 and len(json.loads(body)["content"]) == CONTENT_BYTES
-            assert _get(f"{base}/bench/baseline/{order[0][0]}")[0] == 200
+            assert common.get(f"{base}/bench/baseline/{order[0][0]}")[0] == 200
             _wrk("warmup", base, baseline_lua, args.warmup, proc.pid)
             _wrk("warmup", base, consult_lua, args.warmup, proc.pid)
             runs: list[Run] = []

@@ -11,7 +11,7 @@ from authentication and the record lookup); nothing is written.
 
 Prints the median and p99 per kind of caller, and, measured in the same run as
 baselines, Cedar's decision alone and one primary-key SELECT round trip (DESIGN
-section 8: median <= 0.5 ms).
+section 8: median <= 0.2 ms).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def run(backend: str, *, people: int, records: int, events_each: int) -> None:
     cedar = _median_p99(figures["baseline: decide alone (Cedar)"])[0]
     select_one = _median_p99(figures["baseline: one primary-key SELECT"])[0]
     print(
-        f"  facts + decide, all kinds: median {common.ms(decision)}  (target <= 0.5 ms) = "
+        f"  facts + decide, all kinds: median {common.ms(decision)}  (target <= 0.2 ms) = "
         f"{decision / cedar:.1f} x Cedar alone, {decision / select_one:.1f} x one SELECT"
     )
 

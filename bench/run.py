@@ -7,12 +7,16 @@ same, otherwise idle, machine. ``--quick`` shrinks sizes and durations for a smo
 run; ``--large`` uses a 1 GiB file for the attachment memory check.
 
 - audit:   audit log append, seal and verify (verify >= 100,000 events/s)
-- policy:  content decision with its context (median <= 0.5 ms)
+- policy:  content decision with its context (median <= 0.2 ms)
 - rewrap:  key rotation re-wrap (>= 10,000 records/s)
 - stream:  attachment upload/download vs raw AES-GCM (>= 40 %), memory for a large file
 - search:  catalogue search over 100,000 records (p99 <= 50 ms)
-- consult: audited consultations over HTTP vs a baseline route (>= 75 %, p99 <= 30 ms;
-           needs ``wrk``)
+- consult: audited consultations over HTTP vs the unaudited ORM baseline route, in
+           rounds, with CPU per request (>= 75 %, p99 <= 30 ms; needs ``wrk``)
+- pipeline: the request pipeline over HTTP on PostgreSQL and SQLite, every ratio in one
+           table: consultation vs the lean reference route (>= 80 %, p99 <= 30 ms), ``/me``
+           vs bare JSON (>= 50 %), consultation vs OpenBao's audited 4 KiB read (stretch
+           >= 0.35x; needs ``wrk`` and the ``bench`` extra's ``bao``)
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "stream": ([], ["--size-mib", "64"]),
     "search": ([], ["--records", "20000"]),
     "consult": ([], ["--duration", "3", "--rounds", "1", "--warmup", "1"]),
+    "pipeline": ([], ["--quick"]),
 }
 SCRIPTS = {
     "audit": "audit_bench.py",
@@ -41,6 +46,7 @@ SCRIPTS = {
     "stream": "stream_bench.py",
     "search": "search_bench.py",
     "consult": "consult_bench.py",
+    "pipeline": "pipeline_bench.py",
 }
 
 
