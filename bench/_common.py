@@ -36,6 +36,7 @@ from vault.migrations import upgrade
 from vault.models import AccessRequest, Client, Grant, Person, Record
 from vault.people import designations, directory
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 
 PG_URL = os.environ.get("VAULT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
@@ -143,7 +144,7 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
     """An admin, designated custodians (every tier, long tenure) and employees, via the services."""
     op = Caller.operator()
     hired = date.today() - timedelta(days=int(12 * 365.25))
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         admin = directory.add_person(
             v,
             db,
@@ -286,7 +287,7 @@ def grants(
     """Live one-record consult grants, ``per_person`` for each holder, as approvals leave them."""
     rng = random.Random(seed)
     now = utcnow()
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         tier_of = dict(db.execute(sa.select(Client.id, Client.tier)).tuples().all())
         client_of = dict(
             db.execute(

@@ -32,6 +32,7 @@ from vault.caller import Caller
 from vault.models import Grant, Person, Record
 from vault.policy import Action
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 
 SAMPLES = 2000
 
@@ -95,7 +96,7 @@ def _measure(
     rng: random.Random,
 ) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         granted = [tuple(r) for r in db.execute(select(Grant.person_id, Grant.record_id))]
         cases = {
             "facts + decide: custodian": [

@@ -23,6 +23,7 @@ from vault.crypto import WrappedKey
 from vault.crypto.contexts import record_context
 from vault.keys import rotation, status
 from vault.models import Record
+from vault.uow import unit_of_work
 
 
 def run(backend: str, records: int, batch: int) -> None:
@@ -32,7 +33,7 @@ def run(backend: str, records: int, batch: int) -> None:
         try:
             clients = max(1, records // 50)
             common.catalogue(v, clients=clients, records=records, content_bytes=256)
-            with v.sessions() as db:
+            with unit_of_work(v) as db:
                 rotation.rotate(v, db, Caller.operator())
                 sample = [
                     (rid, WrappedKey.from_bytes(blob))
@@ -40,9 +41,9 @@ def run(backend: str, records: int, batch: int) -> None:
                 ]
             start = time.perf_counter()
             for rid, wrapped in sample:
-                v.keys.wrap(v.keys.unwrap(wrapped, record_context(rid)), record_context(rid))
+                v.keys.rewrap(wrapped, record_context(rid))
             memory_s = time.perf_counter() - start
-            with v.sessions() as db:
+            with unit_of_work(v) as db:
                 start = time.perf_counter()
                 report = rotation.rewrap(v, db, Caller.operator(), batch=batch)
                 rewrap_s = time.perf_counter() - start

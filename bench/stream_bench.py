@@ -35,6 +35,7 @@ from vault.caller import Caller
 from vault.crypto import SEGMENT_SIZE, DataKey, decrypt_stream, encrypt_stream
 from vault.models import Person
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 
 MIB = 1 << 20
 
@@ -128,7 +129,7 @@ def _vault(tmp: Path) -> tuple[Vault, int, int, int]:
     v = common.open_vault(tmp / "var", f"sqlite:///{tmp / 'vault.db'}")
     staff = common.staff(v, 1, 1, tokens_for=0)
     depositor = staff.employees[0].id
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         client = records.create_client(
             v, db, Caller.operator(), code="BENCH", name="Bench Ltd", tier="general"
         )
@@ -146,7 +147,7 @@ def _as(db: Session, person_id: int) -> Caller:
 
 
 def _upload(v: Vault, record_id: int, depositor: int, size: int) -> int:
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         att = records.attach(
             v, db, _as(db, depositor), record_id, filename="scan.bin",
             content_type="application/octet-stream", stream=Source(size),
@@ -156,7 +157,7 @@ def _upload(v: Vault, record_id: int, depositor: int, size: int) -> int:
 
 
 def _download(v: Vault, record_id: int, attachment_id: int, custodian: int) -> int:
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         got = access.consult_attachment(
             v, db, _as(db, custodian), record_id, attachment_id, "bench: reading the scans"
         )
