@@ -108,7 +108,7 @@ def route(
             kwargs: dict[str, Any] = {}
             if query is not None:
                 kwargs["query"] = parse_query(query, context)
-            if body is not None and request.method != "GET":
+            if body is not None and request.method not in ("GET", "HEAD"):
                 kwargs["body"] = parse_body(body, context)
             out = view(**path, **kwargs)
             if isinstance(out, BaseModel):
