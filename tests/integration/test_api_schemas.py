@@ -438,3 +438,16 @@ def test_an_unauthorised_caller_learns_nothing_from_bad_input(api, make: Factory
     assert resp.status_code == 403
     anon = api.client.post("/api/v1/records", data="[[[", content_type="application/json")
     assert anon.status_code == 401
+
+
+def test_an_upload_must_be_a_file(api, make: Factory, db):
+    employee = make.person()
+    record = make.record(make.client("general"), by=employee)
+    headers = {"Authorization": f"Bearer {make.token(employee)}"}
+    before = _counts(db)
+    for data, code in (({}, "missing_file"), ({"file": "not a file"}, "invalid_file")):
+        resp = api.client.post(
+            f"/api/v1/records/{record.id}/attachments", headers=headers, data=data
+        )
+        assert resp.status_code == 400 and resp.json["code"] == code
+    assert _counts(db) == before

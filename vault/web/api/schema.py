@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from flask import Response, request
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from werkzeug.datastructures import FileStorage
 
 from vault.errors import InvalidInput
 
@@ -162,8 +164,16 @@ class PageQuery(LimitQuery):
     offset: int = Field(0, ge=0, le=10**7, description="rows to skip")
 
 
+def _a_file(value: Any) -> Any:
+    if not isinstance(value, FileStorage):
+        raise PydanticCustomError("file_type", "send a file (multipart, with a filename)")
+    return value
+
+
 Upload = Annotated[
-    Any, WithJsonSchema({"type": "string", "format": "binary", "description": "the file"})
+    Any,
+    AfterValidator(_a_file),
+    WithJsonSchema({"type": "string", "format": "binary", "description": "the file"}),
 ]
 
 
