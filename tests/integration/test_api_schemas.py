@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
+from vault.config import TIERS
 from vault.custody.loans import ITEM_KINDS
+from vault.models import Section
 from vault.web.api.items import NewItem
 
 REASON = "renewing the payment terms with this client"
@@ -92,12 +94,8 @@ def test_required_fields_and_limits_are_documented(doc):
     assert set(deposit["required"]) == {"client_id", "section", "title"}
     assert deposit["properties"]["title"]["maxLength"] == 300
     assert deposit["properties"]["client_id"]["maximum"] == 2**31 - 1
-    assert set(deposit["properties"]["section"]["enum"]) == {
-        "basic",
-        "credit",
-        "transactions",
-        "returns",
-    }
+    assert set(deposit["properties"]["section"]["enum"]) == {s.name.lower() for s in Section}
+    assert tuple(schemas["NewClient"]["properties"]["tier"]["enum"]) == TIERS
     assert set(NewItem.model_json_schema()["properties"]["kind"]["enum"]) == set(ITEM_KINDS)
     renew = doc["paths"]["/items/{item_id}/renew"]["post"]["requestBody"]
     assert renew["required"] is False
