@@ -70,3 +70,15 @@ def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: st
         resource={"person": person.id},
         details={"note": note[:200]},
     )
+
+
+def open_alerts(
+    db: Session, *, include_cleared: bool = False, limit: int = 100
+) -> tuple[list[Alert], list[Person]]:
+    """The newest alerts (only the open ones unless ``include_cleared``), and who is under
+    review. The route has already decided that the caller may read them (auditors)."""
+    stmt = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if not include_cleared:
+        stmt = stmt.where(Alert.cleared_at.is_(None))
+    under_review = select(Person).where(Person.under_review.is_(True)).order_by(Person.id)
+    return list(db.scalars(stmt)), list(db.scalars(under_review))

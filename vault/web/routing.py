@@ -1,8 +1,13 @@
 """Route declarations: every route names the policy action it performs.
 
-``route(bp, rule, action=...)`` registers a view and tags it; the app refuses to
-serve any endpoint without a tag (fail closed), and a test lists every route and
-fails on an undeclared one. The tags also feed the OpenAPI document.
+``route(bp, rule, action=..., summary=..., query=Model, body=Model, responses={...})``
+registers a view and tags it; the app refuses to serve any endpoint without a tag
+(fail closed), and a test lists every route and fails on an undeclared one. For the
+API the same declaration names the input and output models: the route parses the
+query string and body into them (after the gate, so an unauthorised caller never
+learns what input an act wants) and hands them to the view as ``query=`` and
+``body=``; a view returning a reply model gets it rendered with the route's success
+status. The declarations also generate the OpenAPI document.
 
 A route is the request's unit of work: the view's work is committed once when it
 returns, before the response leaves; an error rolls it back in the error handler
@@ -12,16 +17,46 @@ returns, before the response leaves; an error rolls it back in the error handler
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
+from pydantic import BaseModel
 
 from vault import uow
+from vault.errors import NotFound
 from vault.policy import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A non-JSON response: its media types (the content of a record, a copy, a CSV...)."""
+
+    media_types: tuple[str, ...]
+    description: str = ""
+
+
+Answer = type[BaseModel] | Binary | None
+# status -> what comes back: a reply model (JSON), a Binary, None (no body), or a tuple
+# of these when one status has several media types (JSON or CSV).
+Responses = Mapping[int, Answer | tuple[Answer, ...]]
+
+# A path id past its 32-bit column cannot name a row: not found, with the resource's
+# code, before any database sees it (SQLite and PostgreSQL alike).
+PATH_IDS = {
+    "record_id": "record_not_found",
+    "client_id": "client_not_found",
+    "attachment_id": "attachment_not_found",
+    "item_id": "item_not_found",
+    "request_id": "request_not_found",
+    "grant_id": "grant_not_found",
+    "person_id": "person_not_found",
+    "note_id": "notification_not_found",
+}
+_ID_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -31,9 +66,15 @@ class RouteSpec:
     action: Action
     summary: str
     public: bool = False
-    query: Sequence[tuple[str, str, str]] = ()  # (name, type, description)
-    body: dict[str, Any] | None = None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    responses: Responses = field(default_factory=dict)
     tags: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def status(self) -> int:
+        """The status of a successful call."""
+        return min((s for s in self.responses if s < 300), default=200)
 
 
 def route(
@@ -44,30 +85,47 @@ def route(
     summary: str,
     methods: Sequence[str] = ("GET",),
     public: bool = False,
-    query: Sequence[tuple[str, str, str]] = (),
-    body: dict[str, Any] | None = None,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    responses: Responses | None = None,
 ) -> Callable[[F], F]:
-    """Register ``rule`` on ``bp`` with its policy action (and whether it is public)."""
+    """Register ``rule`` on ``bp`` with its policy action, input and output models."""
+    spec = RouteSpec(
+        action=action,
+        summary=summary,
+        public=public,
+        query=query,
+        body=body,
+        responses=dict(responses or {200: None}),
+        tags=(bp.name,),
+    )
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
-        def unit_of_work(*args: Any, **kwargs: Any) -> Any:
+        def endpoint(**path: Any) -> Any:
+            from vault.web.api.schema import parse_body, parse_query, render
+            from vault.web.context import vault
+
+            for name, value in path.items():
+                if name in PATH_IDS and isinstance(value, int) and value > _ID_MAX:
+                    raise NotFound("no such row", code=PATH_IDS[name])
+            context = {"page_size_max": vault().config.page_size_max}
+            kwargs: dict[str, Any] = {}
+            if query is not None:
+                kwargs["query"] = parse_query(query, context)
+            if body is not None and request.method not in ("GET", "HEAD"):
+                kwargs["body"] = parse_body(body, context)
+            out = view(**path, **kwargs)
             # The request's one commit, before anything of the response leaves: if it
             # fails, the client gets the storage error and no content (fail closed).
-            result = view(*args, **kwargs)
             commit()
-            return result
+            if isinstance(out, BaseModel):
+                return render(out, spec.status)
+            return out
 
-        unit_of_work.route_spec = RouteSpec(  # type: ignore[attr-defined]
-            action=action,
-            summary=summary,
-            public=public,
-            query=query,
-            body=body,
-            tags=(bp.name,),
-        )
-        bp.add_url_rule(rule, view_func=unit_of_work, methods=list(methods))
-        return view
+        endpoint.route_spec = spec  # type: ignore[attr-defined]
+        bp.add_url_rule(rule, view_func=endpoint, methods=list(methods))
+        return endpoint  # type: ignore[return-value]
 
     return decorate
 

@@ -1,10 +1,29 @@
-"""The JSON API under ``/api/v1``."""
+"""The JSON API under ``/api/v1``: one module per resource, each declaring its routes with
+their policy action and their pydantic models (:mod:`vault.web.api.schema`)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from vault.web.api import custody, grants, keys, views  # noqa: F401 - register the routes on bp
+from vault.web.api import (  # noqa: F401 - register the routes on bp
+    access_requests,
+    alerts,
+    attachments,
+    audit,
+    clients,
+    grants,
+    health,
+    items,
+    keys,
+    loans,
+    me,
+    notifications,
+    people,
+    policy,
+    records,
+    reviews,
+    stats,
+)
 from vault.web.api.blueprint import bp
 
 
