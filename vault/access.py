@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
-from typing import IO
+from datetime import UTC, date, datetime, timedelta
+from typing import IO, Any
 
+from sqlalchemy import String, bindparam, case, cast, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from audit import Event
+from audit.schema import audit_events
 from vault import auditing, authz
 from vault.caller import Caller
 from vault.crypto import (
@@ -33,12 +35,10 @@ from vault.crypto import (
 from vault.crypto.contexts import attachment_aad, record_context
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput, NotFound, Unavailable
-from vault.grants import live as live_
-from vault.models import Attachment, Grant, Person, Record
+from vault.models import Attachment, Client, Grant, GrantedAction, Person, Record
 from vault.oversight import alerts
-from vault.oversight import quota as quota_
 from vault.policy import Action, Target
-from vault.policy.actions import GRANT_ACTIONS
+from vault.policy.actions import CONTENT_ACTIONS, GRANT_ACTIONS
 from vault.runtime import Vault
 
 PURPOSE_MIN, PURPOSE_MAX = 3, 500
@@ -63,6 +63,174 @@ def _purpose(purpose: str | None) -> str:
     return text
 
 
+# The content decision's one statement: the record's card, its client's code and tier,
+# the caller's live grants that cover it (with their actions), and the export-quota
+# windows counted by the database on the (actor, time) index. Built once: SQLAlchemy
+# reuses its compiled form on every request.
+_r, _c = Record.__table__.c, Client.__table__.c
+_g, _ga = Grant.__table__.c, GrantedAction.__table__.c
+_e = audit_events.c
+COUNTED = sorted(a.value for a in CONTENT_ACTIONS)
+_OPENED = (
+    _e.actor_person_id == bindparam("person_id"),
+    _e.time >= bindparam("day_ago"),
+    _e.decision == "allow",
+    _e.action.in_(COUNTED),
+)
+_OPENED_DAY = select(func.count(distinct(_e.resource_record))).where(*_OPENED).scalar_subquery()
+_OPENED_HOUR = (
+    select(func.count(distinct(case((_e.time >= bindparam("hour_ago"), _e.resource_record)))))
+    .where(*_OPENED)
+    .scalar_subquery()
+)
+_LAST_OPENED = (
+    select(func.max(case((_e.resource_record == bindparam("record_key"), _e.time))))
+    .where(*_OPENED)
+    .scalar_subquery()
+)
+_LIVE_GRANTS = (
+    select(func.aggregate_strings(cast(_g.id, String) + ":" + _ga.action, ","))
+    .select_from(Grant.__table__.join(GrantedAction.__table__, _ga.grant_id == _g.id))
+    .where(
+        _g.person_id == bindparam("person_id"),
+        _g.client_id == _r.client_id,
+        or_(_g.record_id.is_(None), _g.record_id == _r.id),
+        _g.revoked_at.is_(None),
+        _g.starts_at <= bindparam("now"),
+        _g.expires_at > bindparam("now"),
+    )
+    .scalar_subquery()
+)
+_FACTS = (
+    select(
+        *Record.__table__.c,
+        _c.code.label("client_code"),
+        _c.tier.label("client_tier"),
+        _LIVE_GRANTS.label("grants"),
+        _OPENED_DAY.label("opened_day"),
+        _OPENED_HOUR.label("opened_hour"),
+        _LAST_OPENED.label("last_opened"),
+    )
+    .join_from(Record.__table__, Client.__table__, _c.id == _r.client_id)
+    .where(_r.id == bindparam("record_id"))
+)
+_WINDOWS = select(
+    _OPENED_DAY.label("opened_day"),
+    _OPENED_HOUR.label("opened_hour"),
+    _LAST_OPENED.label("last_opened"),
+)
+_RECORD_COLUMNS = tuple(c.name for c in Record.__table__.c)
+_LOCK = select(Person.id).where(Person.id == bindparam("person_id")).with_for_update()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One person's window counts, and whether opening a record would cross a limit."""
+
+    hour: int
+    day: int
+    hour_limit: int
+    day_limit: int
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the policy is told about one content decision, built in one place."""
+
+    target: Target
+    grants: tuple[tuple[int, frozenset[str]], ...]  # live covering grants and their actions
+    granted_actions: frozenset[str]
+    quota: Quota | None
+
+    def grant_for(self, action: Action) -> int | None:
+        """The first live grant whose actions include ``action``."""
+        for grant_id, actions in self.grants:
+            if any(GRANT_ACTIONS.get(a) == action for a in actions):
+                return grant_id
+        return None
+
+
+def lock_person(db: Session, person_id: int) -> None:
+    """Serialize one person's content decisions (PostgreSQL row lock; SQLite is serial)."""
+    db.execute(_LOCK, {"person_id": person_id})
+
+
+def _load(
+    v: Vault, db: Session, caller: Caller, record_id: int, now: datetime
+) -> tuple[Record, Facts] | None:
+    """The record and the facts of a decision on it, in one statement (None: no record)."""
+    person = caller.person
+    row = (
+        db.connection()
+        .execute(
+            _FACTS,
+            {"record_id": record_id, **_windows(person.id if person else 0, record_id, now)},
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    m = row._mapping
+    # A card for this use only, never added to the session: nothing of it is written back.
+    record = Record(**{name: m[name] for name in _RECORD_COLUMNS})
+    record.client = Client(id=m["client_id"], code=m["client_code"], tier=m["client_tier"])
+    target = Target(record_id=record.id, client_id=record.client_id, tier=m["client_tier"])
+    if person is None:
+        return record, Facts(target, (), frozenset(), None)
+    grants: dict[int, set[str]] = {}
+    for pair in (m["grants"] or "").split(","):
+        if pair:
+            gid, _, act = pair.partition(":")
+            grants.setdefault(int(gid), set()).add(act)
+    live = tuple((gid, frozenset(acts)) for gid, acts in sorted(grants.items()))
+    granted = frozenset(a for _, acts in live for a in acts if a in GRANT_ACTIONS)
+    return record, Facts(target, live, granted, _quota(v, person, m, now))
+
+
+def _quota(v: Vault, person: Person, m: Any, now: datetime) -> Quota:
+    """The export quota's state from the counted windows (DESIGN §3.6)."""
+    cfg = v.config
+    custodian = bool(person.custodian_tiers())
+    hour_limit = cfg.custodian_quota_hour if custodian else cfg.quota_hour
+    day_limit = cfg.custodian_quota_day if custodian else cfg.quota_day
+    hour, day, last = int(m["opened_hour"] or 0), int(m["opened_day"] or 0), m["last_opened"]
+    # Opening a record already opened in a window does not count against that window.
+    in_day = last is not None
+    in_hour = in_day and _aware(last) >= now - timedelta(hours=1)
+    exceeded = (not in_hour and hour >= hour_limit) or (not in_day and day >= day_limit)
+    return Quota(hour, day, hour_limit, day_limit, exceeded)
+
+
+def _windows(person_id: int, record_id: int, now: datetime) -> dict[str, object]:
+    return {
+        "person_id": person_id,
+        "now": now,
+        "day_ago": now - timedelta(days=1),
+        "hour_ago": now - timedelta(hours=1),
+        "record_key": str(record_id),
+    }
+
+
+def quota_of(v: Vault, db: Session, person: Person, record_id: int) -> Quota:
+    """Where ``person`` stands against the export quota, were they to open ``record_id``."""
+    now = utcnow()
+    row = db.connection().execute(_WINDOWS, _windows(person.id, record_id, now)).one()
+    return _quota(v, person, row._mapping, now)
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record_id: int) -> Facts:
+    """Grants covering the record and the quota state, as a decision would see them."""
+    loaded = _load(v, db, caller, record_id, utcnow())
+    if loaded is None:
+        raise NotFound("no such record", code="record_not_found")
+    return loaded[1]
+
+
 def _decide(
     v: Vault,
     db: Session,
@@ -75,14 +243,14 @@ def _decide(
 ) -> tuple[Record, Event]:
     """Load, decide and audit; returns only when allowed (the event is in the transaction).
 
-    The person's row is locked first, so the export quota counts one request of theirs
-    at a time, across processes.
+    The person's row is locked first (unless signing in already locked it), so the
+    export quota counts one request of theirs at a time, across processes.
     """
     person = caller.person
-    if person is not None:
-        quota_.lock_person(db, person.id)
-    record = db.get(Record, record_id)
-    if record is None:
+    if person is not None and not caller.locked:
+        lock_person(db, person.id)
+    loaded = _load(v, db, caller, record_id, utcnow())
+    if loaded is None:
         raise authz.refuse(
             NotFound("no such record", code="record_not_found"),
             v,
@@ -91,8 +259,8 @@ def _decide(
             resource=resource,
             purpose=purpose,
         )
+    record, facts = loaded
     resource["client"] = record.client_id
-    facts = facts_for(v, db, caller, action, record)
     decision = v.policy.decide(
         caller.principal(date.today()),
         action,
@@ -110,9 +278,7 @@ def _decide(
             _after_denial(v, session, caller, decision.reason, facts, record)
 
         raise Denied(decision.message, code=decision.reason, keep=(refused, alert))
-    grant_id = None
-    if decision.reason == "grant" and facts.grants:
-        grant_id = str(facts.grants[0].id)
+    grant_id = facts.grant_for(action) if decision.reason == "grant" else None
     event = auditing.record(
         v,
         db,
@@ -121,32 +287,11 @@ def _decide(
         decision=decision,
         resource=resource,
         purpose=purpose,
-        grant_id=grant_id,
+        grant_id=str(grant_id) if grant_id is not None else None,
         details=details,
+        deferred=True,
     )
     return record, event
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the policy is told about one content decision, built in one place."""
-
-    target: Target
-    grants: list[Grant]
-    granted_actions: frozenset[str]
-    quota: quota_.Quota | None
-
-
-def facts_for(v: Vault, db: Session, caller: Caller, action: Action, record: Record) -> Facts:
-    """Grants covering the record and the quota state, for ``decide`` and ``explain``."""
-    target = Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier)
-    person = caller.person
-    if person is None:
-        return Facts(target, [], frozenset(), None)
-    live = live_.covering(db, person.id, record, utcnow())
-    granted = frozenset(a for g in live for a in g.action_list if a in GRANT_ACTIONS)
-    quota = quota_.check(v, db, person, record.id)
-    return Facts(target, [g for g in live if _grant_allows(g, action)], granted, quota)
 
 
 def _data_key(v: Vault, record: Record) -> DataKey:
@@ -182,10 +327,6 @@ def _content(v: Vault, record: Record) -> bytes:
     )
 
 
-def _grant_allows(grant: Grant, action: Action) -> bool:
-    return any(GRANT_ACTIONS.get(a) == action for a in grant.action_list)
-
-
 def _after_denial(
     v: Vault, db: Session, caller: Caller, reason: str, facts: Facts, record: Record
 ) -> None:
@@ -194,7 +335,7 @@ def _after_denial(
     if person is None:
         return
     if reason == "export_quota_exceeded" and facts.quota is not None:
-        quota_.trip(v, db, caller, person, facts.quota, record.id)
+        _trip(v, db, caller, person, facts.quota, record.id)
     elif reason in ("person_departing", "person_disabled"):
         alerts.raise_alert(
             v,
@@ -205,6 +346,28 @@ def _after_denial(
             f"{person.email} (leaving {person.leaving_on}) tried to open record {record.id}",
             details={"record": str(record.id)},
         )
+
+
+def _trip(
+    v: Vault, db: Session, caller: Caller, person: Person, quota: Quota, record_id: int
+) -> None:
+    """Put ``person`` under review and alert the auditors (the refusal's own transaction)."""
+    person = db.get(Person, person.id) or person
+    first = not person.under_review
+    person.under_review = True
+    summary = (
+        f"{person.email} crossed the export quota ({quota.hour}/{quota.hour_limit} "
+        f"per hour, {quota.day}/{quota.day_limit} per day) opening record {record_id}"
+    )
+    alerts.raise_alert(
+        v,
+        db,
+        caller,
+        "quota_exceeded",
+        person,
+        summary,
+        details={"hour": quota.hour, "day": quota.day, "record": str(record_id), "first": first},
+    )
 
 
 def consult(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | None) -> Content:
@@ -309,10 +472,7 @@ def explain(
     else:
         if record_id is None:
             raise InvalidInput("this action needs a record", code="missing_record_id")
-        record = db.get(Record, record_id)
-        if record is None:
-            raise NotFound("no such record", code="record_not_found")
-        f = facts_for(v, db, who, action, record)
+        f = facts_for(v, db, who, action, record_id)
         decision = v.policy.decide(
             who.principal(date.today()),
             action,
@@ -323,9 +483,11 @@ def explain(
         )
         facts = {
             **decision.facts,
-            "tier": record.client.tier,
+            "tier": f.target.tier,
             "granted_actions": sorted(f.granted_actions),
-            "grant_ids": [g.id for g in f.grants],
+            "grant_ids": [
+                gid for gid, acts in f.grants if any(GRANT_ACTIONS.get(a) == action for a in acts)
+            ],
             "quota_hour": f.quota.hour if f.quota else None,
             "quota_day": f.quota.day if f.quota else None,
         }

@@ -21,6 +21,9 @@ class Caller:
     user_agent: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     subject: str | None = None
+    # The person's row is already locked in this transaction (the token lookup of a
+    # content route takes the lock, so the decision need not ask again).
+    locked: bool = False
 
     @classmethod
     def operator(cls) -> Caller:

@@ -56,7 +56,10 @@ def make_engine(url: str, *, immediate: bool = True, **kw: Any) -> Engine:
         engine = create_engine(url, poolclass=NullPool, **kw)
         _tune_sqlite(engine, immediate=immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kw)
+    # No pre-ping: it costs every request a round trip. A connection the server dropped
+    # fails its request once (503, nothing done) and SQLAlchemy then renews the pool;
+    # connections are also renewed hourly.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=3600, **kw)
 
 
 def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditLog
-from vault.archive.blobs import BlobStore
+from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
 from vault.crypto.capability import Unsealer, WrapOnly
@@ -19,6 +20,8 @@ from vault.db import make_engine, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
 from vault.policy import PolicyEngine
+
+DEFERRED = "audit_deferred"  # events inserted with the commit (write_deferred)
 
 
 @dataclass
@@ -141,6 +144,10 @@ def _emit_audit_copy_after_commit(
     """The structlog copy gets an event only once its transaction has committed; the
     sealer is woken for it."""
 
+    @event.listens_for(sessions, "before_commit")
+    def _deferred(session: Session) -> None:
+        write_deferred(audit, session)
+
     @event.listens_for(sessions, "after_commit")
     def _emit(session: Session) -> None:
         pending = session.info.pop("audit_pending", [])
@@ -154,3 +161,26 @@ def _emit_audit_copy_after_commit(
         # Nothing of a rolled-back act is announced: neither its events nor its mail.
         session.info.pop("audit_pending", None)
         session.info.pop("notify_outbox", None)
+
+
+def write_deferred(audit: AuditLog, db: Session) -> None:
+    """Insert the held-back events of ``db``'s transaction just before it commits.
+
+    On PostgreSQL (psycopg) the inserts and the COMMIT go out in one pipeline, so the
+    audited act costs one round trip for both; the driver's own COMMIT that follows is
+    then a no-op. A failure raises here, and the commit, and so the act, fails.
+    """
+    events = db.info.pop(DEFERRED, None)
+    if not events:
+        return
+    conn = db.connection()
+    raw: Any = conn.connection.dbapi_connection
+    if conn.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
+        for ev in events:
+            audit.append(conn, ev)
+        return
+    sql = audit.insert_sql(conn.dialect)
+    with raw.pipeline(), raw.cursor() as cur:
+        for ev in events:
+            cur.execute(sql, audit.insert_params(ev))
+        raw.commit()

@@ -426,15 +426,15 @@ def test_borrowing_counts_for_the_borrower_and_shows_in_their_departure_report(
     api, make: Factory, vault, db
 ):
     """Lending is the borrower's use: their quota and departure report, not the custodian's."""
-    from vault.oversight import quota
+    from vault import access
 
     custodian, token, record, item_id = setup_item(api, make)
     borrower = make.person()
     make.grant(borrower, record, actions=("lend",))
     assert checkout(api, token, item_id, borrower).status_code == 201
     db.rollback()
-    borrower_quota = quota.check(vault, db, db.get(Person, borrower.id), record.id + 1000)
-    custodian_quota = quota.check(vault, db, db.get(Person, custodian.id), record.id + 1000)
+    borrower_quota = access.quota_of(vault, db, db.get(Person, borrower.id), record.id + 1000)
+    custodian_quota = access.quota_of(vault, db, db.get(Person, custodian.id), record.id + 1000)
     assert (borrower_quota.hour, custodian_quota.hour) == (1, 0)
 
     api.post(

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from audit import Actor, Event
 from tests.factories import Factory
+from vault import access
 from vault.db import utcnow
-from vault.oversight import quota as quota_
 
 
 def _opened(
@@ -49,19 +49,19 @@ def test_windows_count_distinct_allowed_openings_of_this_person(make: Factory, v
     _opened(vault, other.id, "7", 5)  # someone else
 
     _limits(vault, hour=2, day=3)
-    quota = quota_.check(vault, db, sales, 1)
+    quota = access.quota_of(vault, db, sales, 1)
     assert (quota.hour, quota.day, quota.exceeded) == (2, 3, False)
     # Record 2 was opened today but not this hour: the hour window is full.
-    assert quota_.check(vault, db, sales, 2).exceeded is True
+    assert access.quota_of(vault, db, sales, 2).exceeded is True
     _limits(vault, hour=3, day=3)
-    assert quota_.check(vault, db, sales, 2).exceeded is False
+    assert access.quota_of(vault, db, sales, 2).exceeded is False
     # Record 3 was opened yesterday: a new record for both windows, and the day is full.
-    assert quota_.check(vault, db, sales, 3).exceeded is True
+    assert access.quota_of(vault, db, sales, 3).exceeded is True
     _limits(vault, hour=3, day=4)
-    assert quota_.check(vault, db, sales, 3).exceeded is False
-    assert quota_.check(vault, db, other, 1).hour == 1
+    assert access.quota_of(vault, db, sales, 3).exceeded is False
+    assert access.quota_of(vault, db, other, 1).hour == 1
 
 
 def test_a_person_with_no_history_is_within_quota(make: Factory, vault, db):
-    quota = quota_.check(vault, db, make.person(), 42)
+    quota = access.quota_of(vault, db, make.person(), 42)
     assert (quota.hour, quota.day, quota.exceeded) == (0, 0, False)

@@ -48,11 +48,17 @@ _BY_TOKEN = (
 )
 
 
-def person_for_token(db: Session, token: str) -> Person | None:
-    """The person a live token belongs to, or ``None``."""
+# The same lookup for a content route: the person's row is locked with it, so the export
+# quota counts one content request of theirs at a time (PostgreSQL; SQLite is serial).
+_BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=Person.__table__)
+
+
+def person_for_token(db: Session, token: str, *, lock: bool = False) -> Person | None:
+    """The person a live token belongs to, or ``None``; one statement either way."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    return db.scalars(_BY_TOKEN, {"token_hash": hash_token(token)}).unique().first()
+    stmt = _BY_TOKEN_LOCKED if lock else _BY_TOKEN
+    return db.scalars(stmt, {"token_hash": hash_token(token)}).unique().first()
 
 
 def tokens_of(db: Session, person: Person) -> list[ApiToken]:

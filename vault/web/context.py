@@ -35,6 +35,7 @@ def caller() -> Caller:
         ip=request.remote_addr,
         user_agent=(request.user_agent.string or "")[:200] or None,
         request_id=g.get("request_id", ""),
+        locked=bool(g.get("person_locked")),
     )
 
 

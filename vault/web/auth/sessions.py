@@ -25,6 +25,7 @@ from vault.errors import InvalidInput
 from vault.identity import accounts
 from vault.identity.tokens import person_for_token
 from vault.models import Person
+from vault.policy.actions import CONTENT_ACTIONS
 from vault.web.context import db, vault
 from vault.web.routing import spec_of
 
@@ -112,7 +113,13 @@ def _bearer(header: str) -> Person | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return person_for_token(db(), token.strip())
+    view = current_app.view_functions.get(request.endpoint or "")
+    spec = spec_of(view)
+    # A content route locks the person with the lookup (one round trip, not two).
+    lock = spec is not None and spec.action in CONTENT_ACTIONS
+    person = person_for_token(db(), token.strip(), lock=lock)
+    g.person_locked = lock and person is not None
+    return person
 
 
 def init_app(app: Flask) -> None:
