@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Row, exists, func, insert, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from audit.events import Event, canonical_json, event_fields, format_time
 from audit.schema import audit_chain, audit_checkpoints, audit_events
@@ -79,6 +79,18 @@ _c = audit_chain.c
 _k = audit_checkpoints.c
 # Built once: SQLAlchemy then reuses its compiled form without rebuilding it per call.
 _INSERT_EVENT = insert(audit_events)
+_INSERT_KEYS = (
+    "event_id",
+    "time",
+    "action",
+    "actor_person_id",
+    "decision",
+    "outcome",
+    "resource_record",
+    "resource_client",
+    "body",
+    "mac",
+)
 
 
 def chain_hash(prev: bytes, position: int, event_id: str, mac: str) -> bytes:
@@ -170,7 +182,7 @@ class AuditLog:
         ValueError: the MAC key is too short, or the keys do not belong together.
     """
 
-    __slots__ = ("_logger", "_mac_key", "_signing_key", "_verify_key")
+    __slots__ = ("_insert_sql", "_logger", "_mac_key", "_signing_key", "_verify_key")
 
     def __init__(
         self,
@@ -197,6 +209,7 @@ class AuditLog:
         self._signing_key = signing_key
         self._verify_key = verify_key
         self._logger = logger if logger is not None else structlog.get_logger("audit")
+        self._insert_sql: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return (
@@ -220,26 +233,36 @@ class AuditLog:
             sqlalchemy.exc.SQLAlchemyError: the insert failed; the caller's
                 transaction must then fail (fail closed).
         """
-        body = canonical_json(event)
-        result = conn.execute(
-            _INSERT_EVENT,
-            {
-                "event_id": event.id,
-                "time": event.time,
-                "action": event.action,
-                "actor_person_id": event.actor.person_id,
-                "decision": event.decision,
-                "outcome": event.outcome,
-                "resource_record": event.resource.get("record"),
-                "resource_client": event.resource.get("client"),
-                "body": body.decode("ascii"),
-                "mac": self._mac(body),
-            },
-        )
+        result = conn.execute(_INSERT_EVENT, self.insert_params(event))
         key = result.inserted_primary_key
         if key is None or key[0] is None:
             raise RuntimeError("the database returned no seq for the audit event")
         return int(key[0])
+
+    def insert_params(self, event: Event) -> dict[str, Any]:
+        """The row of ``event`` as the insert binds it: its columns, canonical body and MAC."""
+        body = canonical_json(event)
+        return {
+            "event_id": event.id,
+            "time": event.time,
+            "action": event.action,
+            "actor_person_id": event.actor.person_id,
+            "decision": event.decision,
+            "outcome": event.outcome,
+            "resource_record": event.resource.get("record"),
+            "resource_client": event.resource.get("client"),
+            "body": body.decode("ascii"),
+            "mac": self._mac(body),
+        }
+
+    def insert_sql(self, dialect: Dialect) -> str:
+        """The insert as ``dialect``'s driver takes it (for a caller that pipelines it with
+        its commit on the raw connection); compiled once per dialect."""
+        found = self._insert_sql.get(dialect.name)
+        if found is None:
+            found = str(_INSERT_EVENT.compile(dialect=dialect, column_keys=list(_INSERT_KEYS)))
+            self._insert_sql[dialect.name] = found
+        return found
 
     def emit(self, event: Event, *, seq: int | None = None) -> None:
         """Write the JSON-lines copy of a committed event (message ``audit.event``)."""

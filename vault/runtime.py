@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditLog
@@ -160,6 +161,7 @@ def _emit_audit_copy_after_commit(
     def _drop(session: Session) -> None:
         # Nothing of a rolled-back act is announced: neither its events nor its mail.
         session.info.pop("audit_pending", None)
+        session.info.pop(DEFERRED, None)
         session.info.pop("notify_outbox", None)
 
 
@@ -180,7 +182,12 @@ def write_deferred(audit: AuditLog, db: Session) -> None:
             audit.append(conn, ev)
         return
     sql = audit.insert_sql(conn.dialect)
-    with raw.pipeline(), raw.cursor() as cur:
-        for ev in events:
-            cur.execute(sql, audit.insert_params(ev))
-        raw.commit()
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with raw.pipeline(), raw.cursor() as cur:
+            for ev in events:
+                cur.execute(sql, audit.insert_params(ev))
+            raw.commit()
+    except dbapi_error as exc:
+        # Reported like any other storage failure (503): the act did not happen.
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc

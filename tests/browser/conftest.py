@@ -23,6 +23,7 @@ from tests.webclient import cheap_passwords
 from vault.config import Config
 from vault.demo import DemoLogin, demo_logins, load_demo
 from vault.runtime import Vault
+from vault.uow import unit_of_work
 from vault.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -84,7 +85,7 @@ def demo(
     """``archive-vault demo`` data, single sign-on configured, served on ``app_port``."""
     cheap_passwords(monkeypatch)
     v = open_vault(config.with_(auth=sso_settings(oidc_provider)))
-    with v.sessions() as db:
+    with unit_of_work(v) as db:
         load_demo(v, db)
         logins = {login.email.split("@")[0]: login for login in demo_logins(v, db)}
     try:

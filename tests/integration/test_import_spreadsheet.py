@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from audit import audit_events
 from tests.factories import Factory
+from vault import uow
 from vault.archive.importer import import_file
 from vault.caller import Caller
 from vault.cli import main
@@ -256,7 +257,7 @@ def test_rerun_files_nothing_twice(vault, db, config, tmp_path):
 
 def test_a_row_repeated_in_the_file_is_filed_once(vault, db, tmp_path):
     path = write_csv(tmp_path / "twice.csv", [GOOD[1], GOOD[1]])
-    report = import_file(vault, db, Caller.operator(), path)
+    report = uow.run(db, import_file, vault, db, Caller.operator(), path)
     assert (report.records_created, report.duplicates) == (1, 1)
 
 
@@ -336,12 +337,12 @@ def test_ten_thousand_rows(vault, db, tmp_path, backend):
             )
     path = write_csv(tmp_path / "bulk.csv", rows)
     started = time.perf_counter()
-    report = import_file(vault, db, Caller.operator(), path)
+    report = uow.run(db, import_file, vault, db, Caller.operator(), path)
     elapsed = time.perf_counter() - started
     print(f"\n10,000-row import on {backend}: {elapsed:.1f} s ({10000 / elapsed:.0f} rows/s)")
     assert report.records_created == 10000 and report.clients_created == 1000
     assert counts(db) == (1000, 10000)
     started = time.perf_counter()
-    again = import_file(vault, db, Caller.operator(), path)
+    again = uow.run(db, import_file, vault, db, Caller.operator(), path)
     print(f"re-run (all duplicates) on {backend}: {time.perf_counter() - started:.1f} s")
     assert again.duplicates == 10000 and again.records_created == 0

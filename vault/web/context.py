@@ -43,5 +43,7 @@ def refused(exc: BaseException) -> None:
     """A page shows this error itself: roll the act back and keep what the refusal
     carries (its audit event), as the error handler does for errors it renders."""
     session = g.get("db")
+    if session is None and getattr(exc, "keep", ()):
+        session = db()  # refused before any database work: record it all the same
     if session is not None:
         uow.finish(session, exc)
