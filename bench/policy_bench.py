@@ -119,7 +119,7 @@ def _measure(
             out[name] = times
         person, record = db.get(Person, custodians[0].id), db.get(Record, ids[0])
         assert person is not None and record is not None
-        facts = facts_for(v, db, Caller(person=person), Action.RECORD_CONSULT, record)
+        facts = facts_for(v, db, Caller(person=person), Action.RECORD_CONSULT, record.id)
         principal = Caller(person=person).principal(date.today())
         out["baseline: decide alone (Cedar)"] = [
             _time(
@@ -143,7 +143,7 @@ def _measure(
 
 def _decide(v: Vault, db: object, person: Person, record: Record) -> bool:
     caller = Caller(person=person)
-    facts = facts_for(v, db, caller, Action.RECORD_CONSULT, record)  # type: ignore[arg-type]
+    facts = facts_for(v, db, caller, Action.RECORD_CONSULT, record.id)  # type: ignore[arg-type]
     decision = v.policy.decide(
         caller.principal(date.today()),
         Action.RECORD_CONSULT,

@@ -79,7 +79,10 @@ def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:
         # Take the write lock up front: a deferred transaction that reads and then
         # writes can fail with "database is locked" when another process committed
         # in between, which would turn a quota check into a race.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # ... except a transaction that only reads (a read-only route): it must not hold
+        # the write lock, so that readers never wait on writers or on each other.
+        read_only = conn.get_execution_options().get("vault_read_only", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate and not read_only else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

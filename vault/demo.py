@@ -143,7 +143,6 @@ def _demo_custody(v: Vault, db: Session) -> None:
     )
     loan.out_at = utcnow() - timedelta(days=21)
     loan.due_at = loan.out_at + timedelta(days=v.config.loan_days_default)
-    db.commit()
     bluesky = db.scalar(select(Client).where(Client.code == "BLUESKY"))
     assert bluesky is not None
     scan = io.BytesIO()
@@ -195,7 +194,6 @@ def _demo_custody(v: Vault, db: Session) -> None:
     acme = db.scalar(select(Client).where(Client.code == "ACME"))
     assert acme is not None
     acme.created_at = utcnow() - timedelta(days=75)
-    db.commit()
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class Vault:
     config: Config
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]  # for transactions that only read (SQLite: no write lock)
     keys: WrapOnly  # the wrap-only view; the unsealer is vault.access's alone
     audit: AuditLog
     policy: PolicyEngine
@@ -60,17 +61,20 @@ class Vault:
         )
         policy = PolicyEngine(config.tenure_years, site_policy=config.site_policy)
         sessions = make_sessionmaker(engine)
+        read_sessions = make_sessionmaker(engine.execution_options(vault_read_only=True))
         opened = cls(
             config=config,
             engine=engine,
             sessions=sessions,
+            read_sessions=read_sessions,
             keys=view,
             _unsealer=unsealer,
             audit=audit,
             policy=policy,
             blobs=BlobStore(config.blobs),
         )
-        _emit_audit_copy_after_commit(sessions, audit, opened._wake)
+        for maker in (sessions, read_sessions):
+            _emit_audit_copy_after_commit(maker, audit, opened._wake)
         return opened
 
     def index(self, value: str, *, purpose: str) -> str:

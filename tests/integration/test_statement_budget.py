@@ -99,3 +99,26 @@ def test_token_authentication_is_one_statement(api, vault: Vault, backend: str, 
     assert resp.status_code == 200
     assert len(seen.selects()) == 1, seen
     assert not [s for s in seen.statements if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert "BEGIN IMMEDIATE" not in seen.statements  # a read takes no write lock (SQLite)
+
+
+def test_a_read_does_not_wait_for_a_writer(api, vault: Vault, backend: str, custodian_token):
+    """A read-only route takes no write lock (SQLite): it answers while a writer works."""
+    import time
+
+    from sqlalchemy import text
+
+    token, record_id = custodian_token
+    writer = vault.engine.connect()
+    try:
+        writer.begin()
+        if backend == "sqlite":
+            writer.exec_driver_sql("SELECT 1")  # the engine began IMMEDIATE: lock held
+        writer.execute(text("UPDATE records SET title = title WHERE id = :id"), {"id": record_id})
+        started = time.monotonic()
+        for path in ("/me", f"/records/{record_id}", "/clients"):
+            assert api.get(path, token).status_code == 200, path
+        assert time.monotonic() - started < 5  # never the 10 s busy timeout
+    finally:
+        writer.rollback()
+        writer.close()

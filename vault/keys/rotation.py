@@ -144,8 +144,9 @@ def rewrap(
     """Wrap every data key not under the active KEK again under it, batch by batch.
 
     Args:
-        batch: rows per transaction (1..10000).
-        progress: called with the number of rows looked at, after each batch commits.
+        batch: rows per batch (1..10000).
+        progress: called with the number of rows looked at after each batch: the
+            boundary commits there (the CLI does) to make the run resumable.
         on_total: called once with the number of rows to look at.
 
     Returns:
@@ -162,18 +163,13 @@ def rewrap(
                 for k in WRAPPED
             )
         )
-        db.rollback()
     report = Rewrap(active)
-    try:
-        for kind in WRAPPED:
-            report.rewrapped[kind.name] = report.current[kind.name] = 0
-            report.failed[kind.name] = []
-            for looked_at in _rewrap_kind(v, db, caller, kind, active, batch, report):
-                if progress is not None:
-                    progress(looked_at)
-    except BaseException:
-        db.rollback()  # the batch in hand is undone whole; committed batches stay done
-        raise
+    for kind in WRAPPED:
+        report.rewrapped[kind.name] = report.current[kind.name] = 0
+        report.failed[kind.name] = []
+        for looked_at in _rewrap_kind(v, db, caller, kind, active, batch, report):
+            if progress is not None:
+                progress(looked_at)
     auditing.record(
         v,
         db,
@@ -208,11 +204,12 @@ def _rewrap_kind(
     batch: int,
     report: Rewrap,
 ) -> Iterator[int]:
-    """Rewrap one kind; yields the rows looked at after each committed batch.
+    """Rewrap one kind; yields the rows looked at after each batch.
 
-    A rewrap is a batch job, the one kind of service that commits: each batch is a unit
-    of work of its own (rows locked, rewritten, audited, committed), so that a run that
-    is killed loses at most the batch in hand and the next run takes up from there.
+    A rewrap is a resumable batch job: the boundary commits after each batch (the CLI
+    does it in ``progress``), so that a run that is killed loses at most the batch in
+    hand and the next run takes up from there. Without such a boundary the whole rewrap
+    is one unit of work.
     """
     after = 0
     while True:
@@ -226,7 +223,6 @@ def _rewrap_kind(
             .with_for_update()
         ).all()
         if not rows:
-            db.rollback()
             return
         changes, old_ids = [], set()
         for key, blob in rows:
@@ -258,7 +254,6 @@ def _rewrap_kind(
                     "last": rows[-1][0],
                 },
             )
-        db.commit()
         report.rewrapped[kind.name] += len(changes)
         after = rows[-1][0]
         yield len(rows)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from vault import uow
 from vault.caller import Caller
-from vault.errors import Unauthenticated
+from vault.errors import Unauthenticated, VaultError
 from vault.runtime import Vault
 
 
@@ -20,7 +20,10 @@ def vault() -> Vault:
 def db() -> Session:
     """The request's database session (closed at teardown)."""
     if "db" not in g:
-        g.db = vault().sessions()
+        view = current_app.view_functions.get(request.endpoint or "")
+        spec = getattr(view, "route_spec", None)
+        read_only = spec is not None and spec.read_only
+        g.db = (vault().read_sessions if read_only else vault().sessions)()
     session: Session = g.db
     return session
 
@@ -43,7 +46,7 @@ def refused(exc: BaseException) -> None:
     """A page shows this error itself: roll the act back and keep what the refusal
     carries (its audit event), as the error handler does for errors it renders."""
     session = g.get("db")
-    if session is None and getattr(exc, "keep", ()):
+    if session is None and isinstance(exc, VaultError) and exc.keep:
         session = db()  # refused before any database work: record it all the same
     if session is not None:
         uow.finish(session, exc)

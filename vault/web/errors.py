@@ -56,7 +56,7 @@ def _page(status: int, code: str, title: str, detail: str = "") -> Response | No
 def _end_unit_of_work(exc: BaseException) -> None:
     """Roll the request's work back, and keep what a refusal carries (its audit event)."""
     session = g.get("db")
-    if session is None and getattr(exc, "keep", ()):
+    if session is None and isinstance(exc, VaultError) and exc.keep:
         from vault.web.context import db
 
         session = db()  # the refusal came before any database work: record it all the same

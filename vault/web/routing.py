@@ -70,6 +70,9 @@ class RouteSpec:
     body: type[BaseModel] | None = None
     responses: Responses = field(default_factory=dict)
     tags: Sequence[str] = field(default_factory=tuple)
+    # Reads only (a GET of a catalogue, profile or log page): on SQLite its transaction
+    # does not take the write lock. A refusal it ends in is written in a new transaction.
+    read_only: bool = False
 
     @property
     def status(self) -> int:
@@ -98,6 +101,7 @@ def route(
         body=body,
         responses=dict(responses or {200: None}),
         tags=(bp.name,),
+        read_only=set(methods) <= {"GET", "HEAD"} and action in READ_ONLY_ACTIONS,
     )
 
     def decorate(view: F) -> F:
@@ -128,6 +132,27 @@ def route(
         return endpoint  # type: ignore[return-value]
 
     return decorate
+
+
+# Acts whose GET routes only read: nothing of them is audited unless refused.
+READ_ONLY_ACTIONS = frozenset(
+    {
+        Action.PUBLIC,
+        Action.PROFILE_READ,
+        Action.CLIENT_READ,
+        Action.RECORD_READ,
+        Action.ITEM_READ,
+        Action.REQUEST_READ,
+        Action.GRANT_READ,
+        Action.NOTIFICATION_READ,
+        Action.AUDIT_READ,
+        Action.ALERT_READ,
+        Action.STATS_READ,
+        Action.PERSON_READ,
+        Action.CLIENT_REVIEW_DUE,
+        Action.POLICY_EXPLAIN,
+    }
+)
 
 
 def commit() -> None:
