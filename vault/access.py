@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
-from sqlalchemy import String, bindparam, case, cast, distinct, func, or_, select
+from sqlalchemy import String, bindparam, case, cast, distinct, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from audit import Event
@@ -77,16 +77,20 @@ _OPENED = (
     _e.decision == "allow",
     _e.action.in_(COUNTED),
 )
-_OPENED_DAY = select(func.count(distinct(_e.resource_record))).where(*_OPENED).scalar_subquery()
-_OPENED_HOUR = (
-    select(func.count(distinct(case((_e.time >= bindparam("hour_ago"), _e.resource_record)))))
+# The windows, counted in one pass over the person's day of content events (a derived
+# table, not one subquery per figure).
+_WINDOW = (
+    select(
+        func.count(distinct(_e.resource_record)).label("opened_day"),
+        func.count(distinct(case((_e.time >= bindparam("hour_ago"), _e.resource_record)))).label(
+            "opened_hour"
+        ),
+        func.max(case((_e.resource_record == bindparam("record_key"), _e.time))).label(
+            "last_opened"
+        ),
+    )
     .where(*_OPENED)
-    .scalar_subquery()
-)
-_LAST_OPENED = (
-    select(func.max(case((_e.resource_record == bindparam("record_key"), _e.time))))
-    .where(*_OPENED)
-    .scalar_subquery()
+    .subquery("opened")
 )
 _LIVE_GRANTS = (
     select(func.aggregate_strings(cast(_g.id, String) + ":" + _ga.action, ","))
@@ -107,18 +111,16 @@ _FACTS = (
         _c.code.label("client_code"),
         _c.tier.label("client_tier"),
         _LIVE_GRANTS.label("grants"),
-        _OPENED_DAY.label("opened_day"),
-        _OPENED_HOUR.label("opened_hour"),
-        _LAST_OPENED.label("last_opened"),
+        _WINDOW.c.opened_day,
+        _WINDOW.c.opened_hour,
+        _WINDOW.c.last_opened,
     )
-    .join_from(Record.__table__, Client.__table__, _c.id == _r.client_id)
+    .select_from(
+        Record.__table__.join(Client.__table__, _c.id == _r.client_id).join(_WINDOW, true())
+    )
     .where(_r.id == bindparam("record_id"))
 )
-_WINDOWS = select(
-    _OPENED_DAY.label("opened_day"),
-    _OPENED_HOUR.label("opened_hour"),
-    _LAST_OPENED.label("last_opened"),
-)
+_WINDOWS = select(_WINDOW.c.opened_day, _WINDOW.c.opened_hour, _WINDOW.c.last_opened)
 _RECORD_COLUMNS = tuple(c.name for c in Record.__table__.c)
 _LOCK = select(Person.id).where(Person.id == bindparam("person_id")).with_for_update()
 

@@ -99,6 +99,7 @@ def bare() -> Response:
     "/baseline/<int:record_id>",
     action=Action.PUBLIC,
     public=True,
+    writes=True,
     summary="Benchmark baseline: read one row, commit one unaudited insert",
 )
 def baseline(record_id: int) -> Response:

@@ -91,8 +91,13 @@ def route(
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
     responses: Responses | None = None,
+    writes: bool = False,
 ) -> Callable[[F], F]:
-    """Register ``rule`` on ``bp`` with its policy action, input and output models."""
+    """Register ``rule`` on ``bp`` with its policy action, input and output models.
+
+    ``writes`` marks a GET route of a read action that writes all the same (so that on
+    SQLite its transaction takes the write lock up front).
+    """
     spec = RouteSpec(
         action=action,
         summary=summary,
