@@ -166,7 +166,9 @@ def test_segment_from_another_stream_fails(dek, three_segments):
         decrypt(dek, header + segments[0] + others[1] + segments[2])
 
 
-@pytest.mark.parametrize("extra", [b"\x00", os.urandom(SEALED), None])
+@pytest.mark.parametrize(
+    "extra", [b"\x00", os.urandom(SEALED), None], ids=["one_byte", "random_segment", "a_copy"]
+)
 def test_appended_data_fails(dek, three_segments, extra):
     _, segments = split(three_segments)
     extra = segments[-1] if extra is None else extra
