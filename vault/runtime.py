@@ -179,6 +179,9 @@ def write_deferred(audit: AuditLog, db: Session) -> None:
     events = db.info.pop(DEFERRED, None)
     if not events:
         return
+    # SQLAlchemy flushes pending changes after this hook: flush them now, so that the act
+    # and its events commit in the one transaction the pipeline ends.
+    db.flush()
     conn = db.connection()
     raw: Any = conn.connection.dbapi_connection
     if conn.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):

@@ -447,3 +447,31 @@ def test_borrowing_counts_for_the_borrower_and_shows_in_their_departure_report(
     assert ("item:borrow", record.file_number) in {
         (t["action"], t["file_number"]) for t in report["touches"]
     }
+
+
+def test_a_check_out_and_its_audit_events_commit_as_one(api, make: Factory, db, backend):
+    """The events of a lending decision are sent with the COMMIT (pipelined on PostgreSQL):
+    the loan, its location history and both decisions' events are one transaction."""
+    _custodian, token, record, item_id = setup_item(api, make)
+    borrower = make.person()
+    make.grant(borrower, record, actions=("lend",))
+    out = checkout(api, token, item_id, borrower)
+    assert out.status_code == 201, out.json
+    db.commit()
+    loan_id = out.json["id"]
+    # PostgreSQL names the transaction that wrote each row; on SQLite (one writer at a
+    # time, a request one transaction) there is nothing to compare.
+    xmin = "xmin::text" if backend == "postgresql" else "'one'"
+    loan = db.execute(sa.text(f"SELECT {xmin} FROM loans WHERE id = :id"), {"id": loan_id})
+    moved = db.execute(
+        sa.text(f"SELECT {xmin} FROM item_locations WHERE loan_id = :id"), {"id": loan_id}
+    )
+    events = db.execute(
+        sa.text(
+            f"SELECT {xmin} FROM audit_events WHERE action IN ('item:checkout', 'item:borrow') "
+            "AND resource_record = :record"
+        ),
+        {"record": str(record.id)},
+    )
+    transactions = {row[0] for rows in (loan, moved, events) for row in rows}
+    assert len(transactions) == 1, transactions
