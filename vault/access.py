@@ -1,13 +1,17 @@
 """THE choke point: every use of content decides, audits, then decrypts, in one transaction.
 
-No other module unwraps a record's data key. The order is fixed:
+No other module unwraps a record's data key: this module alone is handed the unsealer
+(``vault.crypto.capability``). The order is fixed:
 
-1. load the record's catalogue entry (404 if absent, audited as denied);
+1. lock the person (the token lookup of a content route already did), then load the
+   record's card with the caller's covering grants and export-quota windows in one
+   statement (404 if absent, the refusal audited);
 2. decide with the policy engine;
-3. append the audit event in the same transaction (a denial is committed, then raised);
+3. record the audit event in the act's transaction (held back and sent with the COMMIT);
+   a denial raises with its event, which the boundary writes after rolling back;
 4. unwrap the data key and decrypt;
-5. commit; only then does content leave. If the audit append or the commit fails,
-   no content is returned (fail closed).
+5. the boundary commits; only then does content leave. If the audit insert or the commit
+   fails, no content is returned (fail closed).
 """
 
 from __future__ import annotations
@@ -589,7 +593,7 @@ def lend(
     purpose: str | None,
     details: dict[str, str | int | bool | None],
 ) -> tuple[Record, Event, Event]:
-    """Decide a check-out (外借) of one of a record's items; the caller files the loan and commits.
+    """Decide a check-out (外借) of one of a record's items; the caller files the loan.
 
     Two decisions, both audited in this transaction: the acting custodian's right to
     lend (``item:checkout``), then the borrower's right to take the content away

@@ -4,7 +4,7 @@ Order, as in Indico: find the route's declaration (none -> refuse), authenticate
 (401), decide (403, audited), and only then let the view parse its input. Vault-wide
 acts are decided here in full. Acts on one record or client file are decided
 against that target by the service (content in :mod:`vault.access`, custody acts
-in :mod:`vault.grants` and :mod:`vault.custody`); for custody acts the gate first
+in :mod:`vault.grants.requests` and :mod:`vault.custody.loans`); for custody acts the gate first
 refuses anyone who could not do the act on a client of any tier, so that a caller
 without the right never learns what input the act would want."""
 

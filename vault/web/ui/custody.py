@@ -1,8 +1,8 @@
 """The custodian's pages (保管): files in my care and their review, items, lending, overdue.
 
 Every act is decided by the services against the record or client it touches
-(:mod:`vault.custody`, :mod:`vault.review`, :mod:`vault.access` for the borrower's
-side), so a page only shows forms and reports what the policy said.
+(:mod:`vault.custody.loans`, :mod:`vault.archive.file_reviews`, :mod:`vault.access` for
+the borrower's side), so a page only shows forms and reports what the policy said.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Also the auditor's alerts and people under review, and everyone's notifications (the
 links they carry, ``/requests/<id>``, ``/grants``, ``/alerts``, land on these pages).
-Every decision is the service's (:mod:`vault.grants`, :mod:`vault.guard`); the pages
-only ask and show.
+Every decision is the service's (:mod:`vault.grants`; :mod:`vault.access` for the export
+quota); the pages only ask and show.
 """
 
 from __future__ import annotations
