@@ -8,6 +8,7 @@ vault reads it exactly as it reads what it wrote itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -428,3 +429,40 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) ->
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not become ready")
+
+
+# wrk: each thread walks the same list of prepared requests (paths with their bearer
+# tokens), and prints one RESULT line the benchmarks parse.
+WRK_RESULT = """
+done = function(summary, latency, reqs)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+_WRK_ROTATION = """
+local requests = {}
+local i = 0
+init = function(args)
+  for n = 1, #paths do
+    local headers = {}
+    if tokens[n] ~= "" then headers["Authorization"] = "Bearer " .. tokens[n] end
+    requests[n] = wrk.format("GET", paths[n], headers)
+  end
+end
+request = function()
+  i = i + 1
+  if i > #requests then i = 1 end
+  return requests[i]
+end
+"""
+
+
+def wrk_rotation_script(paths: Sequence[str], tokens: Sequence[str]) -> str:
+    """A wrk Lua script that sends ``paths`` in turn, each with its token ("" for none)."""
+
+    def table(name: str, items: Sequence[str]) -> str:
+        return f"{name} = {{" + ", ".join(json.dumps(x) for x in items) + "}"
+
+    return table("paths", paths) + "\n" + table("tokens", tokens) + _WRK_ROTATION + WRK_RESULT

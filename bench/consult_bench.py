@@ -43,30 +43,6 @@ RECORDS = 2000
 CONTENT_BYTES = 4096
 PURPOSE = "bench%3A+renewing+payment+terms"
 
-LUA = """
-local requests = {}
-local i = 0
-%s
-init = function(args)
-  for n = 1, #paths do
-    local headers = {}
-    if tokens[n] ~= "" then headers["Authorization"] = "Bearer " .. tokens[n] end
-    requests[n] = wrk.format("GET", paths[n], headers)
-  end
-end
-request = function()
-  i = i + 1
-  if i > #requests then i = 1 end
-  return requests[i]
-end
-done = function(summary, latency, reqs)
-  local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
-"""
-
 
 @dataclass(frozen=True)
 class Run:
@@ -117,10 +93,7 @@ def _server_pids(master: int) -> tuple[list[int], list[int]]:
 
 
 def _lua(paths: list[str], tokens: list[str]) -> str:
-    def table(name: str, items: list[str]) -> str:
-        return f"{name} = {{" + ", ".join(json.dumps(x) for x in items) + "}"
-
-    return LUA % (table("paths", paths) + "\n" + table("tokens", tokens))
+    return common.wrk_rotation_script(paths, tokens)
 
 
 def _wrk(name: str, base: str, script: Path, seconds: float, master: int) -> Run:

@@ -62,32 +62,6 @@ CONTENT_BYTES = 4096
 PURPOSE = "bench%3A+renewing+payment+terms"
 SECRETS = 1000
 
-RESULT = """
-done = function(summary, latency, reqs)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
-"""
-# Each wrk thread walks the same list of prepared requests.
-LIST_LUA = """
-local requests = {}
-local i = 0
-%s
-init = function(args)
-  for n = 1, #paths do
-    local headers = {}
-    if tokens[n] ~= "" then headers["Authorization"] = "Bearer " .. tokens[n] end
-    requests[n] = wrk.format("GET", paths[n], headers)
-  end
-end
-request = function()
-  i = i + 1
-  if i > #requests then i = 1 end
-  return requests[i]
-end
-"""
 # OpenBao: a random secret each request.
 BAO_LUA = """
 local count = %d
@@ -136,12 +110,8 @@ class Run:
     errors: int
 
 
-def _table(name: str, items: list[str]) -> str:
-    return f"{name} = {{" + ", ".join(json.dumps(x) for x in items) + "}"
-
-
 def _list_lua(paths: list[str], tokens: list[str]) -> str:
-    return LIST_LUA % (_table("paths", paths) + "\n" + _table("tokens", tokens)) + RESULT
+    return common.wrk_rotation_script(paths, tokens)
 
 
 def _wrk(base: str, script: Path, seconds: float) -> Run:
@@ -303,7 +273,7 @@ def openbao(bao: str, warmup: float, seconds: float) -> tuple[Run, int]:
             _bao_ok(got)
             assert got.json()["data"]["data"]["value"] == value
             script = folder / "read.lua"
-            script.write_text(BAO_LUA % (SECRETS, json.dumps(token)) + RESULT)
+            script.write_text(BAO_LUA % (SECRETS, json.dumps(token)) + common.WRK_RESULT)
             run = _measure(base, script, warmup, seconds)
         return run, (folder / "audit.log").stat().st_size
     finally:
