@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from audit import Event
 from vault import auditing
 from vault.caller import Caller
-from vault.errors import Denied
+from vault.errors import Denied, VaultError
 from vault.policy import Action, Decision, Target
 from vault.runtime import Vault
 
@@ -138,8 +138,6 @@ def refuse(
     details: Details | None = None,
 ) -> Exception:
     """Attach to ``error`` the audit event of a refused act (reason = the error's code)."""
-    from vault.errors import VaultError
-
     code = error.code if isinstance(error, VaultError) else type(error).__name__
     keep = refusal(
         v,

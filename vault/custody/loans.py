@@ -25,7 +25,7 @@ from vault.archive.records import get_record
 from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Conflict, InvalidInput, NotFound, VaultError
+from vault.errors import Conflict, InvalidInput, NotFound
 from vault.models import (
     AccessRequest,
     Condition,
@@ -86,18 +86,6 @@ def _custody(
     )
     assert event is not None
     return event
-
-
-def _refuse(
-    v: Vault,
-    db: Session,
-    caller: Caller,
-    action: Action,
-    resource: dict[str, object],
-    error: VaultError,
-) -> Exception:
-    """The error to raise, carrying the refusal's own audit event (the act is undone)."""
-    return authz.refuse(error, v, caller, action, resource=resource)
 
 
 def get_item(db: Session, item_id: int) -> Item:
@@ -195,15 +183,19 @@ def checkout(
         "item": item.id,
         "person": borrower.id,
     }
-    if open_loan(db, item.id) is not None:
-        raise _refuse(
+
+    def taken() -> Exception:
+        # One holder at a time: the refusal is audited as the caller's check-out.
+        return authz.refuse(
+            Conflict("this item is already out on loan", code="item_on_loan"),
             v,
-            db,
             caller,
             Action.ITEM_CHECKOUT,
-            resource,
-            Conflict("this item is already out on loan", code="item_on_loan"),
+            resource=resource,
         )
+
+    if open_loan(db, item.id) is not None:
+        raise taken()
     loan = Loan(
         item_id=item.id,
         record_id=record.id,
@@ -220,15 +212,7 @@ def checkout(
     try:
         db.flush()
     except IntegrityError:
-        # Another check-out of this item committed first: one holder at a time.
-        raise _refuse(
-            v,
-            db,
-            caller,
-            Action.ITEM_CHECKOUT,
-            resource,
-            Conflict("this item is already out on loan", code="item_on_loan"),
-        ) from None
+        raise taken() from None  # another check-out of this item committed first
     item.location = f"on loan to {borrower.email}"[:200]
     db.add(
         ItemLocation(
@@ -282,13 +266,12 @@ def checkin(
         resource["person"] = loan.borrower_id
     _custody(v, db, caller, Action.ITEM_CHECKIN, record, resource, details)
     if loan is None:
-        raise _refuse(
+        raise authz.refuse(
+            Conflict("this item is not out on loan", code="item_not_on_loan"),
             v,
-            db,
             caller,
             Action.ITEM_CHECKIN,
-            resource,
-            Conflict("this item is not out on loan", code="item_not_on_loan"),
+            resource=resource,
         )
     loan.returned_at = utcnow()
     loan.received_by_id = caller.person_id
@@ -356,31 +339,28 @@ def renew(v: Vault, db: Session, caller: Caller, item_id: int, *, days: int | No
         {"item": item.id, "loan": loan.id if loan else None, "days": days},
     )
     if loan is None:
-        raise _refuse(
+        raise authz.refuse(
+            Conflict("this item is not out on loan", code="item_not_on_loan"),
             v,
-            db,
             caller,
             Action.ITEM_RENEW,
-            resource,
-            Conflict("this item is not out on loan", code="item_not_on_loan"),
+            resource=resource,
         )
     if loan.renewals >= 1:
-        raise _refuse(
+        raise authz.refuse(
+            Conflict("a loan may be renewed once", code="renewal_limit"),
             v,
-            db,
             caller,
             Action.ITEM_RENEW,
-            resource,
-            Conflict("a loan may be renewed once", code="renewal_limit"),
+            resource=resource,
         )
     if waiting_requests(db, record, loan.borrower_id, utcnow()):
-        raise _refuse(
+        raise authz.refuse(
+            Conflict("someone else is waiting for this item", code="item_requested"),
             v,
-            db,
             caller,
             Action.ITEM_RENEW,
-            resource,
-            Conflict("someone else is waiting for this item", code="item_requested"),
+            resource=resource,
         )
     loan.renewals += 1
     loan.due_at = loan.due_at + timedelta(days=days)
