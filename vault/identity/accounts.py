@@ -295,9 +295,22 @@ def _refuse_if_throttled(
             )
 
 
-def _may_sign_in(v: Vault, db: Session, caller: Caller, method: str) -> None:
-    """The policy decides whether this person may sign in now (leaving date, disabled)."""
-    authz.require(v, db, caller, Action.AUTH_LOGIN, details={"method": method})
+def _signed_in(
+    v: Vault, db: Session, who: Caller, person: Person, details: dict[str, str | int | bool | None]
+) -> None:
+    """The policy decides whether this person may sign in now (leaving date, disabled);
+    the sign-in is audited either way."""
+    authz.require(v, db, who, Action.AUTH_LOGIN, details={"method": details["method"]})
+    auditing.record(
+        v,
+        db,
+        who,
+        Action.AUTH_LOGIN,
+        outcome="ok",
+        reason="signed_in",
+        resource={"person": person.id},
+        details=details,
+    )
 
 
 def _bad_credentials(
@@ -350,20 +363,10 @@ def sign_in_with_password(
         )
     if enrolled and not _check_totp(v, cred, code or ""):
         raise _bad_credentials(v, anonymous, email, person, attempt)
-    _may_sign_in(v, db, who, "password")
     if _hasher.check_needs_rehash(cred.password_hash or ""):
         cred.password_hash = _hasher.hash(password)
-    _clear_failures(db, "account", email)
-    auditing.record(
-        v,
-        db,
-        who,
-        Action.AUTH_LOGIN,
-        outcome="ok",
-        reason="signed_in",
-        resource={"person": person.id},
-        details={"method": "password", "totp": enrolled},
-    )
+    _clear_failures(db, "account", email)  # undone with the rest if the policy refuses
+    _signed_in(v, db, who, person, {"method": "password", "totp": enrolled})
     return person
 
 
@@ -495,18 +498,7 @@ def sign_in_with_sso(
     v: Vault, db: Session, person: Person, ident: SsoIdentity, attempt: Attempt
 ) -> Person:
     """Sign in a person :func:`sync_sso_person` brought up to date; every outcome is audited."""
-    who = attempt.caller(person, f"sso:{ident.subject}")
-    _may_sign_in(v, db, who, "sso")
-    auditing.record(
-        v,
-        db,
-        who,
-        Action.AUTH_LOGIN,
-        outcome="ok",
-        reason="signed_in",
-        resource={"person": person.id},
-        details={"method": "sso"},
-    )
+    _signed_in(v, db, attempt.caller(person, f"sso:{ident.subject}"), person, {"method": "sso"})
     return person
 
 
