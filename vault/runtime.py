@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditLog
@@ -20,9 +21,11 @@ from vault.crypto.capability import Unsealer, WrapOnly
 from vault.db import make_engine, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
-from vault.policy import PolicyEngine
+from vault.models import SitePolicy
+from vault.policy import PolicyEngine, PolicyError
 
 DEFERRED = "audit_deferred"  # events inserted with the commit (write_deferred)
+AFTER_COMMIT = "after_commit"  # steps run once the transaction has committed
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Vault:
     policy: PolicyEngine
     blobs: BlobStore
     _last_seal: float = 0.0
+    _last_policy_check: float = 0.0
     _seal_lock: threading.Lock = field(default_factory=threading.Lock)
     _unsealer: Unsealer | None = field(default=None, repr=False)
     _sealer: threading.Thread | None = None
@@ -59,7 +63,9 @@ class Vault:
             verify_key=keys.verify_key(),
             logger=audit_logger(config.logs),
         )
-        policy = PolicyEngine(config.tenure_years, site_policy=config.site_policy)
+        policy = PolicyEngine(
+            config.tenure_years, site_policy=config.site_policy, site_text=_site_text(engine)
+        )
         sessions = make_sessionmaker(engine)
         read_sessions = make_sessionmaker(engine.execution_options(vault_read_only=True))
         opened = cls(
@@ -83,6 +89,27 @@ class Vault:
             return blind_index(self.keys.secret("blind-index"), value, purpose=purpose)
         except ValueError:
             raise InvalidInput("nothing to look up in that value", code="invalid_lookup") from None
+
+    def reload_policy(self) -> bool:
+        """Take up the site policy now in force in the database; True if it changed.
+
+        Called after an approved policy commits in this process, and by each process's
+        background thread every ``policy_refresh_s``. A stored policy that no longer
+        validates (say, after an upgrade changed the schema) leaves the one in use.
+        """
+        self._last_policy_check = time.monotonic()
+        text = _site_text(self.engine)
+        if text == self.policy.site_text:
+            return False
+        try:
+            self.policy = PolicyEngine(
+                self.config.tenure_years, site_policy=self.config.site_policy, site_text=text
+            )
+        except PolicyError:
+            structlog.get_logger("vault").exception("loaded site policy does not validate")
+            return False
+        structlog.get_logger("vault").info("site policy reloaded")
+        return True
 
     def maybe_seal(self, *, force: bool = False) -> None:
         """Link fresh audit events into the chain, at most once per ``seal_interval_s``."""
@@ -131,6 +158,11 @@ class Vault:
                 self._stop.wait(timeout=max(0.0, interval - (time.monotonic() - self._last_seal)))
             self._wake.clear()
             self.maybe_seal(force=True)
+            if time.monotonic() - self._last_policy_check >= self.config.policy_refresh_s:
+                try:
+                    self.reload_policy()
+                except Exception:  # noqa: BLE001 - retried next time; the policy in use stays
+                    structlog.get_logger("vault").exception("site policy check failed")
 
     def close(self) -> None:
         """Stop the sealer (sealing what is left) and release database connections."""
@@ -141,6 +173,21 @@ class Vault:
             self._sealer = None
             self.maybe_seal(force=True)
         self.engine.dispose()
+
+
+def _site_text(engine: Engine) -> str:
+    """The site policy in force in the database ("" if none, or before its table exists)."""
+    try:
+        with engine.connect() as conn:
+            text = conn.scalar(
+                select(SitePolicy.text)
+                .where(SitePolicy.replaced_at.is_(None))
+                .order_by(SitePolicy.id.desc())
+                .limit(1)
+            )
+    except (OperationalError, ProgrammingError):
+        return ""  # a database not yet migrated: `init` / `migrate` come first
+    return text or ""
 
 
 def _emit_audit_copy_after_commit(
@@ -160,6 +207,11 @@ def _emit_audit_copy_after_commit(
             audit.emit(ev)
         if pending:
             wake.set()
+        for step in session.info.pop(AFTER_COMMIT, []):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - the act has committed; say so loudly, go on
+                structlog.get_logger("vault").exception("a step after commit failed")
 
     @event.listens_for(sessions, "after_rollback")
     def _drop(session: Session) -> None:
@@ -167,6 +219,16 @@ def _emit_audit_copy_after_commit(
         session.info.pop("audit_pending", None)
         session.info.pop(DEFERRED, None)
         session.info.pop("notify_outbox", None)
+        session.info.pop(AFTER_COMMIT, None)
+
+
+def after_commit(db: Session, step: Callable[[], object]) -> None:
+    """Run ``step`` once ``db``'s transaction has committed (never if it rolls back).
+
+    For acts outside the database that must not happen unless their audit event is
+    kept, such as removing a key from the keyring or loading an approved policy.
+    """
+    db.info.setdefault(AFTER_COMMIT, []).append(step)
 
 
 def write_deferred(audit: AuditLog, db: Session) -> None:

@@ -69,6 +69,13 @@ class WrapOnly:
         """The public half of :meth:`signing_key`."""
         return self.__provider.verify_key()
 
+    def retire(self, key_id: str) -> None:
+        """Remove a KEK that no data key needs any more; only for providers that rotate."""
+        retire = getattr(self.__provider, "retire", None)
+        if retire is None:
+            raise NotImplementedError("this key provider retires its keys itself")
+        retire(key_id)
+
     @property
     def rotates(self) -> bool:
         """Whether the vault itself rotates this provider's KEKs (the local key file)."""

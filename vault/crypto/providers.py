@@ -308,6 +308,25 @@ class LocalKeyring:
             self._state = _parse(payload, self._path)
         return new_id
 
+    def retire(self, key_id: str) -> None:
+        """Remove a KEK that is not active from the keyring file, for ever.
+
+        Whatever is still wrapped under it can never be unwrapped again: the caller
+        checks that nothing is (``vault.keys.retirement``). Runs under the keyring's
+        lock, from the file on disk, like :meth:`rotate`.
+        """
+        with _locked(self._path):
+            current = _parse(_read(self._path), self._path)
+            if key_id not in current.keks:
+                raise KeyringError(f"no key {key_id!r} in the keyring")
+            if key_id == current.active:
+                raise KeyringError("the active key cannot be retired")
+            document = _document(current)
+            del document["keks"][key_id]
+            payload = _dump(document)
+            _write_atomic(self._path, payload, overwrite=True)
+            self._state = _parse(payload, self._path)
+
     def reload(self) -> None:
         """Re-read the keyring file (e.g. after another process rotated it)."""
         self._state = _parse(_read(self._path), self._path)

@@ -15,6 +15,7 @@ from vault.models.grants import (
     RequestStatus,
 )
 from vault.models.people import ApiToken, Designation, DesignationTier, Person, PersonRole, Role
+from vault.models.policies import SitePolicy
 from vault.models.records import Attachment, Item, Record, Section
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "RequestedAction",
     "Role",
     "Section",
+    "SitePolicy",
     "Tier",
 ]

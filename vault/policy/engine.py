@@ -74,19 +74,24 @@ def _read_packaged(name: str) -> str:
 
 
 class PolicyEngine:
-    """Evaluates the shipped Cedar policies (plus an optional site policy file)."""
+    """Evaluates the shipped Cedar policies, plus a site policy file and a loaded site policy."""
 
     def __init__(
         self,
         tenure_years: Mapping[str, int],
         *,
         site_policy: Path | None = None,
+        site_text: str = "",
     ) -> None:
         self.tenure_years = dict(tenure_years)
         self.schema_text = _read_packaged("vault.cedarschema")
         text = _read_packaged("vault.cedar")
         if site_policy is not None:
             text += "\n" + site_policy.read_text(encoding="utf-8")
+        # The site policy loaded through the two-person rule (vault.governance.site_policy).
+        self.site_text = site_text
+        if site_text:
+            text += "\n" + site_text
         self.policy_text = text
         validate(text, self.schema_text)
         self._policies = cedarpy.PolicySet.from_str(text)

@@ -253,3 +253,23 @@ def test_signing_key_matches_file(keyring, path):
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     assert base64.b64encode(raw).decode() == json.loads(path.read_text())["signing_key"]
+
+
+def test_retire_removes_an_old_key_for_good(keyring, path):
+    old = keyring.wrap(DataKey.generate(), CONTEXT)
+    keyring.rotate()
+    keyring.retire("local-1")
+    assert keyring.key_ids() == ["local-2"]
+    assert LocalKeyring.load(path).key_ids() == ["local-2"]
+    with pytest.raises(DecryptionError):
+        keyring.unwrap(old, CONTEXT)
+    # The next key is numbered after every key there ever was that is still known.
+    assert keyring.rotate() == "local-3"
+
+
+def test_retire_refuses_the_active_key_and_unknown_ids(keyring, path):
+    with pytest.raises(KeyringError, match="active"):
+        keyring.retire("local-1")
+    with pytest.raises(KeyringError, match="no key"):
+        keyring.retire("local-9")
+    assert LocalKeyring.load(path).key_ids() == ["local-1"]

@@ -1,0 +1,58 @@
+"""Retiring a key-encryption key: it leaves the keyring once no data key needs it.
+
+A retired KEK is gone for good, and with it every copy of a data key wrapped under it,
+old backups included: that is what retiring is for (a key that may have leaked stops
+opening anything), and why it takes two people (``vault.proposals``). It is refused
+while the key is active or while any data key in the database is still wrapped under
+it (``keys rewrap`` first; ``keys status`` shows the counts). The key is removed from
+the keyring only after the approval and its audit event have committed: a crash in
+between leaves the key in place, and retiring it again finishes the job.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.errors import Conflict, InvalidInput, NotFound
+from vault.keys.rotation import WRAPPED, key_id_of
+from vault.runtime import Vault, after_commit
+
+
+def wrapped_under(db: Session, key_id: str) -> dict[str, int]:
+    """How many data keys of each kind are still wrapped under ``key_id``."""
+    counts: Counter[str] = Counter()
+    for kind in WRAPPED:
+        rows = db.execute(
+            select(kind.column).where(kind.column.is_not(None)).execution_options(yield_per=5000)
+        )
+        counts[kind.name] = sum(1 for (blob,) in rows if key_id_of(blob) == key_id)
+    return {kind: n for kind, n in counts.items() if n}
+
+
+def check(v: Vault, db: Session, key_id: str) -> None:
+    """Refuse unless ``key_id`` can be retired now."""
+    if not v.keys.rotates:
+        raise InvalidInput(
+            f"the {v.config.key_provider} key provider retires its keys itself",
+            code="retirement_unsupported",
+        )
+    if key_id not in v.keys.key_ids():
+        raise NotFound(f"no key {key_id!r} in the keyring", code="key_not_found")
+    if key_id == v.keys.active_key_id:
+        raise Conflict("the active key cannot be retired: rotate first", code="key_active")
+    left = wrapped_under(db, key_id)
+    if left:
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(left.items()))
+        raise Conflict(
+            f"{key_id} still wraps data keys ({counts}): run 'archive-vault keys rewrap'",
+            code="key_in_use",
+        )
+
+
+def retire(v: Vault, db: Session, key_id: str) -> None:
+    """Check again, then remove ``key_id`` from the keyring once the transaction commits."""
+    check(v, db, key_id)
+    after_commit(db, lambda: v.keys.retire(key_id))
