@@ -15,6 +15,7 @@ from vault.models.grants import (
     RequestStatus,
 )
 from vault.models.people import ApiToken, Designation, DesignationTier, Person, PersonRole, Role
+from vault.models.proposals import Proposal, ProposalStatus
 from vault.models.records import Attachment, Item, Record, Section
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "Notification",
     "Person",
     "PersonRole",
+    "Proposal",
+    "ProposalStatus",
     "Record",
     "Relationship",
     "RequestStatus",
