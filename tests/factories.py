@@ -9,12 +9,12 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import uow
+from vault import proposals, uow
 from vault.archive import records
 from vault.caller import Caller
 from vault.grants import requests
 from vault.identity import tokens
-from vault.models import Client, Grant, Person, Record
+from vault.models import Client, Grant, Person, PersonRole, Record
 from vault.people import designations, directory
 from vault.runtime import Vault
 
@@ -46,11 +46,25 @@ class Factory:
         years: float = 2,
         tiers: tuple[str, ...] = (),
         email: str | None = None,
+        confirmed: bool = True,
     ) -> Person:
-        """A person; ``tiers`` designates them custodian (by a fresh admin)."""
+        """A person; ``tiers`` designates them custodian (by a fresh admin).
+
+        As the operator would, then as the vault's admins would: the hire date and any
+        admin or auditor role are approved by an admin (``confirmed=False`` leaves them
+        waiting), and a designation is proposed by one admin and approved by a second.
+        """
+        p = self._add(roles=roles, years=years, email=email)
+        if confirmed:
+            self.approve_all(p)
+        if tiers:
+            self.designate(p, *tiers)
+        return p
+
+    def _add(self, *, roles: tuple[str, ...], years: float, email: str | None) -> Person:
         self._fresh()
         n = next(_seq)
-        p = uow.run(
+        return uow.run(
             self.db,
             directory.add_person,
             self.v,
@@ -61,23 +75,81 @@ class Factory:
             hired_on=years_ago(years),
             roles=roles,
         )
-        if tiers:
-            uow.run(
-                self.db,
-                designations.designate,
-                self.v,
-                self.db,
-                Caller(person=self.admin()),
-                p,
-                list(tiers),
-            )
-        return p
+
+    def approve(self, proposal_id: int, by: Person) -> None:
+        """``by`` approves the proposal (as a second admin, through the real service)."""
+        self._fresh()
+        uow.run(
+            self.db,
+            lambda: proposals.approve(
+                self.v, self.db, Caller(person=by), proposals.get(self.db, proposal_id)
+            ),
+        )
+        self.db.commit()
+
+    def approve_all(self, person: Person) -> None:
+        """Approve what waits about ``person`` (hire date, roles) by an admin not them."""
+        self._fresh()
+        waiting = [
+            (p.id, p.proposed_by_id)
+            for p in proposals.pending(self.db, subject=person)
+            if p.kind in ("hire_date_confirm", "role_grant")
+        ]
+        self.db.commit()
+        for proposal_id, proposer in waiting:
+            by = self.admin()
+            if by.id in (person.id, proposer):
+                by = self.second_admin()
+            self.approve(proposal_id, by)
+        self.db.refresh(person)
+
+    def designate(self, person: Person, *tiers: str) -> None:
+        """Designate ``person`` for ``tiers``: one admin proposes, a second approves."""
+        self._fresh()
+        proposal = uow.run(
+            self.db,
+            designations.designate,
+            self.v,
+            self.db,
+            Caller(person=self.admin()),
+            person,
+            list(tiers),
+            reason="long-serving, knows these clients",
+        )
+        proposal_id = proposal.id
+        self.db.commit()
+        self.approve(proposal_id, self.second_admin())
+        self.db.refresh(person)
 
     def admin(self) -> Person:
-        """An admin (one per vault)."""
+        """An admin (one per vault; the operator's first admin takes effect at once)."""
         if not hasattr(self, "_admin"):
-            self._admin = self.person(roles=("employee", "admin"), years=10)
+            p = self._add(roles=("employee", "admin"), years=10, email=None)
+            if not p.has_role("admin"):
+                # A test made an admin of its own first: that admin approves this one.
+                other = self.db.scalar(
+                    select(Person)
+                    .where(Person.id != p.id, Person.role_rows.any(PersonRole.role == "admin"))
+                    .order_by(Person.id)
+                )
+                assert other is not None
+                waiting = [x.id for x in proposals.pending(self.db, subject=p, kind="role_grant")]
+                self.db.commit()
+                for proposal_id in waiting:
+                    self.approve(proposal_id, other)
+                self.db.refresh(p)
+            self._admin = p
         return self._admin
+
+    def second_admin(self) -> Person:
+        """A second admin, to approve what the first proposed (made when first needed)."""
+        if not hasattr(self, "_admin2"):
+            admin = self.admin()
+            p = self._add(roles=("employee", "admin"), years=10, email=None)
+            self._admin2 = p
+            self.approve_all(p)
+            self.approve_all(admin)
+        return self._admin2
 
     def custodian(self, *tiers: str, years: float = 10) -> Person:
         """A designated custodian with enough tenure for every tier by default."""

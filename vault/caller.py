@@ -53,10 +53,13 @@ class Caller:
         p = self.person
         if p is None:
             return Principal(id=0, roles=frozenset(), hired_on=today)
+        # The one place tenure is read: an unconfirmed hire date (one person's word,
+        # DESIGN §3.10) counts as hired today, i.e. no tenure, until a second admin
+        # confirms it or a signed SSO claim brings it.
         return Principal(
             id=p.id,
             roles=p.role_set,
-            hired_on=p.hired_on,
+            hired_on=p.hired_on if p.hired_on_confirmed_at is not None else today,
             custodian_tiers=p.custodian_tiers(),
             departing=p.is_departing(),
             disabled=p.is_disabled(today),

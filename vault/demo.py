@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vault import proposals
 from vault.archive import records
 from vault.caller import Caller
 from vault.identity import accounts
@@ -27,6 +28,8 @@ PEOPLE = [
     ("EMPLOYEE_TOKEN", "sales@demo.example", "Sam Sales", 4, ("employee",)),
     ("EMPLOYEE2_TOKEN", "sales2@demo.example", "Sue Sales", 2, ("employee",)),
     ("CUSTODIAN2_TOKEN", "custodian2@demo.example", "Wang Fang (custodian)", 8, ("employee",)),
+    # The second admin: designations, hire dates and roles need two (DESIGN §3.10).
+    ("ADMIN2_TOKEN", "admin2@demo.example", "Otto Admin (second admin)", 11, ("employee", "admin")),
 ]
 
 CLIENTS = [
@@ -55,24 +58,7 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
             directory.add_person(
                 v, db, operator, email=email, name=name, hired_on=hired, roles=roles
             )
-        admin = Caller(person=directory.get_by_email(db, "admin@demo.example"), subject="demo")
-        designations.designate(
-            v,
-            db,
-            admin,
-            directory.get_by_email(db, "custodian@demo.example"),
-            ["core", "special", "general"],
-        )
-        designations.designate(
-            v, db, admin, directory.get_by_email(db, "custodian2@demo.example"), ["core", "special"]
-        )
-        designations.designate(
-            v,
-            db,
-            admin,
-            directory.get_by_email(db, "newhire@demo.example"),
-            ["general", "special", "core"],
-        )
+        _two_admins(v, db)
         sales = Caller(person=directory.get_by_email(db, "sales@demo.example"), subject="demo")
         for code, name, tier, kind, tax_id, bank in CLIENTS:
             client = records.create_client(
@@ -105,6 +91,35 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
         person = directory.get_by_email(db, email)
         tokens[var] = (email, tokens_.issue_token(v, db, operator, person, "demo"))
     return tokens
+
+
+def _two_admins(v: Vault, db: Session) -> None:
+    """The two-person rule at work: Ada proposes, Otto approves (and the other way round).
+
+    The hire dates and roles the operator entered are approved; three designations are
+    proposed by Ada and approved by Otto; one (Sue Sales, general) is left pending.
+    """
+    ada = Caller(person=directory.get_by_email(db, "admin@demo.example"), subject="demo")
+    otto = Caller(person=directory.get_by_email(db, "admin2@demo.example"), subject="demo")
+    for p in proposals.pending(db):
+        approver = otto if p.subject_id == ada.person_id else ada
+        proposals.approve(v, db, approver, p, "checked against the HR file")
+    for email, tiers in (
+        ("custodian@demo.example", ["core", "special", "general"]),
+        ("custodian2@demo.example", ["core", "special"]),
+        ("newhire@demo.example", ["general", "special", "core"]),
+    ):
+        person = directory.get_by_email(db, email)
+        p = designations.designate(v, db, ada, person, tiers, reason="keeps these clients' files")
+        proposals.approve(v, db, otto, p, "agreed")
+    designations.designate(
+        v,
+        db,
+        ada,
+        directory.get_by_email(db, "sales2@demo.example"),
+        ["general"],
+        reason="covers the general clients while the team grows",
+    )
 
 
 def _demo_custody(v: Vault, db: Session) -> None:

@@ -283,10 +283,28 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
     admin, other_admin = make.admin(), make.person(roles=("employee", "admin"), years=10)
     employee = make.person(years=20)
     with pytest.raises(Denied) as exc:
-        uow.run(db, designations.designate, vault, db, Caller(person=admin), admin, ["core"])
+        uow.run(
+            db,
+            designations.designate,
+            vault,
+            db,
+            Caller(person=admin),
+            admin,
+            ["core"],
+            reason="keeps the core files",
+        )
     assert exc.value.code == "self_designation"
     with pytest.raises(Denied) as exc:
-        uow.run(db, designations.designate, vault, db, Caller(person=employee), employee, ["core"])
+        uow.run(
+            db,
+            designations.designate,
+            vault,
+            db,
+            Caller(person=employee),
+            employee,
+            ["core"],
+            reason="keeps the core files",
+        )
     assert exc.value.code == "role_required"
     with pytest.raises(InvalidInput) as exc2:
         uow.run(
@@ -301,7 +319,19 @@ def test_custody_needs_an_admin_designation_never_self(make, vault, db):
             roles=["custodian"],
         )
     assert exc2.value.code == "custodian_not_a_role"
-    uow.run(db, designations.designate, vault, db, Caller(person=other_admin), admin, ["core"])
+    proposal = uow.run(
+        db,
+        designations.designate,
+        vault,
+        db,
+        Caller(person=other_admin),
+        admin,
+        ["core"],
+        reason="keeps the core files",
+    )
+    assert db.get(Person, admin.id).custodian_tiers() == frozenset()  # not before approval
+    make.approve(proposal.id, make.second_admin())
+    db.expire_all()
     assert db.get(Person, admin.id).custodian_tiers() == {"core"}
     denials = db.execute(
         sa.text(

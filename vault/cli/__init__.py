@@ -21,6 +21,7 @@ from vault.cli import (
     loans,
     people,
     policy,
+    proposals,
     report,
     requests,
     review,
@@ -60,5 +61,7 @@ for command in (
     stats.stats,
     items.items,
     loans.loans,
+    proposals.proposals_,
+    people.depart_change,
 ):
     main.add_command(command)

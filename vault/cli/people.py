@@ -1,4 +1,5 @@
-"""People: ``people add|list|set-password|enroll-totp``, ``designate``, ``depart``."""
+"""People: ``people add|list|set-password|enroll-totp|hire-date|grant-role``, ``designate``,
+``depart``. Acts under the two-person rule propose; ``proposals approve`` decides them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 
+from vault import proposals
 from vault.caller import Caller
 from vault.cli.common import Command, Group, _as, friendly, opened, parse_day
 from vault.people import departures, designations, directory
@@ -31,15 +33,51 @@ def people() -> None:
     show_default=True,
     help="employee, auditor or admin (repeat for several)",
 )
+@click.option("--by", "by", default=None, help="the admin adding them (default: the operator)")
 @friendly
-def people_add(email: str, name: str, hired_on: str, roles: tuple[str, ...]) -> None:
-    """Add a person."""
+def people_add(
+    email: str, name: str, hired_on: str, roles: tuple[str, ...], by: str | None
+) -> None:
+    """Add a person; their hire date (and an admin or auditor role) await a second admin."""
     hired = parse_day(hired_on, "--hired-on")
     with opened() as (v, db):
-        p = directory.add_person(
-            v, db, Caller.operator(), email=email, name=name, hired_on=hired, roles=roles
-        )
+        who = _as(db, by) if by else Caller.operator()
+        p = directory.add_person(v, db, who, email=email, name=name, hired_on=hired, roles=roles)
+        waiting = [
+            f"#{x.id} {x.kind} ({proposals.describe(x)})" for x in proposals.pending(db, subject=p)
+        ]
     click.echo(f"added {p.email} (id {p.id}, roles {','.join(p.roles)})")
+    for line in waiting:
+        click.echo(f"proposed, awaiting a second admin: {line}")
+
+
+@people.command("hire-date")
+@click.argument("email")
+@click.option("--on", "on", required=True, help="the hire date YYYY-MM-DD")
+@click.option("--reason", required=True, help="why it changes")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@friendly
+def people_hire_date(email: str, on: str, reason: str, by: str) -> None:
+    """Propose a new hire date for EMAIL (it counts once a second admin approves)."""
+    day = parse_day(on, "--on")
+    with opened() as (v, db):
+        person = directory.get_by_email(db, email)
+        p = directory.propose_hire_date(v, db, _as(db, by), person, day, reason=reason)
+    click.echo(f"proposed, awaiting a second admin: #{p.id} hire date {day} for {email}")
+
+
+@people.command("grant-role")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "auditor"]))
+@click.option("--reason", required=True, help="why they need it")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@friendly
+def people_grant_role(email: str, role: str, reason: str, by: str) -> None:
+    """Propose giving EMAIL the admin or auditor role (a second admin approves)."""
+    with opened() as (v, db):
+        person = directory.get_by_email(db, email)
+        p = directory.propose_role(v, db, _as(db, by), person, role, reason=reason)
+    click.echo(f"proposed, awaiting a second admin: #{p.id} role {role} for {email}")
 
 
 @people.command("list")
@@ -117,19 +155,31 @@ def people_enroll_totp(email: str) -> None:
 @click.command(cls=Command)
 @click.argument("email")
 @click.option("--tiers", required=True, help="comma-separated: core,special,general")
-@click.option("--by", "by", required=True, help="the designating admin's e-mail")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@click.option("--reason", required=True, help="why this person should keep these clients")
 @friendly
-def designate(email: str, tiers: str, by: str) -> None:
-    """Designate a person custodian for client tiers (by an admin, never oneself)."""
+def designate(email: str, tiers: str, by: str, reason: str) -> None:
+    """Propose a person custodian for client tiers (by an admin, never oneself); it takes
+    effect when a second admin approves (``proposals approve ID --by OTHER_ADMIN``)."""
     with opened() as (v, db):
         admin = directory.get_by_email(db, by)
         person = directory.get_by_email(db, email)
-        d = designations.designate(
-            v, db, Caller(person=admin, subject="cli"), person, tiers.split(",")
+        p = designations.designate(
+            v, db, Caller(person=admin, subject="cli"), person, tiers.split(","), reason=reason
         )
-        minimum = min(v.policy.minimum_days(t) for t in d.tier_list)
-    click.echo(f"{person.email} designated custodian for {','.join(d.tiers)} by {admin.email}")
-    served = (date.today() - person.hired_on).days
+        wanted = list(p.payload["tiers"])
+        minimum = min(v.policy.minimum_days(t) for t in wanted)
+        confirmed = person.hired_on_confirmed_at is not None
+    click.echo(
+        f"proposed, awaiting a second admin: #{p.id} {person.email} custodian for "
+        f"{','.join(wanted)} (proposed by {admin.email})"
+    )
+    served = (date.today() - person.hired_on).days if confirmed else 0
+    if not confirmed:
+        click.echo(
+            f"note: {person.email}'s hire date is not confirmed yet: it counts for no tenure",
+            err=True,
+        )
     if served < minimum:
         click.echo(
             f"note: {person.email} has served {served} days; custody needs "
@@ -154,3 +204,26 @@ def depart(email: str, on: str, by: str | None) -> None:
         f"{person.email} leaves on {person.leaving_on}: access ended now, "
         f"{revoked} grant(s) revoked"
     )
+
+
+@click.command("depart-change", cls=Command)
+@click.argument("email")
+@click.option("--later", "later", default=None, help="postpone to YYYY-MM-DD")
+@click.option("--withdraw", is_flag=True, help="take the leaving date back")
+@click.option("--reason", required=True, help="why")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@friendly
+def depart_change(email: str, later: str | None, withdraw: bool, reason: str, by: str) -> None:
+    """Propose taking back or postponing EMAIL's leaving date (a second admin approves)."""
+    if withdraw == (later is not None):
+        raise click.UsageError("give either --withdraw or --later YYYY-MM-DD")
+    with opened() as (v, db):
+        who = _as(db, by)
+        person = directory.get_by_email(db, email)
+        if withdraw:
+            p = departures.propose_withdrawal(v, db, who, person, reason=reason)
+        else:
+            day = parse_day(later or "", "--later")
+            p = departures.propose_postponement(v, db, who, person, day, reason=reason)
+        line = proposals.describe(p)
+    click.echo(f"proposed, awaiting a second admin: #{p.id} {line} for {email}")

@@ -393,6 +393,9 @@ class SsoIdentity:
     groups: tuple[str, ...] = ()
     hired_on: date | None = None
     leaving_on: date | None = None
+    # The hire date came in the signed ID token (not only from userinfo): it counts as
+    # confirmed, as a second admin's confirmation would (DESIGN §3.10).
+    hired_on_signed: bool = False
 
 
 def roles_for(groups: tuple[str, ...], role_map: dict[str, str] | None) -> tuple[str, ...]:
@@ -448,6 +451,7 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
             hired_on=hired or today,
             roles=roles,
             sso_subject=ident.subject,
+            hired_on_confirmed_at=utcnow() if hired and ident.hired_on_signed else None,
         )
         db.add(person)
         try:
@@ -474,6 +478,11 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
                 hired_on=hired.isoformat(), previous_hired_on=person.hired_on.isoformat()
             )
             person.hired_on = hired
+            person.hired_on_confirmed_at = utcnow() if ident.hired_on_signed else None
+            changes["hired_on_confirmed"] = ident.hired_on_signed
+        elif hired and ident.hired_on_signed and person.hired_on_confirmed_at is None:
+            person.hired_on_confirmed_at = utcnow()
+            changes["hired_on_confirmed"] = True
         if person.name != name:
             person.name = name
             changes["name"] = True

@@ -16,6 +16,7 @@ from vault.models.grants import (
 )
 from vault.models.people import ApiToken, Designation, DesignationTier, Person, PersonRole, Role
 from vault.models.policies import SitePolicy
+from vault.models.proposals import Proposal, ProposalStatus
 from vault.models.records import Attachment, Item, Record, Section
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "Notification",
     "Person",
     "PersonRole",
+    "Proposal",
+    "ProposalStatus",
     "Record",
     "Relationship",
     "RequestStatus",

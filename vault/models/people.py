@@ -50,6 +50,9 @@ class Person(Base):
     sso_subject: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     leaving_on: Mapped[date | None] = mapped_column(Date, default=None)
     under_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When a second admin confirmed the hire date (or a signed SSO claim brought it):
+    # until then the hire date counts for no tenure (vault.caller.Caller.principal).
+    hired_on_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     designations: Mapped[list[Designation]] = relationship(
@@ -92,6 +95,11 @@ class Person(Base):
             tier for d in self.designations if d.revoked_at is None for tier in d.tier_list
         )
 
+    @property
+    def hire_date_confirmed(self) -> bool:
+        """A second admin confirmed the hire date (or a signed SSO claim brought it)."""
+        return self.hired_on_confirmed_at is not None
+
     def is_departing(self) -> bool:
         """A leaving date is set: access already ended (DESIGN §3.9)."""
         return self.leaving_on is not None
@@ -119,7 +127,10 @@ class Designation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    # The admin who proposed the designation, and the second admin who approved it
+    # (``None`` only for designations made before the two-person rule).
     designated_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 

@@ -1,19 +1,25 @@
-"""Departures (DESIGN §3.9): a leaving date ends access at once; the report."""
+"""Departures (DESIGN §3.9): a leaving date ends access at once; the report.
+
+Setting or bringing forward a leaving date is one admin's act (it only ends access).
+Taking it back or postponing it gives access back, so it is under the two-person rule
+(:mod:`vault.proposals`, kinds ``departure_withdraw`` and ``departure_postpone``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import auditing
-from vault.authz import require
+from vault import auditing, proposals
+from vault.authz import Details, require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Denied, InvalidInput
-from vault.models import Person
+from vault.errors import Conflict, Denied, InvalidInput
+from vault.models import Person, Proposal
 from vault.policy import Action
 from vault.runtime import Vault
 
@@ -37,8 +43,7 @@ def set_departure(
         require(v, db, caller, Action.PERSON_DEPART)
         if caller.person.id == person.id and source == "admin":
             raise Denied("set your own leaving date through another admin", code="self_departure")
-    if day < date(2000, 1, 1) or day > date.today().replace(year=date.today().year + 2):
-        raise InvalidInput("the leaving date is out of range", code="invalid_leaving_date")
+    _check_leaving_date(day)
     previous = person.leaving_on
     person.leaving_on = day if previous is None else min(previous, day)
     now = utcnow()
@@ -167,3 +172,118 @@ REPORTED_ACTIONS = (
     "record:deposit",
     "client:create",
 )
+
+
+WITHDRAW = "departure_withdraw"
+POSTPONE = "departure_postpone"
+
+
+def _check_leaving_date(day: date) -> None:
+    if day < date(2000, 1, 1) or day > date.today().replace(year=date.today().year + 2):
+        raise InvalidInput("the leaving date is out of range", code="invalid_leaving_date")
+
+
+def propose_withdrawal(
+    v: Vault, db: Session, caller: Caller, person: Person, *, reason: str
+) -> Proposal:
+    """Propose taking back ``person``'s leaving date (a second admin approves)."""
+    current = person.leaving_on.isoformat() if person.leaving_on else None
+    return proposals.propose(v, db, caller, WITHDRAW, person, {"leaving_on": current}, reason)
+
+
+def propose_postponement(
+    v: Vault, db: Session, caller: Caller, person: Person, day: date, *, reason: str
+) -> Proposal:
+    """Propose moving ``person``'s leaving date later, to ``day`` (a second admin approves)."""
+    current = person.leaving_on.isoformat() if person.leaving_on else None
+    return proposals.propose(
+        v, db, caller, POSTPONE, person, {"from": current, "leaving_on": day.isoformat()}, reason
+    )
+
+
+def _current(person: Person | None, payload: dict[str, Any], key: str) -> date:
+    """The leaving date the proposal was made against; it must still be the person's."""
+    assert person is not None
+    if person.leaving_on is None:
+        raise Conflict("this person has no leaving date", code="no_leaving_date")
+    if payload.get(key) != person.leaving_on.isoformat():
+        raise Conflict("the leaving date changed since this was proposed", code="proposal_stale")
+    return person.leaving_on
+
+
+def _validate_withdraw(
+    v: Vault, db: Session, person: Person | None, payload: dict[str, Any]
+) -> dict[str, Any]:
+    current = _current(person, payload, "leaving_on")
+    return {"leaving_on": current.isoformat()}
+
+
+def _validate_postpone(
+    v: Vault, db: Session, person: Person | None, payload: dict[str, Any]
+) -> dict[str, Any]:
+    current = _current(person, payload, "from")
+    raw = payload.get("leaving_on")
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise InvalidInput("the leaving date is written YYYY-MM-DD", code="invalid_leaving_date")
+    _check_leaving_date(day)
+    if day <= current:
+        raise InvalidInput(
+            "a postponed leaving date is later than the current one; to bring it forward, "
+            "set the leaving date",
+            code="invalid_leaving_date",
+        )
+    return {"from": current.isoformat(), "leaving_on": day.isoformat()}
+
+
+def _apply_departure(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    proposal: Proposal,
+    person: Person | None,
+    payload: dict[str, Any],
+) -> Details:
+    assert person is not None and person.leaving_on is not None
+    previous = person.leaving_on
+    withdrawn = proposal.kind == WITHDRAW
+    person.leaving_on = None if withdrawn else date.fromisoformat(payload["leaving_on"])
+    # Grants revoked and requests denied at the departure stay so: the person asks again.
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.DEPARTURE_CHANGE,
+        resource={"person": person.id},
+        details={
+            "previous_leaving_on": previous.isoformat(),
+            "leaving_on": person.leaving_on.isoformat() if person.leaving_on else None,
+            "withdrawn": withdrawn,
+            **proposals.outcome_details(proposal, caller),
+        },
+    )
+    return {"leaving_on": person.leaving_on.isoformat() if person.leaving_on else None}
+
+
+for _kind in (
+    proposals.Kind(
+        name=WITHDRAW,
+        action=Action.DEPARTURE_CHANGE,
+        validate=_validate_withdraw,
+        apply=_apply_departure,
+        describe=lambda payload: f"take back leaving date {payload.get('leaving_on', '')}",
+    ),
+    proposals.Kind(
+        name=POSTPONE,
+        action=Action.DEPARTURE_CHANGE,
+        validate=_validate_postpone,
+        apply=_apply_departure,
+        describe=lambda payload: (
+            f"postpone leaving date {payload.get('from', '')} -> {payload.get('leaving_on', '')}"
+        ),
+    ),
+):
+    proposals.register(_kind)

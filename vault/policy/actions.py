@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     CLIENT_READ = "client:read"
     CLIENT_REVIEW = "client:review"
     CLIENT_REVIEW_DUE = "client:review_due"
+    DEPARTURE_CHANGE = "departure:change"
     DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
     GRANT_ISSUE = "grant:issue"
@@ -43,10 +44,17 @@ class Action(enum.StrEnum):
     NOTIFICATION_READ = "notification:read"
     PERSON_CREATE = "person:create"
     PERSON_DEPART = "person:depart"
+    PERSON_HIRE_DATE = "person:hire_date"
     PERSON_READ = "person:read"
     PERSON_UPDATE = "person:update"
     POLICY_EXPLAIN = "policy:explain"
     PROFILE_READ = "profile:read"
+    PROPOSAL_APPROVE = "proposal:approve"
+    PROPOSAL_CREATE = "proposal:create"
+    PROPOSAL_EXPIRE = "proposal:expire"
+    PROPOSAL_READ = "proposal:read"
+    PROPOSAL_REJECT = "proposal:reject"
+    PROPOSAL_WITHDRAW = "proposal:withdraw"
     PUBLIC = "public:read"
     RECORD_CONSULT = "record:consult"
     RECORD_COPY = "record:copy"
@@ -58,6 +66,7 @@ class Action(enum.StrEnum):
     REQUEST_READ = "request:read"
     REQUEST_WITHDRAW = "request:withdraw"
     REVIEW_CLEAR = "review:clear"
+    ROLE_GRANT = "role:grant"
     STATS_READ = "stats:read"
     TOKEN_ISSUE = "token:issue"
     TOKEN_REVOKE = "token:revoke"
@@ -66,6 +75,11 @@ class Action(enum.StrEnum):
     def on_record(self) -> bool:
         """Acts on one record's content: decided against that record, in ``vault.access``."""
         return self in CONTENT_ACTIONS
+
+    @property
+    def proposed(self) -> bool:
+        """Acts under the two-person rule: one admin proposes, a second approves."""
+        return self in PROPOSED_ACTIONS
 
     @property
     def on_target(self) -> bool:
@@ -98,3 +112,15 @@ GRANT_ACTIONS = {
     "copy": Action.RECORD_COPY,
     "lend": Action.ITEM_BORROW,
 }
+
+# Acts under the two-person rule (DESIGN §3.10): decided once when an admin proposes
+# and again when a second admin approves, with the context flags of ProposalContext
+# (vault.cedarschema) so that the policy, a site policy included, sees who is who.
+PROPOSED_ACTIONS = frozenset(
+    {
+        Action.DESIGNATION_CREATE,
+        Action.PERSON_HIRE_DATE,
+        Action.ROLE_GRANT,
+        Action.DEPARTURE_CHANGE,
+    }
+)

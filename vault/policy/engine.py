@@ -108,6 +108,9 @@ class PolicyEngine:
         quota_exceeded: bool = False,
         granted_actions: frozenset[str] = frozenset(),
         is_requester: bool = True,
+        approving: bool = False,
+        is_proposer: bool = False,
+        is_subject: bool = False,
         today: date | None = None,
     ) -> Decision:
         """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
@@ -116,6 +119,11 @@ class PolicyEngine:
             purpose, quota_exceeded, granted_actions: context of content acts.
             is_requester: for custody acts, whether ``who`` asked for the access being
                 decided; defaults to ``True`` so that forgetting it denies.
+            approving, is_proposer, is_subject: for acts under the two-person rule
+                (``Action.proposed``), whether a proposal is being decided, whether
+                ``who`` proposed it and whether it is about ``who``. The defaults ask
+                "may ``who`` do this for someone else" (the route gate's question);
+                :mod:`vault.proposals` always passes all three.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -129,6 +137,12 @@ class PolicyEngine:
         if target is None:
             resource = {"type": "Vault", "id": "vault"}
             entities.append({"uid": resource, "attrs": {}, "parents": []})
+            if action.proposed:
+                context = {
+                    "approving": approving,
+                    "is_proposer": is_proposer,
+                    "is_subject": is_subject,
+                }
         else:
             client = {"type": "Client", "id": str(target.client_id)}
             entities.append({"uid": client, "attrs": {"tier": target.tier}, "parents": []})
@@ -218,6 +232,9 @@ _PRECEDENCE = (
     "export_quota_exceeded",
     "auditor_no_content",
     "self_approval",
+    "self_proposal",
+    "subject_approval",
+    "same_person_approval",
 )
 
 _MESSAGES = {
@@ -227,6 +244,9 @@ _MESSAGES = {
     "under_review": "this person is under review after crossing the export quota",
     "export_quota_exceeded": "too many distinct records opened; an auditor must clear you",
     "auditor_no_content": "auditors read the audit log, never record content",
+    "same_person_approval": "a second admin must approve: nobody approves their own proposal",
+    "subject_approval": "nobody approves an act about themselves",
+    "self_proposal": "nobody proposes an act about themselves: ask another admin",
 }
 
 

@@ -20,6 +20,7 @@ from vault.web.api import (  # noqa: F401 - register the routes on bp
     notifications,
     people,
     policy,
+    proposals,
     records,
     reviews,
     stats,

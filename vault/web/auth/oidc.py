@@ -156,7 +156,11 @@ class Provider:
         token = self._exchange(code, pending)
         claims = self._id_claims(token, pending["nonce"])
         info = self._userinfo(token, claims)
-        return self._identity({**claims, **info}), str(token["id_token"]), str(pending["next"])
+        return (
+            self._identity({**claims, **info}, signed=claims),
+            str(token["id_token"]),
+            str(pending["next"]),
+        )
 
     def _exchange(self, code: str, pending: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -215,7 +219,9 @@ class Provider:
             raise InvalidInput("userinfo is about someone else", code="sso_invalid_id_token")
         return info
 
-    def _identity(self, claims: dict[str, Any]) -> SsoIdentity:
+    def _identity(
+        self, claims: dict[str, Any], signed: dict[str, Any] | None = None
+    ) -> SsoIdentity:
         s = self.settings
         email, sub = claims.get("email"), claims.get("sub")
         if not isinstance(email, str) or not isinstance(sub, str) or not sub or len(sub) > 255:
@@ -229,13 +235,17 @@ class Provider:
         if isinstance(raw_groups, list):
             groups = tuple(g for g in raw_groups[:MAX_GROUPS] if isinstance(g, str))
         name = claims.get("name")
+        hired_on = _claim_date(claims, s.oidc_hired_on_claim)
+        # Only the ID token is signed by the provider; userinfo may say otherwise.
+        signed_hire = _claim_date(signed or {}, s.oidc_hired_on_claim)
         return SsoIdentity(
             subject=sub,
             email=email.strip().lower(),
             name=name if isinstance(name, str) else email,
             email_verified=claims.get("email_verified") is True,
             groups=groups,
-            hired_on=_claim_date(claims, s.oidc_hired_on_claim),
+            hired_on=hired_on,
+            hired_on_signed=hired_on is not None and signed_hire == hired_on,
             leaving_on=_claim_date(claims, s.oidc_leaving_on_claim),
         )
 

@@ -26,6 +26,7 @@ from vault.web.ui import (
     home,
     labels,
     nav,
+    proposals,
     reading,
 )
 from vault.web.ui import stats as stats_pages  # noqa: F401 - registers /stats
@@ -41,6 +42,7 @@ __all__ = [
     "home",
     "init_app",
     "nav",
+    "proposals",
     "reading",
 ]
 
@@ -52,6 +54,7 @@ nav.add("ui.audit_verify", _l("Verify the log"), Action.AUDIT_VERIFY, "audit", o
 nav.add("ui.people_list", _l("People"), Action.PERSON_READ, "admin", order=10)
 nav.add("ui.designations", _l("Designations"), Action.PERSON_READ, "admin", order=20)
 nav.add("ui.keys", _l("Keys"), Action.KEY_STATUS, "admin", order=30)
+nav.add("ui.proposals_page", _l("Proposals"), Action.PROPOSAL_APPROVE, "admin", order=25)
 
 
 def url_with(**changes: object) -> str:

@@ -1,7 +1,9 @@
 """The administrator's pages: people, designations, departures, tokens and key status.
 
 Administrators manage people, never content: nothing here opens a record, and no
-admin can designate themselves or give themselves access.
+admin can designate themselves or give themselves access. Designations, hire dates,
+roles and taking back or postponing a leaving date are proposed here and take effect
+when a second admin approves them (``vault.web.ui.proposals``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from vault import proposals
 from vault.config import TIERS
 from vault.errors import InvalidInput, VaultError
 from vault.identity import accounts, tokens
 from vault.keys import status as status_
-from vault.models import Person
+from vault.models import Person, Proposal
 from vault.people import departures, directory
 from vault.people import designations as designations_
 from vault.policy import Action
@@ -72,7 +75,14 @@ def person_new() -> Response | tuple[str, int]:
     except VaultError as exc:
         refused(exc)
         return _new_person_form(exc, exc.status)
-    flash(_("%(email)s was added.", email=person.email), "ok")
+    flash(
+        _(
+            "%(email)s was added. The hire date (and any admin or auditor role) counts once "
+            "a second administrator approves it.",
+            email=person.email,
+        ),
+        "ok",
+    )
     return redirect(url_for("ui.person_detail", person_id=person.id))
 
 
@@ -89,8 +99,26 @@ def _person_page(
         tokens=tokens.tokens_of(session, person),
         has_password=accounts.has_password(session, person),
         has_totp=accounts.has_totp(session, person),
-        tenure_years=max(0, (date.today() - person.hired_on).days) / 365.25,
+        tenure_years=(
+            max(0, (date.today() - person.hired_on).days) / 365.25
+            if person.hire_date_confirmed
+            else 0.0
+        ),
+        waiting=proposals.pending(session, subject=person),
+        describe=proposals.describe,
+        role_choices=ROLE_CHOICES,
     ), status
+
+
+def _proposed(person: Person, proposal: Proposal) -> Response:
+    flash(
+        _(
+            "Proposed (no. %(id)d): it takes effect when a second administrator approves it.",
+            id=proposal.id,
+        ),
+        "ok",
+    )
+    return redirect(url_for("ui.person_detail", person_id=person.id))
 
 
 @route(
@@ -108,17 +136,93 @@ def person_detail(person_id: int) -> tuple[str, int]:
     "/admin/people/<int:person_id>/designations",
     action=Action.DESIGNATION_CREATE,
     methods=["POST"],
-    summary="Designate a person custodian for client tiers",
+    summary="Propose a person custodian for client tiers (a second admin approves)",
 )
 def designate(person_id: int) -> Response | tuple[str, int]:
     person = directory.get_person(db(), person_id)
     try:
-        d = designations_.designate(vault(), db(), caller(), person, request.form.getlist("tiers"))
+        p = designations_.designate(
+            vault(),
+            db(),
+            caller(),
+            person,
+            request.form.getlist("tiers"),
+            reason=request.form.get("reason", "")[:600],
+        )
     except VaultError as exc:
         refused(exc)
         return _person_page(person, error=exc, status=exc.status)
-    flash(_("Designated custodian for: %(tiers)s.", tiers=",".join(d.tiers)), "ok")
-    return redirect(url_for("ui.person_detail", person_id=person.id))
+    return _proposed(person, p)
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/hire-date",
+    action=Action.PERSON_HIRE_DATE,
+    methods=["POST"],
+    summary="Propose a new hire date (a second admin approves)",
+)
+def hire_date(person_id: int) -> Response | tuple[str, int]:
+    person = directory.get_person(db(), person_id)
+    try:
+        day = parse.day(request.form.get("hired_on"), "hired_on")
+        if day is None:
+            raise InvalidInput("the hire date is required", code="invalid_hired_on")
+        p = directory.propose_hire_date(
+            vault(), db(), caller(), person, day, reason=request.form.get("reason", "")[:600]
+        )
+    except VaultError as exc:
+        refused(exc)
+        return _person_page(person, error=exc, status=exc.status)
+    return _proposed(person, p)
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/roles",
+    action=Action.ROLE_GRANT,
+    methods=["POST"],
+    summary="Propose giving the admin or auditor role (a second admin approves)",
+)
+def grant_role(person_id: int) -> Response | tuple[str, int]:
+    person = directory.get_person(db(), person_id)
+    try:
+        p = directory.propose_role(
+            vault(),
+            db(),
+            caller(),
+            person,
+            request.form.get("role", "")[:16],
+            reason=request.form.get("reason", "")[:600],
+        )
+    except VaultError as exc:
+        refused(exc)
+        return _person_page(person, error=exc, status=exc.status)
+    return _proposed(person, p)
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/departure/change",
+    action=Action.DEPARTURE_CHANGE,
+    methods=["POST"],
+    summary="Propose taking back or postponing a leaving date (a second admin approves)",
+)
+def departure_change(person_id: int) -> Response | tuple[str, int]:
+    person = directory.get_person(db(), person_id)
+    reason = request.form.get("reason", "")[:600]
+    try:
+        later = parse.day(request.form.get("leaving_on") or None, "leaving_on")
+        if later is None:
+            p = departures.propose_withdrawal(vault(), db(), caller(), person, reason=reason)
+        else:
+            p = departures.propose_postponement(
+                vault(), db(), caller(), person, later, reason=reason
+            )
+    except VaultError as exc:
+        refused(exc)
+        return _person_page(person, error=exc, status=exc.status)
+    return _proposed(person, p)
 
 
 @route(

@@ -61,6 +61,23 @@ CONDITIONS = {
     "incomplete": _l("Incomplete"),
 }
 
+PROPOSAL_KINDS = {
+    "designation": _l("Custodian designation"),
+    "hire_date_confirm": _l("Hire date confirmation"),
+    "hire_date_change": _l("Hire date change"),
+    "role_grant": _l("Role"),
+    "departure_withdraw": _l("Leaving date taken back"),
+    "departure_postpone": _l("Leaving date postponed"),
+}
+
+PROPOSAL_STATUS = {
+    "pending": _l("Waiting"),
+    "approved": _l("Approved"),
+    "rejected": _l("Turned down"),
+    "expired": _l("Expired"),
+    "withdrawn": _l("Withdrawn"),
+}
+
 DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a decision")}
 
 STATUS_TITLES = {
@@ -221,6 +238,26 @@ MESSAGES: dict[str, LazyString] = {
     "weak_password": _l("A password needs 12 to 256 characters."),
     "invalid_leaving_date": _l("The leaving date is out of range."),
     "self_departure": _l("Another administrator must set your own leaving date."),
+    # the two-person rule
+    "same_person_approval": _l(
+        "A second administrator must approve this: nobody approves their own proposal."
+    ),
+    "subject_approval": _l("Nobody approves what concerns themselves."),
+    "self_proposal": _l("Nobody proposes this for themselves: ask another administrator."),
+    "proposal_needs_admin": _l("This needs an administrator, and a second one to approve it."),
+    "proposal_expired": _l("This proposal expired after 7 days: propose it again."),
+    "proposal_decided": _l("This proposal has already been decided."),
+    "proposal_pending": _l("The same proposal is already waiting for a second administrator."),
+    "proposal_stale": _l("The person's details changed since this was proposed."),
+    "proposal_not_found": _l("There is no such proposal."),
+    "missing_reason": _l("Say why (a reason is required)."),
+    "invalid_reason": _l("The reason is too long (500 characters at most)."),
+    "missing_note": _l("Say why the proposal is turned down."),
+    "invalid_note": _l("The note is too long (500 characters at most)."),
+    "role_held": _l("This person already holds that role."),
+    "hire_date_confirmed": _l("This hire date is already confirmed."),
+    "no_leaving_date": _l("This person has no leaving date."),
+    "not_proposer": _l("Only the administrator who proposed it may withdraw it."),
     # the service
     "storage_unavailable": _l("The request could not be recorded, so it did not happen."),
     "internal_error": _l("The request did not complete."),
