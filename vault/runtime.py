@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -207,11 +207,6 @@ def _emit_audit_copy_after_commit(
             audit.emit(ev)
         if pending:
             wake.set()
-        for step in session.info.pop(AFTER_COMMIT, []):
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - the act has committed; say so loudly, go on
-                structlog.get_logger("vault").exception("a step after commit failed")
 
     @event.listens_for(sessions, "after_rollback")
     def _drop(session: Session) -> None:
@@ -219,7 +214,6 @@ def _emit_audit_copy_after_commit(
         session.info.pop("audit_pending", None)
         session.info.pop(DEFERRED, None)
         session.info.pop("notify_outbox", None)
-        session.info.pop(AFTER_COMMIT, None)
 
 
 def after_commit(db: Session, step: Callable[[], object]) -> None:
@@ -228,7 +222,27 @@ def after_commit(db: Session, step: Callable[[], object]) -> None:
     For acts outside the database that must not happen unless their audit event is
     kept, such as removing a key from the keyring or loading an approved policy.
     """
+    if not db.info.get(_HOOKED):
+        # Listeners of this session (not of its sessionmaker): any session may carry steps.
+        event.listen(db, "after_commit", _run_after_commit)
+        event.listen(db, "after_rollback", _drop_after_commit)
+        db.info[_HOOKED] = True
     db.info.setdefault(AFTER_COMMIT, []).append(step)
+
+
+_HOOKED = "after_commit_hooked"
+
+
+def _run_after_commit(session: Session) -> None:
+    for step in session.info.pop(AFTER_COMMIT, []):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - the act has committed; say so loudly, go on
+            structlog.get_logger("vault").exception("a step after commit failed")
+
+
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(AFTER_COMMIT, None)
 
 
 def write_deferred(audit: AuditLog, db: Session) -> None:

@@ -1,4 +1,4 @@
-"""Key-encryption keys: ``keys status|rotate|rewrap``."""
+"""Key-encryption keys: ``keys status|rotate|rewrap|retire``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import click
 
 from vault.caller import Caller
-from vault.cli.common import EXIT_FAILED, Group, friendly, opened
+from vault.cli.common import EXIT_FAILED, Group, _as, friendly, opened
 
 
 @click.group("keys", cls=Group)
@@ -109,3 +109,27 @@ def keys_rewrap(batch: int) -> None:
                     err=True,
                 )
         sys.exit(EXIT_FAILED)
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@click.option("--reason", required=True, help="why the key goes (kept with the proposal)")
+@friendly
+def keys_retire(key_id: str, by: str, reason: str) -> None:
+    """Propose removing an old key for good (two-person rule: a second admin approves).
+
+    Refused while the key is active or still wraps any data key: rotate and rewrap first.
+    """
+    from vault import proposals
+    from vault.keys import retirement
+
+    with opened() as (v, db):
+        p = proposals.propose(
+            v, db, _as(db, by), retirement.KIND.name, None, {"key_id": key_id}, reason
+        )
+        proposal_id = p.id
+    click.echo(
+        f"proposed, awaiting a second admin: #{proposal_id} retire {key_id}. Another admin "
+        f"approves with 'archive-vault proposals approve {proposal_id} --by EMAIL'."
+    )

@@ -1,4 +1,4 @@
-"""The Cedar policies: ``policy validate|explain``."""
+"""The Cedar policies: ``policy validate|explain|load|unload|show``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.common import EXIT_DENIED, Group, friendly, opened
+from vault.cli.common import EXIT_DENIED, Group, _as, friendly, opened
 from vault.errors import InvalidInput
 from vault.people import directory
 from vault.policy import Action
@@ -56,3 +56,61 @@ def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
     for key, value in sorted(result.facts.items()):
         click.echo(f"  {key}: {value}")
     sys.exit(0 if result.allowed else EXIT_DENIED)
+
+
+def _propose_site_policy(text: str, by: str, reason: str) -> int:
+    from vault import proposals
+    from vault.governance import site_policy
+
+    with opened() as (v, db):
+        p = proposals.propose(
+            v, db, _as(db, by), site_policy.KIND.name, None, {"text": text}, reason
+        )
+        return p.id
+
+
+@policy.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@click.option("--reason", required=True, help="why (kept with the proposal)")
+@friendly
+def policy_load(file: Path, by: str, reason: str) -> None:
+    """Propose FILE as the site policy (two-person rule: in force once a second admin
+    approves, in every server process within seconds)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{file} is not UTF-8 text", code="invalid_policy") from None
+    proposal_id = _propose_site_policy(text, by, reason)
+    click.echo(
+        f"proposed, awaiting a second admin: #{proposal_id} load {file}. Another admin "
+        f"approves with 'archive-vault proposals approve {proposal_id} --by EMAIL'."
+    )
+
+
+@policy.command("unload")
+@click.option("--by", "by", required=True, help="the proposing admin's e-mail")
+@click.option("--reason", required=True, help="why (kept with the proposal)")
+@friendly
+def policy_unload(by: str, reason: str) -> None:
+    """Propose taking the loaded site policy away (two-person rule)."""
+    proposal_id = _propose_site_policy("", by, reason)
+    click.echo(f"proposed, awaiting a second admin: #{proposal_id} remove the site policy")
+
+
+@policy.command("show")
+@friendly
+def policy_show() -> None:
+    """Print the site policy in force (loaded through the two-person rule), if any."""
+    from vault.governance import site_policy
+
+    with opened() as (_v, db):
+        row = site_policy.current(db)
+        if row is None or not row.text:
+            click.echo("no site policy is loaded")
+            return
+        click.echo(
+            f"# site policy #{row.id}, sha256 {row.sha256}, "
+            f"loaded {row.loaded_at:%Y-%m-%d %H:%M} UTC"
+        )
+        click.echo(row.text.rstrip("\n"))

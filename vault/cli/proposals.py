@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from vault import proposals
 from vault.cli.common import Group, _as, friendly, opened
 from vault.db import utcnow
+from vault.governance import site_policy  # noqa: F401 - registers its kind of proposal
+from vault.keys import retirement  # noqa: F401 - registers its kind of proposal
 from vault.models import Person, Proposal
 
 

@@ -17,10 +17,14 @@ from importlib import resources
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from vault import auditing, proposals
+from vault.authz import Details
+from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import InvalidInput
-from vault.models import SitePolicy
-from vault.policy import PolicyError, validate
+from vault.models import Person, Proposal, SitePolicy
+from vault.policy import Action, PolicyError, validate
+from vault.proposals import Payload
 from vault.runtime import Vault, after_commit
 
 MAX_POLICY_CHARS = 200_000
@@ -68,3 +72,54 @@ def load(v: Vault, db: Session, text: str, *, proposed_by: int, approved_by: int
     db.flush()
     after_commit(db, v.reload_policy)
     return row
+
+
+def _validate(v: Vault, db: Session, subject: Person | None, payload: Payload) -> Payload:
+    text = payload.get("text")
+    if not isinstance(text, str):
+        raise InvalidInput("give the site policy's text", code="missing_text")
+    text = check(text)
+    return {"text": text, "sha256": digest(text)}
+
+
+def _apply(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    proposal: Proposal,
+    subject: Person | None,
+    payload: Payload,
+) -> Details:
+    assert proposal.proposed_by_id is not None and caller.person_id is not None
+    row = load(
+        v, db, payload["text"], proposed_by=proposal.proposed_by_id, approved_by=caller.person_id
+    )
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.POLICY_LOAD,
+        resource={"site_policy": row.id},
+        details={"sha256": row.sha256, **proposals.outcome_details(proposal, caller)},
+    )
+    return {"site_policy": row.id}
+
+
+def describe(payload: Payload) -> str:
+    """One line for lists: which text (by its hash), or that the site policy goes."""
+    if not payload.get("text"):
+        return "remove the site policy"
+    lines = str(payload["text"]).count("\n") + 1
+    return f"site policy sha256 {str(payload.get('sha256', ''))[:16]}, {lines} lines"
+
+
+KIND = proposals.register(
+    proposals.Kind(
+        name="site_policy",
+        action=Action.POLICY_LOAD,
+        validate=_validate,
+        apply=_apply,
+        describe=describe,
+        needs_subject=False,
+    )
+)

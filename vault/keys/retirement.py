@@ -11,13 +11,20 @@ between leaves the key in place, and retiring it again finishes the job.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault import auditing, proposals
+from vault.authz import Details
+from vault.caller import Caller
 from vault.errors import Conflict, InvalidInput, NotFound
 from vault.keys.rotation import WRAPPED, key_id_of
+from vault.models import Person, Proposal
+from vault.policy import Action
+from vault.proposals import Payload
 from vault.runtime import Vault, after_commit
 
 
@@ -56,3 +63,49 @@ def retire(v: Vault, db: Session, key_id: str) -> None:
     """Check again, then remove ``key_id`` from the keyring once the transaction commits."""
     check(v, db, key_id)
     after_commit(db, lambda: v.keys.retire(key_id))
+
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
+
+
+def _validate(v: Vault, db: Session, subject: Person | None, payload: Payload) -> Payload:
+    key_id = str(payload.get("key_id") or "").strip()
+    if not _KEY_ID.match(key_id):
+        raise InvalidInput(
+            "name the key to retire (its id, as keys status shows)", code="invalid_key_id"
+        )
+    check(v, db, key_id)
+    return {"key_id": key_id}
+
+
+def _apply(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    proposal: Proposal,
+    subject: Person | None,
+    payload: Payload,
+) -> Details:
+    key_id = payload["key_id"]
+    retire(v, db, key_id)
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.KEY_RETIRE,
+        resource={"key": key_id},
+        details=proposals.outcome_details(proposal, caller),
+    )
+    return {"key": key_id}
+
+
+KIND = proposals.register(
+    proposals.Kind(
+        name="key_retire",
+        action=Action.KEY_RETIRE,
+        validate=_validate,
+        apply=_apply,
+        describe=lambda payload: str(payload.get("key_id", "")),
+        needs_subject=False,
+    )
+)

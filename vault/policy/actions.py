@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     ITEM_READ = "item:read"
     ITEM_REMIND = "item:remind"
     ITEM_RENEW = "item:renew"
+    KEY_RETIRE = "key:retire"
     KEY_REWRAP = "key:rewrap"
     KEY_ROTATE = "key:rotate"
     KEY_STATUS = "key:status"
@@ -48,6 +49,7 @@ class Action(enum.StrEnum):
     PERSON_READ = "person:read"
     PERSON_UPDATE = "person:update"
     POLICY_EXPLAIN = "policy:explain"
+    POLICY_LOAD = "policy:load"
     PROFILE_READ = "profile:read"
     PROPOSAL_APPROVE = "proposal:approve"
     PROPOSAL_CREATE = "proposal:create"
@@ -122,5 +124,7 @@ PROPOSED_ACTIONS = frozenset(
         Action.PERSON_HIRE_DATE,
         Action.ROLE_GRANT,
         Action.DEPARTURE_CHANGE,
+        Action.KEY_RETIRE,
+        Action.POLICY_LOAD,
     }
 )

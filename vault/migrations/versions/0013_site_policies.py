@@ -1,7 +1,7 @@
 """site policies loaded through the two-person rule
 
 Revision ID: 0013_site_policies
-Revises: 0008_multi_valued_rows
+Revises: 0009_proposals
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import vault.db
 
 revision = "0013_site_policies"
-down_revision = "0008_multi_valued_rows"
+down_revision = "0009_proposals"
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,8 @@ from pydantic import Field
 
 from vault import proposals
 from vault.db import utcnow
+from vault.governance import site_policy
+from vault.keys import retirement
 from vault.models import Person, Proposal
 from vault.people import departures, designations, directory
 from vault.policy import Action
@@ -316,3 +318,83 @@ def departure_postpone(person_id: int, body: PostponeBody) -> ProposalReply:
         vault(), db(), caller(), _person(person_id), body.leaving_on, reason=body.reason
     )
     return _reply(p)
+
+
+class KeyRetireBody(Body):
+    """Which key goes, and why."""
+
+    key_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
+    reason: str = Reason
+
+
+@route(
+    bp,
+    "/keys/retire",
+    action=Action.KEY_RETIRE,
+    methods=["POST"],
+    summary="Propose retiring an old key for good (202: a second admin approves)",
+    body=KeyRetireBody,
+    responses={202: ProposalReply},
+)
+def key_retire_propose(body: KeyRetireBody) -> ProposalReply:
+    p = proposals.propose(
+        vault(), db(), caller(), retirement.KIND.name, None, {"key_id": body.key_id}, body.reason
+    )
+    return _reply(p)
+
+
+class SitePolicyBody(Body):
+    """The site policy's Cedar text (empty: take the site policy away), and why."""
+
+    text: str = Field(max_length=200_000)
+    reason: str = Reason
+
+
+class SitePolicyReply(Reply):
+    """The site policy in force (loaded through the two-person rule)."""
+
+    id: int | None
+    sha256: str | None
+    text: str
+    loaded_at: Timestamp | None
+    proposed_by: int | None
+    approved_by: int | None
+
+
+@route(
+    bp,
+    "/policy/site",
+    action=Action.POLICY_LOAD,
+    methods=["POST"],
+    summary="Propose a site policy, or its removal (202: a second admin approves)",
+    body=SitePolicyBody,
+    responses={202: ProposalReply},
+)
+def site_policy_propose(body: SitePolicyBody) -> ProposalReply:
+    p = proposals.propose(
+        vault(), db(), caller(), site_policy.KIND.name, None, {"text": body.text}, body.reason
+    )
+    return _reply(p)
+
+
+@route(
+    bp,
+    "/policy/site",
+    action=Action.PROPOSAL_READ,
+    summary="The site policy in force (admins, auditors)",
+    responses={200: SitePolicyReply},
+)
+def site_policy_show() -> SitePolicyReply:
+    row = site_policy.current(db())
+    if row is None:
+        return SitePolicyReply(
+            id=None, sha256=None, text="", loaded_at=None, proposed_by=None, approved_by=None
+        )
+    return SitePolicyReply(
+        id=row.id,
+        sha256=row.sha256,
+        text=row.text,
+        loaded_at=row.loaded_at.isoformat(),
+        proposed_by=row.proposed_by_id,
+        approved_by=row.approved_by_id,
+    )
