@@ -102,6 +102,7 @@ class Factory:
                 by = self.second_admin()
             self.approve(proposal_id, by)
         self.db.refresh(person)
+        self.db.commit()  # end the read: the test's next look sees what the app writes
 
     def designate(self, person: Person, *tiers: str) -> None:
         """Designate ``person`` for ``tiers``: one admin proposes, a second approves."""
@@ -120,6 +121,7 @@ class Factory:
         self.db.commit()
         self.approve(proposal_id, self.second_admin())
         self.db.refresh(person)
+        self.db.commit()
 
     def admin(self) -> Person:
         """An admin (one per vault; the operator's first admin takes effect at once)."""
@@ -138,6 +140,7 @@ class Factory:
                 for proposal_id in waiting:
                     self.approve(proposal_id, other)
                 self.db.refresh(p)
+                self.db.commit()
             self._admin = p
         return self._admin
 

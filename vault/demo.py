@@ -101,9 +101,12 @@ def _two_admins(v: Vault, db: Session) -> None:
     """
     ada = Caller(person=directory.get_by_email(db, "admin@demo.example"), subject="demo")
     otto = Caller(person=directory.get_by_email(db, "admin2@demo.example"), subject="demo")
+    # Ada first (Otto's admin role among them), then Otto confirms Ada's hire date.
     for p in proposals.pending(db):
-        approver = otto if p.subject_id == ada.person_id else ada
-        proposals.approve(v, db, approver, p, "checked against the HR file")
+        if p.subject_id != ada.person_id:
+            proposals.approve(v, db, ada, p, "checked against the HR file")
+    for p in proposals.pending(db, subject=ada.person):
+        proposals.approve(v, db, otto, p, "checked against the HR file")
     for email, tiers in (
         ("custodian@demo.example", ["core", "special", "general"]),
         ("custodian2@demo.example", ["core", "special"]),

@@ -17,7 +17,7 @@ from tests.factories import Factory
 from vault import uow
 from vault.caller import Caller
 from vault.models import Person
-from vault.people import departures
+from vault.people import departures, directory
 
 REASON = "renewing the payment terms with this client"
 
@@ -44,6 +44,7 @@ def build(make: Factory, api, vault, db) -> World:
             ("auditor", auditor),
             ("admin", admin),
             ("departed", departed),
+            ("admin2", make.second_admin()),
         )
     }
     att = api.client.post(
@@ -63,6 +64,16 @@ def build(make: Factory, api, vault, db) -> World:
     note = api.get("/notifications", tokens["employee"]).json["items"][0]
     db.commit()  # end this session's read snapshot before writing (SQLite)
     uow.run(db, departures.set_departure, vault, db, Caller(person=admin), departed, date.today())
+    proposal = uow.run(
+        db,
+        directory.propose_role,
+        vault,
+        db,
+        Caller(person=admin),
+        db.get(Person, employee.id),
+        "auditor",
+        reason="joins the audit team",
+    )
     ids = {
         "client_id": client.id,
         "record_id": record.id,
@@ -73,6 +84,7 @@ def build(make: Factory, api, vault, db) -> World:
         "note_id": note["id"],
         "person_id": employee.id,
         "custodian_id": custodian.id,
+        "proposal_id": proposal.id,
     }
     return World(ids, tokens)
 
@@ -123,6 +135,41 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ),
     ("GET", "/people/<int:person_id>/departure-report"): ("auditor", "employee", None),
     ("POST", "/people/<int:person_id>/review/clear"): ("auditor", "employee", {"note": "ok"}),
+    ("POST", "/people"): (
+        "admin",
+        "employee",
+        {"email": "new@corp.test", "name": "New", "hired_on": "2015-01-01"},
+    ),
+    ("POST", "/people/<int:person_id>/designations"): (
+        "admin",
+        "employee",
+        {"tiers": ["general"], "reason": REASON},
+    ),
+    ("POST", "/people/<int:person_id>/hire-date"): (
+        "admin",
+        "employee",
+        {"hired_on": "2015-01-01", "reason": REASON},
+    ),
+    ("POST", "/people/<int:person_id>/roles"): (
+        "admin",
+        "employee",
+        {"role": "admin", "reason": REASON},
+    ),
+    ("POST", "/people/<int:person_id>/departure/withdraw"): (
+        "admin",
+        "employee",
+        {"reason": REASON},
+    ),
+    ("POST", "/people/<int:person_id>/departure/postpone"): (
+        "admin",
+        "employee",
+        {"leaving_on": "{leaving_on}", "reason": REASON},
+    ),
+    ("GET", "/proposals"): ("admin", "employee", None),
+    ("GET", "/proposals/<int:proposal_id>"): ("auditor", "employee", None),
+    ("POST", "/proposals/<int:proposal_id>/approve"): ("admin2", "admin", {}),
+    ("POST", "/proposals/<int:proposal_id>/reject"): ("admin2", "employee", {"note": "no"}),
+    ("POST", "/proposals/<int:proposal_id>/withdraw"): ("admin", "employee", {}),
     ("GET", "/policy/explain"): ("auditor", "employee", None),
     ("GET", "/records"): ("employee", "departed", None),
     ("POST", "/records"): (

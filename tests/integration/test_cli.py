@@ -113,7 +113,7 @@ def test_a_refused_command_leaves_its_refusal_and_nothing_else(make: Factory, db
     before = _designations(db)
     refused = CliRunner().invoke(
         main,
-        ["designate", person.email, "--tiers", "core", "--by", not_admin.email],
+        ["designate", person.email, "--tiers", "core", "--by", not_admin.email, "--reason", "r"],
         env=_env(config),
     )
     assert refused.exit_code == 3, refused.output
@@ -127,17 +127,31 @@ def test_bad_input_in_a_command_changes_nothing(make: Factory, db, config):
     person = make.person()
     admin = make.admin()
     before = _designations(db)
+    why = ["--reason", "knows these clients"]
     bad = CliRunner().invoke(
-        main, ["designate", person.email, "--tiers", "gold", "--by", admin.email], env=_env(config)
+        main,
+        ["designate", person.email, "--tiers", "gold", "--by", admin.email, *why],
+        env=_env(config),
     )
     assert bad.exit_code == 2 and "error [invalid_tier]" in bad.output
     assert _designations(db) == before
     assert _audited(db, Action.DESIGNATION_CREATE, "ok") == 0
 
     done = CliRunner().invoke(
-        main, ["designate", person.email, "--tiers", "core", "--by", admin.email], env=_env(config)
+        main,
+        ["designate", person.email, "--tiers", "core", "--by", admin.email, *why],
+        env=_env(config),
     )
     assert done.exit_code == 0, done.output
-    assert done.output.startswith(f"{person.email} designated custodian for core by {admin.email}")
+    assert done.output.startswith("proposed, awaiting a second admin: #")
+    assert f"{person.email} custodian for core (proposed by {admin.email})" in done.output
+    assert _designations(db) == before  # nothing in force before a second admin approves
+    assert _audited(db, Action.DESIGNATION_CREATE, "ok") == 0
+    proposal_id = done.output.split("#", 1)[1].split()[0]
+    second = make.second_admin()
+    approved = CliRunner().invoke(
+        main, ["proposals", "approve", proposal_id, "--by", second.email], env=_env(config)
+    )
+    assert approved.exit_code == 0, approved.output
     assert _designations(db) == before + 1
     assert _audited(db, Action.DESIGNATION_CREATE, "ok") == 1

@@ -138,3 +138,20 @@ def test_downgrade_joins_the_rows_back(db_url):
     assert roles[ids["admin"]] == "admin,employee" and roles[ids["plain"]] == "employee"
     assert (tiers, granted) == ("core,special", "consult,lend")
     assert "person_roles" not in tables and "grant_actions" not in tables
+
+
+def test_upgrade_counts_the_people_already_there_as_confirmed(db_url):
+    """0009: hire dates already in the vault keep counting (they were its truth until now);
+    designations made before the two-person rule name no approver."""
+    upgrade(db_url, BEFORE_ROWS)
+    ids = _old_data(db_url)
+    upgrade(db_url)
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as db:
+        people = list(db.scalars(sa.select(Person)))
+        assert people and all(p.hire_date_confirmed for p in people)
+        designation = db.get(Designation, ids["designation"])
+        assert designation is not None and designation.approved_by_id is None
+        assert "proposals" in sa.inspect(db.connection()).get_table_names()
+    engine.dispose()

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from tests.webclient import error_code, events, text_of
+from vault import proposals
 from vault.archive import records
 from vault.caller import Caller
 from vault.models import ApiToken, Person, Record
@@ -343,8 +344,11 @@ def test_admins_add_people_and_duplicates_are_refused(web, make, db):
     resp = web.post("/admin/people/new", data)
     assert resp.status_code == 302
     person = db.scalar(select(Person).where(Person.email == "ning@example.test"))
-    assert person.role_set == {"employee", "auditor"}  # custodian is never a role
+    # Custodian is never a role; auditor waits for a second admin, and so does the hire date.
+    assert person.role_set == {"employee"} and not person.hire_date_confirmed
     assert resp.headers["Location"] == f"/admin/people/{person.id}"
+    shown = html(web.get(resp.headers["Location"]))
+    assert "Hire date confirmation" in shown and "role auditor" in shown
     again = web.post("/admin/people/new", data)
     assert again.status_code == 409 and error_code(again) == "person_exists"
     bad = web.post("/admin/people/new", {**data, "email": "not-an-email"})
@@ -360,15 +364,27 @@ def test_admins_add_people_and_duplicates_are_refused(web, make, db):
 def test_admins_designate_others_but_never_themselves(web, make, vault, db):
     admin = _admin(web, make)
     person = make.person(years=6)
-    ok = web.post(f"/admin/people/{person.id}/designations", {"tiers": ["core", "special"]})
+    reason = "keeps these clients"
+    ok = web.post(
+        f"/admin/people/{person.id}/designations",
+        {"tiers": ["core", "special"], "reason": reason},
+    )
     assert ok.status_code == 302
+    assert "a second administrator approves it" in html(web.get(ok.headers["Location"]))
+    db.commit()
+    db.refresh(person)
+    assert person.custodian_tiers() == frozenset()  # proposed, not in force
+    (proposal,) = proposals.pending(db, kind="designation")
+    db.commit()
+    make.approve(proposal.id, make.second_admin())
     db.refresh(person)
     assert person.custodian_tiers() == {"core", "special"}
-    assert "Designated custodian for: core,special." in html(web.get(ok.headers["Location"]))
     assert person.name in html(web.get("/admin/designations"))
-    self_ = web.post(f"/admin/people/{admin.id}/designations", {"tiers": ["core"]})
+    self_ = web.post(
+        f"/admin/people/{admin.id}/designations", {"tiers": ["core"], "reason": reason}
+    )
     assert self_.status_code == 403 and error_code(self_) == "self_designation"
-    none = web.post(f"/admin/people/{person.id}/designations", {})
+    none = web.post(f"/admin/people/{person.id}/designations", {"reason": reason})
     assert none.status_code == 400 and error_code(none) == "invalid_tier"
 
 

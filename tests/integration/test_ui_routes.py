@@ -21,7 +21,7 @@ from vault.custody import loans
 from vault.grants import requests
 from vault.models import ApiToken, Grant
 from vault.oversight import notifications
-from vault.people import departures
+from vault.people import departures, directory
 from vault.web.routing import spec_of
 
 
@@ -121,7 +121,53 @@ CASES = [
         "admin",
         "auditor",
         status=302,
-        data={"tiers": "general"},
+        data={"tiers": "general", "reason": "knows these clients"},
+    ),
+    Case(
+        "ui.hire_date",
+        "POST",
+        "/admin/people/{employee}/hire-date",
+        "admin",
+        "auditor",
+        status=302,
+        data={"hired_on": "2015-01-02", "reason": "records found"},
+    ),
+    Case(
+        "ui.grant_role",
+        "POST",
+        "/admin/people/{employee}/roles",
+        "admin",
+        "auditor",
+        status=302,
+        data={"role": "admin", "reason": "runs the IT desk"},
+    ),
+    Case(
+        "ui.departure_change",
+        "POST",
+        "/admin/people/{departing}/departure/change",
+        "admin",
+        "auditor",
+        status=302,
+        data={"reason": "stays another year"},
+    ),
+    Case("ui.proposals_page", "GET", "/admin/proposals", "admin", "employee"),
+    Case(
+        "ui.proposal_approve",
+        "POST",
+        "/admin/proposals/{proposal}/approve",
+        "admin2",
+        "admin",
+        status=302,
+        denied_code="same_person_approval",
+    ),
+    Case(
+        "ui.proposal_reject",
+        "POST",
+        "/admin/proposals/{proposal}/reject",
+        "admin2",
+        "employee",
+        status=302,
+        data={"note": "not needed"},
     ),
     Case(
         "ui.token_issue",
@@ -346,7 +392,7 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     """People in every role, signed in each in their own browser, and things to act on."""
     employee, custodian = make.person(), make.custodian()
     auditor = make.person(roles=("employee", "auditor"))
-    admin = make.admin()
+    admin, admin2 = make.admin(), make.second_admin()
     departing, disabled = make.person(), make.person()
     record = make.record()
     make.token(employee)
@@ -383,6 +429,17 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         "loaned": loaned.id,
         "borrower": borrower.email,
         "note": note.id,
+        "departing": departing.id,
+        "proposal": uow.run(
+            db,
+            directory.propose_role,
+            vault,
+            db,
+            Caller(person=admin),
+            employee,
+            "auditor",
+            reason="joins the audit team",
+        ).id,
     }
     browsers = {}
     for name, person in (
@@ -390,6 +447,7 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         ("custodian", custodian),
         ("auditor", auditor),
         ("admin", admin),
+        ("admin2", admin2),
         ("departing", departing),
         ("disabled", disabled),
     ):
