@@ -149,6 +149,14 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]
+        if env.get("VAULT_POLICY_REFRESH_S"):
+            try:
+                refresh = float(env["VAULT_POLICY_REFRESH_S"])
+            except ValueError:
+                refresh = -1.0
+            if not 0.1 <= refresh <= 3600:
+                raise InvalidInput("VAULT_POLICY_REFRESH_S must be 0.1 to 3600 seconds")
+            kw["policy_refresh_s"] = refresh
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)

@@ -231,3 +231,12 @@ def test_api_proposes_and_shows_the_site_policy(vault: Vault, db, make: Factory,
         json={"key_id": vault.keys.active_key_id, "reason": "x"},
     )
     assert answer.status_code == 409 and answer.json["code"] == "key_active"
+
+
+def test_policy_refresh_setting_is_checked() -> None:
+    from vault.config import Config
+
+    assert Config.from_env({"VAULT_POLICY_REFRESH_S": "2.5"}).policy_refresh_s == 2.5
+    for bad in ("0", "soon", "1e9"):
+        with pytest.raises(InvalidInput):
+            Config.from_env({"VAULT_POLICY_REFRESH_S": bad})
