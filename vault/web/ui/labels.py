@@ -68,6 +68,8 @@ PROPOSAL_KINDS = {
     "role_grant": _l("Role"),
     "departure_withdraw": _l("Leaving date taken back"),
     "departure_postpone": _l("Leaving date postponed"),
+    "key_retire": _l("Key retirement"),
+    "site_policy": _l("Site policy"),
 }
 
 PROPOSAL_STATUS = {
@@ -258,6 +260,10 @@ MESSAGES: dict[str, LazyString] = {
     "hire_date_confirmed": _l("This hire date is already confirmed."),
     "no_leaving_date": _l("This person has no leaving date."),
     "not_proposer": _l("Only the administrator who proposed it may withdraw it."),
+    "key_active": _l("The active key cannot be retired: rotate the keys first."),
+    "key_in_use": _l("This key still wraps data keys: re-wrap them first."),
+    "key_not_found": _l("There is no such key in the keyring."),
+    "invalid_policy": _l("The site policy does not validate against the schema."),
     # the service
     "storage_unavailable": _l("The request could not be recorded, so it did not happen."),
     "internal_error": _l("The request did not complete."),
