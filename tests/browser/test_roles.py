@@ -29,6 +29,7 @@ TEXT = {
         "filed": "Filed as",
         "keys": "Key provider status",
         "added": "was added.",
+        "proposed": "a second administrator approves it",
         "pending": "Waiting for a decision",
     },
     "zh": {
@@ -42,6 +43,7 @@ TEXT = {
         "filed": "已归档",
         "keys": "密钥提供者状态",
         "added": "已添加",
+        "proposed": "经第二位管理员批准后生效",
         "pending": "等待审批",
     },
 }
@@ -201,8 +203,11 @@ def test_admin_adds_a_person_designates_and_issues_a_token(
     expect(page.locator(".flash-ok")).to_contain_text(TEXT[lang]["added"])
     page.check('input[name="tiers"][value="general"]')
     page.check('input[name="tiers"][value="special"]')
+    page.fill('input[name="reason"] >> nth=0', "keeps the general and special files")
     page.click("#designate-button")
-    expect(page.locator(".flash-ok")).to_contain_text("general,special")
+    # One admin proposes; the designation waits for a second admin.
+    expect(page.locator(".flash-ok")).to_contain_text(TEXT[lang]["proposed"])
+    expect(page.locator("#waiting")).to_contain_text("general, special")
     page.fill('input[name="label"]', "reporting script")
     page.click("#issue-token")
     token = page.locator("#new-token").inner_text()

@@ -371,3 +371,31 @@ def test_the_command_line_proposes_and_a_second_admin_approves(make: Factory, co
     db.commit()
     kim = db.scalar(sa.select(Person).where(Person.email == "kim@corp.test"))
     assert kim is not None and kim.custodian_tiers() == {"core"} and kim.hire_date_confirmed
+
+
+def test_a_hire_date_in_the_signed_id_token_counts_one_only_in_userinfo_waits(
+    api, make: Factory, vault, db
+):
+    """Defence 3: tenure from data one person cannot forge. The provider's signed word
+    counts as confirmed; a date that came only from userinfo waits for a second admin."""
+    from vault.identity import accounts
+
+    record = make.record(make.client("general"), content=b"general terms")
+    hired = years_ago(10)
+    for subject, signed in (("signed", True), ("unsigned", False)):
+        ident = accounts.SsoIdentity(
+            subject=subject,
+            email=f"{subject}@corp.test",
+            name=subject,
+            email_verified=True,
+            hired_on=hired,
+            hired_on_signed=signed,
+        )
+        person = uow.run(db, accounts.sync_sso_person, vault, db, ident, accounts.Attempt())
+        db.commit()
+        assert person.hired_on == hired and person.hire_date_confirmed is signed
+        make.designate(person, "general")
+        read = api.get(f"/records/{record.id}/content?purpose=check", make.token(person))
+        assert read.status_code == (200 if signed else 403), read.json
+        if not signed:
+            assert read.json["code"] == "tenure_too_short"

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from vault import proposals
+from vault.caller import Caller
 from vault.config import TIERS
 from vault.errors import InvalidInput, VaultError
 from vault.identity import accounts, tokens
@@ -99,11 +100,8 @@ def _person_page(
         tokens=tokens.tokens_of(session, person),
         has_password=accounts.has_password(session, person),
         has_totp=accounts.has_totp(session, person),
-        tenure_years=(
-            max(0, (date.today() - person.hired_on).days) / 365.25
-            if person.hire_date_confirmed
-            else 0.0
-        ),
+        tenure_years=Caller(person=person).principal(date.today()).tenure_days(date.today())
+        / 365.25,
         waiting=proposals.pending(session, subject=person),
         describe=proposals.describe,
         role_choices=ROLE_CHOICES,

@@ -25,7 +25,8 @@ YEAR_S = 365 * 24 * 3600
 @route(bp, "/", action=Action.PROFILE_READ, summary="Your start page")
 def home() -> str:
     person = g.person
-    tenure_days = max(0, (date.today() - person.hired_on).days)
+    today = date.today()
+    tenure_days = caller().principal(today).tenure_days(today)  # 0 until the date is confirmed
     return render_template(
         "ui/home.html",
         tenure_years=tenure_days / 365.25,
