@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import io
 
-from click.testing import CliRunner
-
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from tests.factories import Factory
 from vault.cli import main
