@@ -17,7 +17,7 @@ No other module unwraps a record's data key: this module alone is handed the uns
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
@@ -160,6 +160,20 @@ class Facts:
 def lock_person(db: Session, person_id: int) -> None:
     """Serialize one person's content decisions (PostgreSQL row lock; SQLite is serial)."""
     db.execute(_LOCK, {"person_id": person_id})
+
+
+def _lock_in_order(db: Session, caller: Caller, other: Person) -> tuple[Caller, bool]:
+    """Lock the caller's and ``other``'s rows, lowest id first; the caller, marked locked.
+
+    Returns whether ``other`` is locked too. A caller whose row is already locked (by a
+    content route's token lookup) cannot be reordered: only ``other`` is left to lock.
+    """
+    me = caller.person
+    if me is None or caller.locked:
+        return caller, False
+    for person_id in sorted({me.id, other.id}):
+        lock_person(db, person_id)
+    return replace(caller, locked=True), True
 
 
 def _load(
@@ -601,6 +615,11 @@ def lend(
     hard line applies to them, and the borrowing counts toward their export quota).
     """
     text = _purpose(purpose)
+    # Two people's rows are locked here: always in one order (by id), never caller first.
+    # Two custodians lending an item to each other at once would otherwise each hold
+    # their own row and wait for the other's (a deadlock on PostgreSQL); in one order,
+    # the second waits, then finds the item out on loan (409 item_on_loan, audited).
+    caller, borrower_locked = _lock_in_order(db, caller, borrower)
     record, lent = _decide(
         v,
         db,
@@ -612,7 +631,11 @@ def lend(
         details=details,
     )
     on_behalf = Caller(
-        person=borrower, ip=caller.ip, user_agent=caller.user_agent, request_id=caller.request_id
+        person=borrower,
+        ip=caller.ip,
+        user_agent=caller.user_agent,
+        request_id=caller.request_id,
+        locked=borrower_locked,
     )
     _, borrowed = _decide(
         v,
