@@ -636,6 +636,7 @@ def lend(
         user_agent=caller.user_agent,
         request_id=caller.request_id,
         locked=borrower_locked,
+        client_request_id=caller.client_request_id,
     )
     _, borrowed = _decide(
         v,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ from tests.factories import Factory
 from vault.caller import Caller
 from vault.crypto import LocalKeyring
 from vault.keys import rotation
+from vault.models import Person
 from vault.runtime import Vault
 from vault.uow import unit_of_work
 
@@ -83,3 +86,129 @@ def test_a_rotation_rolled_back_makes_no_key_and_a_committed_one_its_event_first
     assert LocalKeyring.load(config.keyring).active_key_id == new == vault.keys.active_key_id
     (body,) = _rotate_events(vault)
     assert f'"key":"{new}"' in body and f'"previous":"{old}"' in body
+
+
+# Finding 12: under review, attachments, request ids.
+
+
+def _under_review(api, make: Factory, vault, person) -> None:
+    """Put ``person`` under review the way it happens: by crossing the export quota."""
+    object.__setattr__(
+        vault,
+        "config",
+        vault.config.with_(
+            quota_hour=2, quota_day=3, custodian_quota_hour=2, custodian_quota_day=3
+        ),
+    )
+    client = make.client("general")
+    token = make.token(person)
+    codes = [
+        api.get(f"/records/{make.record(client).id}/content?purpose=look", token).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 403]
+    with vault.engine.connect() as conn:
+        flag = conn.scalar(sa.select(Person.under_review).where(Person.id == person.id))
+    assert flag is True
+
+
+def test_a_custodian_under_review_cannot_approve_deny_or_lend(api, make: Factory, vault, db):
+    custodian = make.custodian("general")
+    other = make.custodian("general")
+    sales = make.person()
+    record = make.record(make.client("general"))
+    ask = {"record_id": record.id, "reason": "renewing the payment terms with them"}
+    first = api.post("/access-requests", make.token(sales), json=ask).json
+    item = api.post(
+        f"/records/{record.id}/items",
+        make.token(custodian),
+        json={"kind": "folder", "label": "Folder", "location": "Shelf 1"},
+    ).json
+    _under_review(api, make, vault, custodian)
+    token = make.token(custodian)
+
+    for verb in ("approve", "deny"):
+        got = api.post(f"/access-requests/{first['id']}/{verb}", token, json={})
+        assert got.status_code == 403 and got.json["code"] == "under_review", got.json
+    lent = api.post(
+        f"/items/{item['id']}/checkout",
+        token,
+        json={"borrower": other.email, "pages": 3, "purpose": "prepare the renewal talks"},
+    )
+    assert lent.status_code == 403 and lent.json["code"] == "under_review"
+    with vault.engine.connect() as conn:
+        refused = conn.execute(
+            sa.select(audit_events.c.action).where(
+                audit_events.c.actor_person_id == custodian.id,
+                audit_events.c.decision == "deny",
+                audit_events.c.action.in_(["request:approve", "request:deny", "item:checkout"]),
+            )
+        ).all()
+    assert sorted(a for (a,) in refused) == ["item:checkout", "request:approve", "request:deny"]
+    # The request is untouched: another custodian still decides it.
+    approved = api.post(f"/access-requests/{first['id']}/approve", make.token(other), json={})
+    assert approved.status_code == 200, approved.json
+
+
+def _attach(api, token: str, record_id: int, data: bytes = b"scan"):
+    return api.client.post(
+        f"/api/v1/records/{record_id}/attachments",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"file": (io.BytesIO(data), "scan.txt", "text/plain")},
+    )
+
+
+def test_only_the_depositor_or_a_custodian_in_scope_attaches_files(api, make: Factory, vault):
+    depositor, stranger = make.person(), make.person()
+    record = make.record(make.client("general"), by=depositor)
+    core_only = make.custodian("core")
+
+    assert _attach(api, make.token(depositor), record.id).status_code == 201
+    assert _attach(api, make.token(make.custodian("general")), record.id).status_code == 201
+    for person, code in ((stranger, "not_depositor"), (core_only, "not_depositor")):
+        got = _attach(api, make.token(person), record.id, b"planted")
+        assert got.status_code == 403 and got.json["code"] == code, got.json
+    missing = _attach(api, make.token(stranger), 999_999)
+    assert missing.status_code == 404 and missing.json["code"] == "record_not_found"
+    listed = api.get(f"/records/{record.id}", make.token(depositor)).json["attachments"]
+    assert len(listed) == 2
+    with vault.engine.connect() as conn:
+        refused = conn.execute(
+            sa.select(audit_events.c.actor_person_id, audit_events.c.resource_record).where(
+                audit_events.c.action == "record:attach", audit_events.c.outcome == "denied"
+            )
+        ).all()
+    assert sorted(refused) == sorted(
+        [(stranger.id, str(record.id)), (core_only.id, str(record.id)), (stranger.id, "999999")]
+    )
+
+
+def test_the_request_id_is_the_servers_and_a_plain_client_id_is_kept_apart(api, make: Factory):
+    custodian = make.custodian("general")
+    record = make.record(make.client("general"))
+    token = make.token(custodian)
+    auditor = make.token(make.person(roles=("employee", "auditor")))
+    sent = {
+        "plain": "trace-42.a_B",
+        "forged": "0" * 32,
+        "hostile": "x; Set-Cookie: a=b",
+        "long": "a" * 65,
+        "html": "<script>",
+    }
+    seen = {}
+    for name, value in sent.items():
+        got = api.client.get(
+            f"/api/v1/records/{record.id}/content?purpose={name}",
+            headers={"Authorization": f"Bearer {token}", "X-Request-Id": value},
+        )
+        assert got.status_code == 200
+        assert got.headers["X-Request-Id"] != value
+        seen[name] = got.headers["X-Request-Id"]
+    events = api.get("/audit/events?action=record:consult", auditor).json["items"]
+    by_purpose = {ev["purpose"]: ev for ev in events}
+    for name, value in sent.items():
+        ev = by_purpose[name]
+        assert ev["request_id"] == seen[name] and re.fullmatch("[0-9a-f]{32}", ev["request_id"])
+        kept = ev["details"].get("client_request_id")
+        assert kept == (value if name in ("plain", "forged") else None), name
+    assert by_purpose["forged"]["request_id"] != "0" * 32

@@ -165,5 +165,6 @@ REPORTED_ACTIONS = (
     "item:borrow",
     "item:checkout",
     "record:deposit",
+    "record:attach",
     "client:create",
 )

@@ -48,6 +48,7 @@ class Action(enum.StrEnum):
     POLICY_EXPLAIN = "policy:explain"
     PROFILE_READ = "profile:read"
     PUBLIC = "public:read"
+    RECORD_ATTACH = "record:attach"
     RECORD_CONSULT = "record:consult"
     RECORD_COPY = "record:copy"
     RECORD_DEPOSIT = "record:deposit"
@@ -89,6 +90,7 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_CHECKOUT,
         Action.ITEM_CHECKIN,
         Action.ITEM_RENEW,
+        Action.RECORD_ATTACH,
     }
 )
 

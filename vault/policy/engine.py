@@ -103,6 +103,7 @@ class PolicyEngine:
         quota_exceeded: bool = False,
         granted_actions: frozenset[str] = frozenset(),
         is_requester: bool = True,
+        is_depositor: bool = False,
         today: date | None = None,
     ) -> Decision:
         """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
@@ -111,6 +112,8 @@ class PolicyEngine:
             purpose, quota_exceeded, granted_actions: context of content acts.
             is_requester: for custody acts, whether ``who`` asked for the access being
                 decided; defaults to ``True`` so that forgetting it denies.
+            is_depositor: for ``record:attach``, whether ``who`` deposited the record;
+                defaults to ``False`` so that forgetting it denies.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -142,6 +145,8 @@ class PolicyEngine:
                     "quota_exceeded": quota_exceeded,
                     "granted_actions": sorted(granted_actions),
                 }
+            elif action is Action.RECORD_ATTACH:
+                context = {"tenure_minimum_days": minimum_days, "is_depositor": is_depositor}
             elif action.on_target:
                 context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
         request = {
@@ -186,6 +191,11 @@ class PolicyEngine:
         """Explain a default deny from the facts the policy saw."""
         if target is None or not action.on_target:
             return "role_required", f"{action.value} needs a role this person does not hold"
+        if action is Action.RECORD_ATTACH and target.tier not in who.custodian_tiers:
+            return (
+                "not_depositor",
+                "only the record's depositor or a custodian of its clients may add files to it",
+            )
         if target.tier in who.custodian_tiers and tenure < minimum:
             years = self.tenure_years.get(target.tier, 0)
             return (
