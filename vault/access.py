@@ -440,12 +440,31 @@ def consult_attachment(
     except DecryptionError:
         raise _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text) from None
     blob = v.blobs.open(att.blob_key)
+    failed = _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text)
 
     def chunks() -> Iterator[bytes]:
         with blob:
-            yield from decrypt_stream(dek, blob, aad=attachment_aad(record.id, att.id))
+            try:
+                yield from decrypt_stream(dek, blob, aad=attachment_aad(record.id, att.id))
+            except DecryptionError:
+                # A tampered segment, found after the response has started: its event is
+                # written in a transaction of its own (the request's has committed), then
+                # the stream breaks off, so the client cannot take it for the whole file.
+                _keep_now(v, failed)
+                raise
 
     return Stream(attachment=att, chunks=chunks())
+
+
+def _keep_now(v: Vault, error: Exception) -> None:
+    """Write what ``error`` keeps (its audit event) in a short transaction of its own."""
+    session = v.sessions()
+    try:
+        for step in getattr(error, "keep", ()):
+            step(session)
+        session.commit()
+    finally:
+        session.close()
 
 
 def _decryption_failed(
@@ -552,11 +571,6 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
 
     text = _purpose(purpose)
     meta = db.get(Record, record_id)
-    if meta is not None and not watermarks.supports(meta.content_type):
-        raise InvalidInput(
-            "this record's format cannot be watermarked, so it is not copied",
-            code="copy_format_unsupported",
-        )
     copy_id = watermarks.new_copy_id()
     kind = watermarks.media_type(meta.content_type) if meta is not None else ""
     record, event = _decide(
@@ -570,6 +584,21 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         details={"copy_id": copy_id, "format": kind},
     )
     assert caller.person is not None  # the operator holds no right to copy
+    if not watermarks.supports(record.content_type):
+        # Decided first (so a stranger learns nothing of the format), then refused and
+        # audited as a denied copy: no unmarked copy leaves.
+        raise authz.refuse(
+            InvalidInput(
+                "this record's format cannot be watermarked, so it is not copied",
+                code="copy_format_unsupported",
+            ),
+            v,
+            caller,
+            Action.RECORD_COPY,
+            resource={"record": record_id, "client": record.client_id},
+            purpose=text,
+            details={"format": kind},
+        )
     try:
         data = _content(v, record)
     except DecryptionError:

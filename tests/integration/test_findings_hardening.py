@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import sqlalchemy as sa
 
 from audit import audit_events
 from tests.factories import Factory
+from vault import uow
+from vault.archive import records
 from vault.caller import Caller
-from vault.crypto import LocalKeyring
+from vault.crypto import DecryptionError, LocalKeyring
 from vault.keys import rotation
 from vault.models import Person
 from vault.runtime import Vault
@@ -212,3 +216,117 @@ def test_the_request_id_is_the_servers_and_a_plain_client_id_is_kept_apart(api, 
         kept = ev["details"].get("client_request_id")
         assert kept == (value if name in ("plain", "forged") else None), name
     assert by_purpose["forged"]["request_id"] != "0" * 32
+
+
+# Finding 6: refusals that left no audit event.
+
+
+def _events(vault: Vault, action: str) -> list[dict]:
+    with vault.engine.connect() as conn:
+        return [
+            json.loads(body)
+            for (body,) in conn.execute(
+                sa.select(audit_events.c.body)
+                .where(audit_events.c.action == action)
+                .order_by(audit_events.c.seq)
+            )
+        ]
+
+
+def test_a_copy_of_a_format_that_cannot_be_watermarked_is_a_denied_audited_copy(
+    api, make: Factory, vault, db
+):
+    custodian = make.custodian("general")
+    client = make.client("general")
+    zipped = uow.run(
+        db,
+        records.deposit,
+        vault,
+        db,
+        Caller.operator(),
+        records.Deposit(
+            client_id=client.id,
+            section="transactions",
+            title="Scans",
+            content=b"PK\x03\x04zip",
+            content_type="application/zip",
+        ),
+    )
+    got = api.post(
+        f"/records/{zipped.id}/copy", make.token(custodian), json={"purpose": "for the bank"}
+    )
+    assert got.status_code == 400 and got.json["code"] == "copy_format_unsupported"
+    (event,) = _events(vault, "record:copy")
+    assert event["outcome"] == "denied" and event["reason"] == "copy_format_unsupported"
+    assert event["actor"]["person_id"] == custodian.id
+    assert event["resource"]["record"] == str(zipped.id) and event["purpose"] == "for the bank"
+    # A stranger is refused for who they are, not told about the format.
+    stranger = api.post(
+        f"/records/{zipped.id}/copy", make.token(make.person()), json={"purpose": "curious"}
+    )
+    assert stranger.status_code == 403 and stranger.json["code"] == "no_grant"
+
+
+def test_ids_beyond_the_columns_range_are_audited_like_unknown_ids(api, make: Factory, vault):
+    custodian = make.custodian("general")
+    token = make.token(custodian)
+    huge, unknown = 2**31, 2**31 - 1
+    for record_id in (unknown, huge, 10**30):
+        got = api.get(f"/records/{record_id}/content?purpose=look", token)
+        assert got.status_code == 404 and got.json["code"] == "record_not_found"
+    for item_id in (huge, 10**30):
+        got = api.post(
+            f"/items/{item_id}/checkout",
+            token,
+            json={"borrower": custodian.email, "pages": 1, "purpose": "prepare the talks"},
+        )
+        assert got.status_code == 404 and got.json["code"] == "item_not_found"
+    consults = _events(vault, "record:consult")
+    assert [e["resource"]["record"] for e in consults] == [str(unknown), str(huge), str(10**30)]
+    assert all(e["outcome"] == "denied" and e["reason"] == "record_not_found" for e in consults)
+    checkouts = _events(vault, "item:checkout")
+    assert [e["resource"]["item"] for e in checkouts] == [str(huge), str(10**30)]
+
+
+def test_a_tampered_segment_mid_stream_writes_a_decryption_failed_event(
+    api, make: Factory, vault, db
+):
+    depositor = make.person()
+    record = make.record(make.client("general"), by=depositor)
+    size = 2 * 1024 * 1024 + 1234  # three segments: the first leaves before the bad one
+    # Larger than an upload may be: filed as the intake would, through the service.
+    att = uow.run(
+        db,
+        records.attach,
+        vault,
+        db,
+        Caller(person=depositor),
+        record.id,
+        filename="scan.bin",
+        content_type="application/octet-stream",
+        stream=io.BytesIO(bytes(range(256)) * (size // 256)),
+    )
+    blob = vault.blobs.root / att.blob_key[:2] / att.blob_key
+    data = bytearray(blob.read_bytes())
+    data[1024 * 1024 + 4096] ^= 0x01  # a byte of the second segment
+    blob.write_bytes(bytes(data))
+
+    custodian = make.custodian("general")
+    got = api.get(
+        f"/records/{record.id}/attachments/{att.id}/content?purpose=check+the+scan",
+        make.token(custodian),
+        buffered=False,
+    )
+    assert got.status_code == 200  # the response started with the good first segment
+    with pytest.raises(DecryptionError):
+        b"".join(got.response)
+    got.close()
+    events = [
+        e for e in _events(vault, "record:consult") if e["actor"]["person_id"] == custodian.id
+    ]
+    assert [(e["decision"], e["outcome"], e["reason"]) for e in events] == [
+        ("allow", "ok", "custodian"),
+        ("n/a", "error", "decryption_failed"),
+    ]
+    assert events[1]["resource"]["record"] == str(record.id)
+    assert events[1]["purpose"] == "check the scan"
