@@ -8,6 +8,11 @@ keys sorted at every level, separators ``","`` and ``":"``, every non-ASCII
 character escaped (``\\uXXXX``) so the bytes are pure ASCII, ``time`` as
 ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, microseconds) and ``"v": 1`` naming the
 format version.
+
+Every string of an event is made storable when the event is made (:func:`clean_text`):
+a lone surrogate or a NUL, which no UTF-8 page can show and PostgreSQL cannot cast to
+JSON, is kept as its visible escape (``\\ud800``, ``\\u0000``). A stored body the
+reader cannot parse as an event becomes a stand-in (:func:`readable`), never an error.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Actor", "DetailValue", "Event", "canonical_json"]
+__all__ = [
+    "UNREADABLE",
+    "Actor",
+    "DetailValue",
+    "Event",
+    "canonical_json",
+    "clean_text",
+    "readable",
+]
 
 FORMAT_VERSION = 1
 ACTION_PATTERN = re.compile(r"^[a-z_]+(:[a-z_]+)+$")
@@ -30,6 +43,11 @@ DECISIONS = frozenset({"allow", "deny", "n/a"})
 OUTCOMES = frozenset({"ok", "denied", "error"})
 MAX_ACTION_LENGTH = 64
 MAX_RESOURCE_ID_LENGTH = 64
+# The action of the stand-in for a stored body that is not a readable event.
+UNREADABLE = "audit:unreadable"
+# How much of an unreadable body its stand-in shows.
+UNREADABLE_EXCERPT = 2000
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 DetailValue = str | int | bool | None
 
@@ -40,6 +58,25 @@ _KEYS = frozenset(
     }
 )  # fmt: skip
 _ACTOR_KEYS = frozenset({"person_id", "subject", "ip", "user_agent"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def clean_text(text: str) -> str:
+    """``text`` with each lone surrogate and NUL replaced by its visible escape.
+
+    Such characters cannot be encoded as UTF-8 (a page, a CSV, a log line) and make
+    PostgreSQL refuse to cast the body to JSON; as ``\\ud800`` they stay visible.
+    """
+    if text.isascii() and "\x00" not in text:
+        return text  # the common case, checked at C speed
+    return _UNSTORABLE.sub(_escape, text)
+
+
+def _clean_optional(value: str | None) -> str | None:
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def _optional_str(name: str, value: object) -> None:
@@ -64,6 +101,8 @@ class Actor:
         _optional_str("subject", self.subject)
         _optional_str("ip", self.ip)
         _optional_str("user_agent", self.user_agent)
+        for name in ("subject", "ip", "user_agent"):
+            object.__setattr__(self, name, _clean_optional(getattr(self, name)))
 
 
 def _new_id() -> str:
@@ -114,12 +153,13 @@ class Event:
         object.__setattr__(self, "resource", _frozen_resource(self.resource))
         if not isinstance(self.reason, str):
             raise ValueError("reason must be a string")
+        object.__setattr__(self, "reason", clean_text(self.reason))
         if isinstance(self.policy_ids, str) or not all(isinstance(p, str) for p in self.policy_ids):
             raise ValueError("policy_ids must be a sequence of strings")
-        object.__setattr__(self, "policy_ids", tuple(self.policy_ids))
-        _optional_str("purpose", self.purpose)
-        _optional_str("grant_id", self.grant_id)
-        _optional_str("request_id", self.request_id)
+        object.__setattr__(self, "policy_ids", tuple(clean_text(p) for p in self.policy_ids))
+        for name in ("purpose", "grant_id", "request_id"):
+            _optional_str(name, getattr(self, name))
+            object.__setattr__(self, name, _clean_optional(getattr(self, name)))
         object.__setattr__(self, "details", _frozen_details(self.details))
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
             raise ValueError("id must be 32 lower-case hex digits")
@@ -167,7 +207,7 @@ class Event:
                 request_id=obj["request_id"],
                 details=obj["details"],
             )
-        except (TypeError, KeyError, AttributeError) as exc:
+        except (TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise ValueError("not a canonical audit event") from exc
 
 
@@ -180,7 +220,7 @@ def _frozen_resource(resource: object) -> Mapping[str, str]:
     for key in ("record", "client"):
         if len(resource.get(key, "")) > MAX_RESOURCE_ID_LENGTH:
             raise ValueError(f"resource {key} id is too long")
-    return MappingProxyType(dict(resource))
+    return MappingProxyType({clean_text(k): clean_text(v) for k, v in resource.items()})
 
 
 def _frozen_details(details: object) -> Mapping[str, DetailValue]:
@@ -192,7 +232,9 @@ def _frozen_details(details: object) -> Mapping[str, DetailValue]:
         # Floats are refused: their text form is not a stable thing to MAC.
         if value is not None and not isinstance(value, str | int | bool):
             raise ValueError(f"details[{key!r}] must be str, int, bool or None")
-    return MappingProxyType(dict(details))
+    return MappingProxyType(
+        {clean_text(k): clean_text(v) if isinstance(v, str) else v for k, v in details.items()}
+    )
 
 
 def format_time(time: datetime) -> str:
@@ -235,3 +277,33 @@ def canonical_json(event: Event) -> bytes:
         ensure_ascii=True,
         allow_nan=False,
     ).encode("ascii")
+
+
+def readable(body: str, *, event_id: object = None, time: object = None) -> Event:
+    """The event a stored ``body`` holds, or a stand-in when it holds none.
+
+    For the auditor's pages and exports, which must show every stored row: a body that
+    is not a canonical event (not JSON, nested too deep, a field of the wrong type) is
+    shown as an :data:`UNREADABLE` event with outcome ``error`` whose details hold an
+    escaped excerpt of the body; ``event_id`` and ``time`` come from the row's columns.
+    """
+    try:
+        return Event.from_canonical(body)
+    except ValueError:
+        pass
+    text = body if isinstance(body, str) else repr(body)
+    ident = event_id if isinstance(event_id, str) and ID_PATTERN.match(event_id) else None
+    when = time if isinstance(time, datetime) else None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # SQLite hands back naive UTC datetimes
+    return Event(
+        action=UNREADABLE,
+        actor=Actor(),
+        decision="n/a",
+        outcome="error",
+        resource={},
+        reason="unreadable_body",
+        details={"length": len(text), "excerpt": text[:UNREADABLE_EXCERPT]},
+        id=ident or "0" * 32,
+        time=when or datetime(1970, 1, 1, tzinfo=UTC),
+    )

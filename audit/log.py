@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Row, exists, func, insert, select, text
 from sqlalchemy.engine import Connection, Dialect
 
-from audit.events import Event, canonical_json, event_fields, format_time
+from audit.events import Event, canonical_json, event_fields, format_time, readable
 from audit.schema import audit_chain, audit_checkpoints, audit_events
 
 __all__ = [
@@ -773,7 +773,9 @@ def query_events(
 ) -> list[tuple[int, Event]]:
     """List events by seq ascending, for paging with ``after_seq`` (last seq seen).
 
-    Reads the stored bodies without checking MACs (``AuditLog.verify`` does that).
+    Reads the stored bodies without checking MACs (``AuditLog.verify`` does that), and
+    never fails on one: a body that is not a readable event comes back as its stand-in
+    (:func:`audit.events.readable`), so one bad row cannot hide the others.
 
     Args:
         after_seq: return only events with a larger seq.
@@ -789,7 +791,11 @@ def query_events(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    stmt = select(_e.seq, _e.body).order_by(_e.seq).limit(min(limit, MAX_QUERY_LIMIT))
+    stmt = (
+        select(_e.seq, _e.body, _e.event_id, _e.time)
+        .order_by(_e.seq)
+        .limit(min(limit, MAX_QUERY_LIMIT))
+    )
     if after_seq is not None:
         stmt = stmt.where(_e.seq > after_seq)
     if action is not None:
@@ -808,4 +814,7 @@ def query_events(
                 raise ValueError("since and until must be timezone-aware")
             # UTC: SQLite keeps the wall-clock text only.
             stmt = stmt.where(clause(bound.astimezone(UTC)))
-    return [(seq, Event.from_canonical(body)) for seq, body in conn.execute(stmt)]
+    return [
+        (seq, readable(body, event_id=event_id, time=time))
+        for seq, body, event_id, time in conn.execute(stmt)
+    ]

@@ -17,7 +17,7 @@ No other module unwraps a record's data key: this module alone is handed the uns
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
@@ -160,6 +160,20 @@ class Facts:
 def lock_person(db: Session, person_id: int) -> None:
     """Serialize one person's content decisions (PostgreSQL row lock; SQLite is serial)."""
     db.execute(_LOCK, {"person_id": person_id})
+
+
+def _lock_in_order(db: Session, caller: Caller, other: Person) -> tuple[Caller, bool]:
+    """Lock the caller's and ``other``'s rows, lowest id first; the caller, marked locked.
+
+    Returns whether ``other`` is locked too. A caller whose row is already locked (by a
+    content route's token lookup) cannot be reordered: only ``other`` is left to lock.
+    """
+    me = caller.person
+    if me is None or caller.locked:
+        return caller, False
+    for person_id in sorted({me.id, other.id}):
+        lock_person(db, person_id)
+    return replace(caller, locked=True), True
 
 
 def _load(
@@ -426,12 +440,31 @@ def consult_attachment(
     except DecryptionError:
         raise _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text) from None
     blob = v.blobs.open(att.blob_key)
+    failed = _decryption_failed(v, caller, Action.RECORD_CONSULT, record_id, text)
 
     def chunks() -> Iterator[bytes]:
         with blob:
-            yield from decrypt_stream(dek, blob, aad=attachment_aad(record.id, att.id))
+            try:
+                yield from decrypt_stream(dek, blob, aad=attachment_aad(record.id, att.id))
+            except DecryptionError:
+                # A tampered segment, found after the response has started: its event is
+                # written in a transaction of its own (the request's has committed), then
+                # the stream breaks off, so the client cannot take it for the whole file.
+                _keep_now(v, failed)
+                raise
 
     return Stream(attachment=att, chunks=chunks())
+
+
+def _keep_now(v: Vault, error: Exception) -> None:
+    """Write what ``error`` keeps (its audit event) in a short transaction of its own."""
+    session = v.sessions()
+    try:
+        for step in getattr(error, "keep", ()):
+            step(session)
+        session.commit()
+    finally:
+        session.close()
 
 
 def _decryption_failed(
@@ -538,11 +571,6 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
 
     text = _purpose(purpose)
     meta = db.get(Record, record_id)
-    if meta is not None and not watermarks.supports(meta.content_type):
-        raise InvalidInput(
-            "this record's format cannot be watermarked, so it is not copied",
-            code="copy_format_unsupported",
-        )
     copy_id = watermarks.new_copy_id()
     kind = watermarks.media_type(meta.content_type) if meta is not None else ""
     record, event = _decide(
@@ -556,6 +584,21 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         details={"copy_id": copy_id, "format": kind},
     )
     assert caller.person is not None  # the operator holds no right to copy
+    if not watermarks.supports(record.content_type):
+        # Decided first (so a stranger learns nothing of the format), then refused and
+        # audited as a denied copy: no unmarked copy leaves.
+        raise authz.refuse(
+            InvalidInput(
+                "this record's format cannot be watermarked, so it is not copied",
+                code="copy_format_unsupported",
+            ),
+            v,
+            caller,
+            Action.RECORD_COPY,
+            resource={"record": record_id, "client": record.client_id},
+            purpose=text,
+            details={"format": kind},
+        )
     try:
         data = _content(v, record)
     except DecryptionError:
@@ -601,6 +644,11 @@ def lend(
     hard line applies to them, and the borrowing counts toward their export quota).
     """
     text = _purpose(purpose)
+    # Two people's rows are locked here: always in one order (by id), never caller first.
+    # Two custodians lending an item to each other at once would otherwise each hold
+    # their own row and wait for the other's (a deadlock on PostgreSQL); in one order,
+    # the second waits, then finds the item out on loan (409 item_on_loan, audited).
+    caller, borrower_locked = _lock_in_order(db, caller, borrower)
     record, lent = _decide(
         v,
         db,
@@ -612,7 +660,12 @@ def lend(
         details=details,
     )
     on_behalf = Caller(
-        person=borrower, ip=caller.ip, user_agent=caller.user_agent, request_id=caller.request_id
+        person=borrower,
+        ip=caller.ip,
+        user_agent=caller.user_agent,
+        request_id=caller.request_id,
+        locked=borrower_locked,
+        client_request_id=caller.client_request_id,
     )
     _, borrowed = _decide(
         v,

@@ -14,6 +14,16 @@ from vault.runtime import DEFERRED, Vault
 PENDING = "audit_pending"  # events of the open transaction, emitted after commit
 
 
+def _details(
+    caller: Caller, details: Mapping[str, str | int | bool | None] | None
+) -> dict[str, str | int | bool | None]:
+    """The event's details, with the client's own request id when it sent a plain one."""
+    out = dict(details or {})
+    if caller.client_request_id:
+        out.setdefault("client_request_id", caller.client_request_id)
+    return out
+
+
 def record(
     v: Vault,
     db: Session,
@@ -53,7 +63,7 @@ def record(
         purpose=purpose,
         grant_id=grant_id,
         request_id=caller.request_id,
-        details=dict(details or {}),
+        details=_details(caller, details),
     )
     if deferred:
         db.info.setdefault(DEFERRED, []).append(ev)

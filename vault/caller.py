@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -10,6 +11,16 @@ from datetime import date
 from audit import Actor
 from vault.models import Person
 from vault.policy import Principal
+
+# A client's own request id (X-Request-Id) is kept only when it is this short and plain.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def client_request_id(value: str | None) -> str | None:
+    """A client's X-Request-Id if it is short and plain (``[A-Za-z0-9._-]{1,64}``), else None."""
+    if value and _CLIENT_REQUEST_ID.fullmatch(value):
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,9 @@ class Caller:
     # The person's row is already locked in this transaction (the token lookup of a
     # content route takes the lock, so the decision need not ask again).
     locked: bool = False
+    # The client's own X-Request-Id, when short and plain (kept in the audit details);
+    # ``request_id`` is always the server's.
+    client_request_id: str | None = None
 
     @classmethod
     def operator(cls) -> Caller:

@@ -106,8 +106,9 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("state", STATES)
 def test_matrix(route, role, state, api, make: Factory, vault, db):
-    record = make.record(make.client("general"), content=b"MATRIX-CONTENT")
-    depositor_token = make.token(make.person())
+    depositor = make.person()
+    record = make.record(make.client("general"), content=b"MATRIX-CONTENT", by=depositor)
+    depositor_token = make.token(depositor)
     attachment = api.client.post(
         f"/api/v1/records/{record.id}/attachments",
         headers={"Authorization": f"Bearer {depositor_token}"},

@@ -15,14 +15,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from vault import access, auditing
+from vault import access, auditing, authz
 from vault.authz import require
 from vault.caller import Caller
 from vault.crypto import DataKey, encrypt_field
 from vault.crypto.contexts import client_context, record_context
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
-from vault.policy import Action
+from vault.policy import Action, Target
 from vault.runtime import Vault
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
@@ -246,9 +246,31 @@ def attach(
     content_type: str,
     stream: IO[bytes],
 ) -> Attachment:
-    """Add a file to a record: streamed through AEAD into the blob store, never in clear."""
-    require(v, db, caller, Action.RECORD_DEPOSIT)
-    record = get_record(db, record_id)
+    """Add a file to a record: streamed through AEAD into the blob store, never in clear.
+
+    Only the record's depositor, or a custodian of its clients, may (decided in Cedar as
+    ``record:attach``, with ``is_depositor`` in its context); a refusal is audited.
+    """
+    resource: dict[str, object] = {"record": record_id}
+    record = db.get(Record, record_id)
+    if record is None:
+        raise authz.refuse(
+            NotFound("no such record", code="record_not_found"),
+            v,
+            caller,
+            Action.RECORD_ATTACH,
+            resource=resource,
+        )
+    resource["client"] = record.client_id
+    require(
+        v,
+        db,
+        caller,
+        Action.RECORD_ATTACH,
+        Target(record_id=record.id, client_id=record.client_id, tier=record.client.tier),
+        resource=resource,
+        is_depositor=caller.person_id is not None and record.deposited_by_id == caller.person_id,
+    )
     filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
     att = Attachment(
         record_id=record.id,
@@ -266,7 +288,7 @@ def attach(
             v,
             db,
             caller,
-            Action.RECORD_DEPOSIT,
+            Action.RECORD_ATTACH,
             resource={"record": record.id, "client": record.client_id, "attachment": att.id},
             details={"bytes": att.size},
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 
 import click
 
+from vault import csvout
 from vault.cli.common import Group, _as, friendly, opened
 from vault.people import departures, directory
 
@@ -29,7 +29,7 @@ def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) 
             v, db, _as(db, as_email), directory.get_by_email(db, email), days
         )
     if as_csv:
-        writer = csv.writer(sys.stdout)
+        writer = csvout.writer(sys.stdout)
         writer.writerow(["time", "action", "file_number", "client_code", "client_name", "tier"])
         for t in touches:
             writer.writerow(

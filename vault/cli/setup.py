@@ -52,7 +52,7 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "sync")
+            self.cfg.set("worker_class", "vault.web.server.ProblemWorker")
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:

@@ -81,12 +81,22 @@ class WrapOnly:
         """Whether the vault itself rotates this provider's KEKs (the local key file)."""
         return callable(getattr(self.__provider, "rotate", None))
 
-    def rotate(self) -> str:
-        """Add a KEK and make it active; only for providers that :attr:`rotates`."""
+    def next_key_id(self) -> str:
+        """The id the next :meth:`rotate` will give; only for providers that :attr:`rotates`."""
+        peek = getattr(self.__provider, "next_key_id", None)
+        if peek is None:
+            raise NotImplementedError("this key provider rotates its keys itself")
+        return str(peek())
+
+    def rotate(self, expected: str | None = None) -> str:
+        """Add a KEK and make it active; only for providers that :attr:`rotates`.
+
+        ``expected``: the id announced by :meth:`next_key_id` (refused if taken since).
+        """
         rotate = getattr(self.__provider, "rotate", None)
         if rotate is None:
             raise NotImplementedError("this key provider rotates its keys itself")
-        return str(rotate())
+        return str(rotate() if expected is None else rotate(expected))
 
 
 class Unsealer:

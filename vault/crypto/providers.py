@@ -291,15 +291,30 @@ class LocalKeyring:
         """Unwrap and wrap again under the active KEK (key rotation; content untouched)."""
         return self.wrap(self.unwrap(wrapped, context), context)
 
-    def rotate(self) -> str:
+    def next_key_id(self) -> str:
+        """The id the next :meth:`rotate` will give its KEK (read from the file on disk)."""
+        with _locked(self._path):
+            current = _parse(_read(self._path), self._path)
+        return _next_id(current)
+
+    def rotate(self, expected: str | None = None) -> str:
         """Add a new KEK, make it active, persist atomically and return its id.
 
         Runs under an exclusive lock on "<keyring>.lock" and starts from the file on
         disk, so concurrent rotations never drop a KEK. Old KEKs are kept.
+
+        Args:
+            expected: the id announced beforehand (:meth:`next_key_id`, whose audit event
+                has committed); if another rotation took it meanwhile, nothing changes.
+
+        Raises:
+            KeyringError: ``expected`` is no longer the next id.
         """
         with _locked(self._path):
             current = _parse(_read(self._path), self._path)
-            new_id = f"local-{max(map(_local_number, current.keks), default=0) + 1}"
+            new_id = _next_id(current)
+            if expected is not None and new_id != expected:
+                raise KeyringError(f"key {expected} was taken by another rotation; rotate again")
             document = _document(current)
             document["keks"][new_id] = _b64(AESGCM.generate_key(bit_length=256))
             document["active"] = new_id
@@ -481,6 +496,10 @@ def _parse(payload: bytes, path: Path) -> _KeyringState:
         secrets=found,
         signing=Ed25519PrivateKey.from_private_bytes(signing),
     )
+
+
+def _next_id(state: _KeyringState) -> str:
+    return f"local-{max(map(_local_number, state.keks), default=0) + 1}"
 
 
 def _corrupt(path: Path, why: str) -> NoReturn:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, select, update
+from sqlalchemy import Column, Table, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from vault import auditing
@@ -88,10 +88,13 @@ def key_id_of(wrapped: bytes) -> str:
 
 
 def rotate(v: Vault, db: Session, caller: Caller) -> str:
-    """Add a new KEK and make it active (audited); return its id.
+    """Announce a new KEK (audited); it is made and made active once the event commits.
 
-    The keyring file changes first; if the audit event then cannot be written, the
-    error is raised (the new KEK exists, and only wraps keys from then on).
+    The event commits first, then the keyring file changes (when ``db``'s transaction
+    commits): a process killed, or a commit that fails, in between leaves no new key
+    active without its ``key:rotate`` event (at worst an event whose key was never
+    made, which the next rotation makes under the same id). A rolled-back act makes
+    no key. Returns the new key's id.
     """
     require(v, db, caller, Action.KEY_ROTATE)
     if not v.keys.rotates:
@@ -100,7 +103,7 @@ def rotate(v: Vault, db: Session, caller: Caller) -> str:
             code="rotation_unsupported",
         )
     previous = v.keys.active_key_id
-    new_id = v.keys.rotate()
+    new_id = v.keys.next_key_id()
     auditing.record(
         v,
         db,
@@ -109,7 +112,31 @@ def rotate(v: Vault, db: Session, caller: Caller) -> str:
         resource={"key": new_id},
         details={"previous": previous},
     )
+    _after_commit(db, lambda: v.keys.rotate(expected=new_id))
     return new_id
+
+
+_AFTER_COMMIT = "after_commit_work"  # db.info: work to run once the transaction commits
+
+
+def _after_commit(db: Session, work: Callable[[], object]) -> None:
+    """Run ``work`` once ``db``'s transaction has committed; never if it rolls back."""
+    pending = db.info.get(_AFTER_COMMIT)
+    if pending is None:
+        pending = db.info[_AFTER_COMMIT] = []
+        event.listen(db, "after_commit", _run_pending)
+        event.listen(db, "after_rollback", _drop_pending)
+    pending.append(work)
+
+
+def _run_pending(session: Session) -> None:
+    work, session.info[_AFTER_COMMIT] = session.info[_AFTER_COMMIT], []
+    for step in work:
+        step()
+
+
+def _drop_pending(session: Session) -> None:
+    session.info[_AFTER_COMMIT] = []
 
 
 @dataclass

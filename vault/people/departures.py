@@ -170,6 +170,7 @@ REPORTED_ACTIONS = (
     "item:borrow",
     "item:checkout",
     "record:deposit",
+    "record:attach",
     "client:create",
 )
 

@@ -58,6 +58,7 @@ class Action(enum.StrEnum):
     PROPOSAL_REJECT = "proposal:reject"
     PROPOSAL_WITHDRAW = "proposal:withdraw"
     PUBLIC = "public:read"
+    RECORD_ATTACH = "record:attach"
     RECORD_CONSULT = "record:consult"
     RECORD_COPY = "record:copy"
     RECORD_DEPOSIT = "record:deposit"
@@ -105,6 +106,7 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_CHECKOUT,
         Action.ITEM_CHECKIN,
         Action.ITEM_RENEW,
+        Action.RECORD_ATTACH,
     }
 )
 

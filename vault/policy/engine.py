@@ -111,6 +111,7 @@ class PolicyEngine:
         approving: bool = False,
         is_proposer: bool = False,
         is_subject: bool = False,
+        is_depositor: bool = False,
         today: date | None = None,
     ) -> Decision:
         """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
@@ -124,6 +125,8 @@ class PolicyEngine:
                 ``who`` proposed it and whether it is about ``who``. The defaults ask
                 "may ``who`` do this for someone else" (the route gate's question);
                 :mod:`vault.proposals` always passes all three.
+            is_depositor: for ``record:attach``, whether ``who`` deposited the record;
+                defaults to ``False`` so that forgetting it denies.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -161,6 +164,8 @@ class PolicyEngine:
                     "quota_exceeded": quota_exceeded,
                     "granted_actions": sorted(granted_actions),
                 }
+            elif action is Action.RECORD_ATTACH:
+                context = {"tenure_minimum_days": minimum_days, "is_depositor": is_depositor}
             elif action.on_target:
                 context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
         request = {
@@ -205,6 +210,11 @@ class PolicyEngine:
         """Explain a default deny from the facts the policy saw."""
         if target is None or not action.on_target:
             return "role_required", f"{action.value} needs a role this person does not hold"
+        if action is Action.RECORD_ATTACH and target.tier not in who.custodian_tiers:
+            return (
+                "not_depositor",
+                "only the record's depositor or a custodian of its clients may add files to it",
+            )
         if target.tier in who.custodian_tiers and tenure < minimum:
             years = self.tenure_years.get(target.tier, 0)
             return (

@@ -7,6 +7,7 @@ import uuid
 import structlog
 from flask import Flask, g, request
 
+from vault.caller import client_request_id
 from vault.config import Config
 from vault.errors import InvalidInput
 from vault.runtime import Vault
@@ -40,9 +41,14 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     @app.before_request
     def _bind_request() -> None:
         app.extensions["vault"].start_sealer()
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        # The request id is always the server's own; a client's X-Request-Id is kept, in
+        # its own field, only when it is short and plain (never as the request id).
+        g.request_id = uuid.uuid4().hex
+        g.client_request_id = client_request_id(request.headers.get("X-Request-Id"))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
+        if g.client_request_id:
+            structlog.contextvars.bind_contextvars(client_request_id=g.client_request_id)
 
     errors.init_app(app)
     i18n.init_app(app)

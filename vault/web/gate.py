@@ -59,8 +59,14 @@ def _decide(who: Caller, action: Action) -> Decision | None:
     if not action.on_target:
         return policy.decide(principal, action)
     decisions = [
+        # The best case the target could offer (not the requester, the depositor): a
+        # refusal here holds whatever the target; the service decides with its facts.
         policy.decide(
-            principal, action, Target(record_id=None, client_id=0, tier=tier), is_requester=False
+            principal,
+            action,
+            Target(record_id=None, client_id=0, tier=tier),
+            is_requester=False,
+            is_depositor=True,
         )
         for tier in TIERS
     ]
@@ -69,7 +75,7 @@ def _decide(who: Caller, action: Action) -> Decision | None:
     first = decisions[0]
     if first.policy_ids:
         return first  # a hard line (leaving, under review...) whatever the target
-    if not principal.custodian_tiers:
+    if not principal.custodian_tiers and action is not Action.RECORD_ATTACH:
         return Decision(False, "not_custodian", "only designated custodians may do this")
     return None
 

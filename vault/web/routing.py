@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import Blueprint, g, request
 from pydantic import BaseModel
@@ -37,6 +37,25 @@ class Binary:
 
     media_types: tuple[str, ...]
     description: str = ""
+
+
+def _out_of_range(spec: RouteSpec, path: Mapping[str, Any], name: str) -> NoReturn:
+    """Refuse a path id past its column as not found, audited like any unknown id.
+
+    Acts on a record or client file audit an unknown id (the service's refusal); an id
+    too large for its column is refused here, before any database sees it, with the
+    same code and its audit event (the id's text, at most 64 characters, in the event).
+    """
+    from vault import authz
+    from vault.web.context import caller, vault
+
+    error = NotFound("no such row", code=PATH_IDS[name])
+    if spec.action.on_target and g.get("person") is not None:
+        resource = {k.removesuffix("_id"): str(v)[:64] for k, v in path.items() if k in PATH_IDS}
+        raise authz.refuse(
+            error, vault(), caller(), spec.action, resource=resource, details={"id_range": name}
+        )
+    raise error
 
 
 Answer = type[BaseModel] | Binary | None
@@ -118,7 +137,7 @@ def route(
 
             for name, value in path.items():
                 if name in PATH_IDS and isinstance(value, int) and value > _ID_MAX:
-                    raise NotFound("no such row", code=PATH_IDS[name])
+                    _out_of_range(spec, path, name)
             context = {"page_size_max": vault().config.page_size_max}
             kwargs: dict[str, Any] = {}
             if query is not None:

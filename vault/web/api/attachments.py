@@ -48,7 +48,7 @@ class ConsultQuery(Query):
 @route(
     bp,
     "/records/<int:record_id>/attachments",
-    action=Action.RECORD_DEPOSIT,
+    action=Action.RECORD_ATTACH,
     methods=["POST"],
     summary="Add a file to a record (multipart field 'file')",
     body=FileUpload,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Literal
 
 from flask import Response
 from pydantic import Field
 
+from vault import csvout
 from vault.errors import NotFound
 from vault.models import Person
 from vault.oversight import alerts
@@ -145,9 +145,10 @@ def departure_report(person_id: int, query: ReportQuery) -> Response | Departure
     ]
     if query.format == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(Touch.model_fields))
-        writer.writeheader()
-        writer.writerows(row.model_dump() for row in rows)
+        writer = csvout.writer(out)
+        columns = list(Touch.model_fields)
+        writer.writerow(columns)
+        writer.writerows([getattr(row, c) for c in columns] for row in rows)
         return Response(
             out.getvalue(),
             mimetype="text/csv",

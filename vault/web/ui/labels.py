@@ -146,6 +146,9 @@ MESSAGES: dict[str, LazyString] = {
     ),
     "auditor_no_content": _l("Auditors read the audit log, never record content."),
     "not_custodian": _l("Only custodians of this client's tier may do this."),
+    "not_depositor": _l(
+        "Only the person who deposited this record, or a custodian of its client, may add files."
+    ),
     "under_review": _l(
         "You are under review after opening many records; an auditor must clear you."
     ),
