@@ -24,6 +24,9 @@ class Caller:
     # The person's row is already locked in this transaction (the token lookup of a
     # content route takes the lock, so the decision need not ask again).
     locked: bool = False
+    # The request came with a bearer token (not a signed-in browser): a token never
+    # mints another (see ``token:create`` in the policy).
+    via_token: bool = False
 
     @classmethod
     def operator(cls) -> Caller:

@@ -16,6 +16,7 @@ from vault.models.grants import (
 )
 from vault.models.people import ApiToken, Designation, DesignationTier, Person, PersonRole, Role
 from vault.models.records import Attachment, Item, Record, Section
+from vault.models.sessions import WebSession
 
 __all__ = [
     "AccessRequest",
@@ -48,4 +49,5 @@ __all__ = [
     "Role",
     "Section",
     "Tier",
+    "WebSession",
 ]

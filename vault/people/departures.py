@@ -13,6 +13,7 @@ from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Denied, InvalidInput
+from vault.identity import sessions
 from vault.models import Person
 from vault.policy import Action
 from vault.runtime import Vault
@@ -79,6 +80,8 @@ def set_departure(
             "source": source,
         },
     )
+    # Every browser session of theirs ends now, not at its next expiry.
+    sessions.end_all_sessions(v, db, caller, person, "departure")
     return revoked
 
 

@@ -39,6 +39,7 @@ def caller() -> Caller:
         user_agent=(request.user_agent.string or "")[:200] or None,
         request_id=g.get("request_id", ""),
         locked=bool(g.get("person_locked")),
+        via_token=g.get("auth_method") == "token",
     )
 
 

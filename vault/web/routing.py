@@ -55,6 +55,7 @@ PATH_IDS = {
     "grant_id": "grant_not_found",
     "person_id": "person_not_found",
     "note_id": "notification_not_found",
+    "token_id": "token_not_found",
 }
 _ID_MAX = 2**31 - 1
 

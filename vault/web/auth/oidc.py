@@ -156,7 +156,8 @@ class Provider:
         token = self._exchange(code, pending)
         claims = self._id_claims(token, pending["nonce"])
         info = self._userinfo(token, claims)
-        return self._identity({**claims, **info}), str(token["id_token"]), str(pending["next"])
+        identity = self._identity({**claims, **info}, authenticated=claims)
+        return identity, str(token["id_token"]), str(pending["next"])
 
     def _exchange(self, code: str, pending: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -215,7 +216,7 @@ class Provider:
             raise InvalidInput("userinfo is about someone else", code="sso_invalid_id_token")
         return info
 
-    def _identity(self, claims: dict[str, Any]) -> SsoIdentity:
+    def _identity(self, claims: dict[str, Any], authenticated: dict[str, Any]) -> SsoIdentity:
         s = self.settings
         email, sub = claims.get("email"), claims.get("sub")
         if not isinstance(email, str) or not isinstance(sub, str) or not sub or len(sub) > 255:
@@ -229,6 +230,12 @@ class Provider:
         if isinstance(raw_groups, list):
             groups = tuple(g for g in raw_groups[:MAX_GROUPS] if isinstance(g, str))
         name = claims.get("name")
+        # How the person was authenticated is read from the signed ID token only.
+        raw_amr = authenticated.get("amr")
+        amr: tuple[str, ...] = ()
+        if isinstance(raw_amr, list):
+            amr = tuple(m for m in raw_amr[:20] if isinstance(m, str) and len(m) <= 40)
+        acr = authenticated.get("acr")
         return SsoIdentity(
             subject=sub,
             email=email.strip().lower(),
@@ -237,6 +244,8 @@ class Provider:
             groups=groups,
             hired_on=_claim_date(claims, s.oidc_hired_on_claim),
             leaving_on=_claim_date(claims, s.oidc_leaving_on_claim),
+            amr=amr,
+            acr=acr if isinstance(acr, str) and len(acr) <= 200 else None,
         )
 
     def logout_url(self, id_token: str | None, post_logout_redirect_uri: str) -> str | None:

@@ -26,6 +26,7 @@ from vault.web.ui import (
     home,
     labels,
     nav,
+    profile,
     reading,
 )
 from vault.web.ui import stats as stats_pages  # noqa: F401 - registers /stats
@@ -41,6 +42,7 @@ __all__ = [
     "home",
     "init_app",
     "nav",
+    "profile",
     "reading",
 ]
 
