@@ -24,7 +24,7 @@ OPERATOR = Caller.operator()
 
 
 def _live(db, person) -> list[WebSession]:
-    db.expire_all()
+    db.commit()  # a fresh snapshot: the app wrote since
     return list(
         db.scalars(
             select(WebSession).where(
