@@ -29,7 +29,7 @@ _ANY_TOKEN = re.compile(r"avt_[A-Za-z0-9_\-]{20,}")
 
 
 def _rows(db, person) -> list[ApiToken]:
-    db.expire_all()
+    db.commit()  # a fresh snapshot: the app wrote since
     return list(db.scalars(select(ApiToken).where(ApiToken.person_id == person.id)))
 
 
