@@ -372,7 +372,7 @@ def test_an_admin_without_a_second_factor_is_refused_with_a_clear_page(live, sso
     assert browser.get("/admin/people").status_code == 302  # not signed in
     assert _sessions_of(sso_vault, "adam@corp.test") == []
     refused = events(sso_vault, action="auth:login")[-1]
-    assert (refused.decision, refused.reason) == ("deny", "second_factor_required")
+    assert (refused.outcome, refused.reason) == ("denied", "second_factor_required")
     assert refused.details["amr"] == "pwd"
     # An employee needs no second factor.
     assert Browser(live).sign_in("alice").status_code == 302
