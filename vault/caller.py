@@ -38,6 +38,9 @@ class Caller:
     # The client's own X-Request-Id, when short and plain (kept in the audit details);
     # ``request_id`` is always the server's.
     client_request_id: str | None = None
+    # The request came with a bearer token (not a signed-in browser): a token never
+    # mints another (see ``token:create`` in the policy).
+    via_token: bool = False
 
     @classmethod
     def operator(cls) -> Caller:

@@ -236,6 +236,12 @@ class AuthSettings:
     oidc_hired_on_claim: str = ""
     oidc_leaving_on_claim: str = ""
     oidc_timeout_s: float = 10.0
+    # An admin signing in through single sign-on needs the provider's proof of a second
+    # factor: one of these ``amr`` methods (RFC 8176) or ``acr`` values in the ID token
+    # (VAULT_OIDC_ADMIN_AMR / VAULT_OIDC_ADMIN_ACR, comma separated); without it, the
+    # vault's own one-time code (when enrolled), or the sign-in is refused.
+    oidc_admin_amr: tuple[str, ...] = ("mfa", "otp", "hwk")
+    oidc_admin_acr: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for group, role in self.oidc_role_map.items():
@@ -282,6 +288,8 @@ class AuthSettings:
                 continue
             if f.name == "oidc_role_map":
                 kw[f.name] = parse_role_map(value)
+            elif f.name in ("oidc_admin_amr", "oidc_admin_acr"):
+                kw[f.name] = tuple(x.strip() for x in value.split(",") if x.strip())
             elif f.name == "secure_cookies":
                 kw[f.name] = value.strip().lower() in ("1", "true", "yes", "on")
             elif f.name == "oidc_timeout_s":

@@ -184,7 +184,7 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
     sign_out(page, demo, lang, shots, sso=True)
 
 
-def test_admin_adds_a_person_designates_and_issues_a_token(
+def test_admin_adds_a_person_designates_and_creates_their_own_token(
     page: Page, demo: Demo, lang: str, shots: Shots
 ) -> None:
     secret = demo.logins["admin"].totp_secret
@@ -208,11 +208,17 @@ def test_admin_adds_a_person_designates_and_issues_a_token(
     # One admin proposes; the designation waits for a second admin.
     expect(page.locator(".flash-ok")).to_contain_text(TEXT[lang]["proposed"])
     expect(page.locator("#waiting")).to_contain_text("general, special")
+    # No token is issued for someone else: the person page only lists and revokes.
+    expect(page.locator("#issue-token")).to_have_count(0)
+    page.click("#my-profile")
+    expect(page.locator("#my-sessions")).to_be_visible()
+    shots("profile")
+    page.click("#my-tokens-link")
     page.fill('input[name="label"]', "reporting script")
-    page.click("#issue-token")
+    page.click("#create-token")
     token = page.locator("#new-token").inner_text()
     assert token.startswith("avt_")
-    shots("person-with-token")
+    shots("own-token")
     page.click('a[href="/admin/keys"] >> nth=0')
     expect(page.locator("h1")).to_have_text(TEXT[lang]["keys"])
     expect(page.locator("#key-status")).to_contain_text("local-1")

@@ -12,11 +12,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.factories import Factory
 from vault import uow
 from vault.caller import Caller
-from vault.models import Person
+from vault.models import ApiToken, Person
 from vault.people import departures, directory
 
 REASON = "renewing the payment terms with this client"
@@ -85,6 +86,7 @@ def build(make: Factory, api, vault, db) -> World:
         "person_id": employee.id,
         "custodian_id": custodian.id,
         "proposal_id": proposal.id,
+        "token_id": db.scalar(select(ApiToken.id).where(ApiToken.person_id == employee.id)),
     }
     return World(ids, tokens)
 
@@ -126,6 +128,14 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/keys/status"): ("admin", "employee", None),
     ("GET", "/loans"): ("custodian", "employee", None),
     ("GET", "/me"): ("employee", "departed", None),
+    ("GET", "/me/sessions"): ("employee", "departed", None),
+    ("POST", "/me/sessions/end-all"): ("employee", "departed", None),
+    ("GET", "/me/tokens"): ("employee", "departed", None),
+    ("POST", "/me/tokens"): ("employee", "departed", {"label": "script"}),
+    ("POST", "/me/tokens/<int:token_id>/revoke"): ("employee", "departed", None),
+    ("GET", "/people/<int:person_id>/tokens"): ("admin", "employee", None),
+    ("POST", "/people/<int:person_id>/sessions/revoke"): ("admin", "employee", None),
+    ("POST", "/tokens/<int:token_id>/revoke"): ("admin", "employee", None),
     ("GET", "/notifications"): ("employee", "departed", None),
     ("POST", "/notifications/<int:note_id>/read"): ("employee", "departed", None),
     ("POST", "/people/<int:person_id>/departure"): (
@@ -206,6 +216,9 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/stats/charts/<name>.svg"): ("auditor", "employee", None),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
+# Refused to every bearer token, the allowed caller's included: a token never mints
+# another (the signed-in browser's case is in test_own_tokens.py).
+BROWSER_ONLY = {("POST", "/me/tokens")}
 QUERY = {
     "/policy/explain": "?person_id={person_id}&action=record:consult&record_id={record_id}",
     "/records/<int:record_id>/content": "?purpose=annual+review",
@@ -265,6 +278,9 @@ def test_denied_and_allowed(method, rule, api, make: Factory, vault, db):
     assert no.status_code == 403, (denied, no.status_code, no.data[:200])
     assert no.mimetype == "application/problem+json"
     yes = _call(api, method, rule, body, w.tokens[allowed], w, extra)
+    if (method, rule) in BROWSER_ONLY:
+        assert yes.status_code == 403 and yes.json["code"] == "browser_session_required"
+        return
     assert yes.status_code not in (401, 403) and yes.status_code < 500, (
         allowed,
         yes.status_code,

@@ -36,7 +36,7 @@ def counted(db: Session) -> Iterator[list[str]]:
 
 def test_a_token_brings_its_person_roles_and_tiers_in_one_statement(vault, db, make):
     keeper = make.custodian("core", "special")
-    token = issue_token(vault, db, Caller(person=make.admin()), keeper)
+    token = issue_token(vault, db, Caller.operator(), keeper)
     db.expunge_all()
     with counted(db) as seen:
         person = person_for_token(db, token)

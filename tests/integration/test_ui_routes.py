@@ -21,7 +21,7 @@ from vault.custody import loans
 from vault.grants import requests
 from vault.models import ApiToken, Grant
 from vault.oversight import notifications
-from vault.people import departures, directory
+from vault.people import directory
 from vault.web.routing import spec_of
 
 
@@ -170,12 +170,43 @@ CASES = [
         data={"note": "not needed"},
     ),
     Case(
-        "ui.token_issue",
+        "ui.sessions_revoke",
         "POST",
-        "/admin/people/{employee}/tokens",
+        "/admin/people/{employee}/sessions/revoke",
         "admin",
         "auditor",
+        status=302,
+    ),
+    Case("ui.profile", "GET", "/me", "employee", "disabled", denied_code="person_disabled"),
+    Case(
+        "ui.my_tokens", "GET", "/me/tokens", "employee", "disabled", denied_code="person_disabled"
+    ),
+    Case(
+        "ui.my_token_create",
+        "POST",
+        "/me/tokens",
+        "employee",
+        "departing",
+        denied_code="person_departing",
         data={"label": "laptop"},
+    ),
+    Case(
+        "ui.my_token_revoke",
+        "POST",
+        "/me/tokens/{token}/revoke",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+    ),
+    Case(
+        "ui.sign_out_everywhere",
+        "POST",
+        "/me/sessions/end-all",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
     ),
     Case("ui.token_revoke", "POST", "/admin/tokens/{token}/revoke", "admin", "auditor", status=302),
     Case(
@@ -369,6 +400,8 @@ CASES = [
     Case("auth.sso_start", "POST", "/auth/sso", None, status=404),
     Case("auth.callback", "GET", "/auth/callback", None, status=404),
     Case("auth.logout", "POST", "/auth/logout", None, status=302),
+    Case("auth.step_up_form", "GET", "/auth/step-up", None, status=302),
+    Case("auth.step_up", "POST", "/auth/step-up", None, status=302),
     Case("ui.static", "GET", "/static/vault.css", None),
     Case("ui.set_language", "GET", "/lang/zh_Hans", None, status=302),
 ]
@@ -454,11 +487,12 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         browser = web.another()
         browser.sign_in(person)
         browsers[name] = browser
-    # Their sessions are live when the leaving dates are set: access ends at once.
-    departures.set_departure(
-        vault, db, Caller.operator(), departing, date.today() + timedelta(days=20)
-    )
-    uow.run(db, departures.set_departure, vault, db, Caller.operator(), disabled, date.today())
+    # Setting a leaving date ends every session at once (tests/integration/test_sessions.py);
+    # here the dates are written under live sessions, as if a session had survived, to
+    # show that the policy refuses them all the same (defence in depth).
+    departing.leaving_on = date.today() + timedelta(days=20)
+    disabled.leaving_on = date.today()
+    db.commit()
     return {"browsers": browsers, "ids": ids, "anonymous": web.another()}
 
 

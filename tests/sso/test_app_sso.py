@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import pyotp
 import pytest
 import requests
 from sqlalchemy import select
@@ -19,9 +20,11 @@ from tests.live import LiveServer, open_vault, serve, sso_settings
 from tests.sso.conftest import OIDCProvider
 from tests.sso.oidc_helpers import login_through_provider, logout_through_provider
 from tests.webclient import events
+from vault import uow
 from vault.caller import Caller
 from vault.config import Config
-from vault.models import Person
+from vault.identity import accounts
+from vault.models import Person, WebSession
 from vault.runtime import Vault
 from vault.web import create_app
 
@@ -147,7 +150,7 @@ def test_groups_map_to_roles_and_never_to_custody(live, sso_vault):
     assert auditor.get("/audit").status_code == 200
     assert auditor.get("/admin/keys").status_code == 403
     admin = Browser(live)
-    admin.sign_in("adam")
+    admin.sign_in("adam+otp")  # an admin signs in with a second factor at the provider
     assert admin.get("/admin/people").status_code == 200
     assert person(sso_vault, "adam@corp.test").role_set == {"employee", "admin"}
     carl = Browser(live)
@@ -345,3 +348,82 @@ def test_sign_out_without_a_kept_id_token_still_reaches_the_provider(live, oidc_
     assert "id_token_hint" not in params and params["client_id"] == [oidc_provider.client_id]
     back = logout_through_provider(browser.http, out.headers["Location"])
     assert back.startswith(f"{live.url}/auth/signed-out")
+
+
+# ---- an admin's second factor ------------------------------------------------------------
+
+
+def _sessions_of(v: Vault, email: str) -> list[WebSession]:
+    with v.sessions() as db:
+        return list(
+            db.scalars(
+                select(WebSession)
+                .join(Person, Person.id == WebSession.person_id)
+                .where(Person.email == email)
+            )
+        )
+
+
+def test_an_admin_without_a_second_factor_is_refused_with_a_clear_page(live, sso_vault):
+    browser = Browser(live, lang="zh-CN")
+    resp = browser.sign_in("adam")  # password only at the provider (amr ["pwd"])
+    assert resp.status_code == 403 and code_of(resp) == "second_factor_required"
+    assert "管理员需要第二重验证" in resp.text
+    assert browser.get("/admin/people").status_code == 302  # not signed in
+    assert _sessions_of(sso_vault, "adam@corp.test") == []
+    refused = events(sso_vault, action="auth:login")[-1]
+    assert (refused.outcome, refused.reason) == ("denied", "second_factor_required")
+    assert refused.details["amr"] == "pwd"
+    # An employee needs no second factor.
+    assert Browser(live).sign_in("alice").status_code == 302
+
+
+def test_an_admin_with_the_providers_second_factor_signs_in(live, sso_vault):
+    browser = Browser(live)
+    assert browser.sign_in("adam+hwk").status_code == 302
+    assert browser.get("/admin/people").status_code == 200
+    (row,) = _sessions_of(sso_vault, "adam@corp.test")
+    assert (row.method, row.second_factor) == ("sso", True)
+    login = events(sso_vault, action="auth:login")[-1]
+    assert (login.outcome, login.details["second_factor"]) == ("ok", True)
+
+
+def test_the_accepted_evidence_comes_from_settings(config, oidc_provider, app_port):
+    settings = sso_settings(oidc_provider, oidc_admin_amr=(), oidc_admin_acr=("urn:test:mfa",))
+    v = open_vault(config.with_(auth=settings))
+    try:
+        with serve(create_app(v.config, vault=v), app_port) as server:
+            otp_only = Browser(server).sign_in("adam+otp")
+            assert code_of(otp_only) == "second_factor_required"
+            by_acr = Browser(server).sign_in("adam+acr=urn:test:mfa")
+            assert by_acr.status_code == 302
+            assert Browser(server).sign_in("adam+acr=urn:test:pwd").status_code == 403
+    finally:
+        v.close()
+
+
+def test_an_admin_with_a_vault_code_steps_up_after_single_sign_on(live, sso_vault):
+    Browser(live).sign_in("adam")  # refused, but the person now exists
+    with sso_vault.sessions() as db:
+        adam = db.scalar(select(Person).where(Person.email == "adam@corp.test"))
+        secret = uow.run(db, accounts.enroll_totp, sso_vault, db, Caller.operator(), adam).secret
+    browser = Browser(live)
+    resp = browser.sign_in("adam", next_url="/admin/people")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/auth/step-up"
+    assert browser.get("/admin/people").status_code == 302  # nothing signed in yet
+    assert _sessions_of(sso_vault, "adam@corp.test") == []
+    form = browser.get("/auth/step-up")
+    assert form.status_code == 200 and 'id="step-up-button"' in form.text
+    wrong = browser.post("/auth/step-up", {"code": "000000"})
+    assert wrong.status_code == 401 and code_of(wrong) == "bad_credentials"
+    done = browser.post("/auth/step-up", {"code": pyotp.TOTP(secret).now()})
+    assert done.status_code == 302 and done.headers["Location"] == "/admin/people"
+    assert browser.get("/admin/people").status_code == 200
+    (row,) = _sessions_of(sso_vault, "adam@corp.test")
+    assert (row.method, row.second_factor) == ("sso", True)
+    login = events(sso_vault, action="auth:login")[-1]
+    assert (login.outcome, login.details["step_up"]) == ("ok", "totp")
+    # The pending step-up was used once: posting again signs nobody in.
+    other = Browser(live)
+    assert other.post("/auth/step-up", {"code": pyotp.TOTP(secret).now()}).status_code == 302
+    assert other.get("/admin/people").status_code == 302

@@ -83,7 +83,7 @@ def code_flow(
         iss={"essential": True, "value": provider.issuer},
         aud={"essential": True, "value": provider.client_id},
         nonce={"essential": True, "value": nonce},
-        sub={"essential": True, "value": account},
+        sub={"essential": True, "value": account.split("+")[0]},
         exp={"essential": True},
     ).validate(decoded.claims)
     return Flow(callback=callback, token=dict(token), id_claims=dict(decoded.claims))
@@ -298,3 +298,14 @@ def test_stop_and_start(
     finally:
         oidc_provider.start()
     assert requests.get(oidc_provider.discovery_url, timeout=TIMEOUT).ok
+
+
+def test_the_login_chooses_amr_and_acr(
+    oidc_provider: OIDCProvider, discovery: dict[str, Any], jwks: KeySet
+) -> None:
+    plain = code_flow(oidc_provider, discovery, jwks, "adam").id_claims
+    assert plain["amr"] == ["pwd"] and "acr" not in plain
+    strong = code_flow(oidc_provider, discovery, jwks, "adam+otp+hwk+acr=urn:test:mfa")
+    assert strong.id_claims["sub"] == "adam"
+    assert strong.id_claims["amr"] == ["pwd", "otp", "hwk"]
+    assert strong.id_claims["acr"] == "urn:test:mfa"

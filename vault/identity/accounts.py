@@ -41,6 +41,7 @@ from vault.errors import (
     Unauthenticated,
     VaultError,
 )
+from vault.identity import sessions
 from vault.models import LocalCredential, LoginFailure, Person, Role
 from vault.people import departures, directory
 from vault.policy import Action
@@ -85,6 +86,15 @@ class Enrollment:
     uri: str
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A sign-in that succeeded, or that still waits for the vault's own one-time code."""
+
+    person: Person
+    second_factor: bool  # a one-time code, or the provider's proof of one
+    step_up: bool = False  # an admin through single sign-on: type the one-time code first
+
+
 def _credential(db: Session, person: Person) -> LocalCredential:
     cred = db.get(LocalCredential, person.id)
     if cred is None:
@@ -121,6 +131,8 @@ def set_password(v: Vault, db: Session, caller: Caller, person: Person, password
         resource={"person": person.id},
         details={"credential": "password"},
     )
+    # Whoever knew the old password may be signed in with it: every session ends.
+    sessions.end_all_sessions(v, db, caller, person, "password_changed")
 
 
 def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enrollment:
@@ -144,6 +156,7 @@ def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enroll
         resource={"person": person.id},
         details={"credential": "totp"},
     )
+    sessions.end_all_sessions(v, db, caller, person, "totp_changed")
     uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
     return Enrollment(secret=secret, uri=uri)
 
@@ -328,7 +341,7 @@ def _bad_credentials(
 
 def sign_in_with_password(
     v: Vault, db: Session, email: str, password: str, code: str, attempt: Attempt
-) -> Person:
+) -> SignIn:
     """Sign in with a local password (and one-time code); every outcome is audited.
 
     Raises:
@@ -367,7 +380,7 @@ def sign_in_with_password(
         cred.password_hash = _hasher.hash(password)
     _clear_failures(db, "account", email)  # undone with the rest if the policy refuses
     _signed_in(v, db, who, person, {"method": "password", "totp": enrolled})
-    return person
+    return SignIn(person=person, second_factor=enrolled)
 
 
 def has_password(db: Session, person: Person) -> bool:
@@ -396,6 +409,9 @@ class SsoIdentity:
     # The hire date came in the signed ID token (not only from userinfo): it counts as
     # confirmed, as a second admin's confirmation would (DESIGN §3.10).
     hired_on_signed: bool = False
+    # How the provider authenticated the person (ID token ``amr`` and ``acr``).
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
 
 
 def roles_for(groups: tuple[str, ...], role_map: dict[str, str] | None) -> tuple[str, ...]:
@@ -470,7 +486,8 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
         changes: dict[str, str | int | bool | None] = {}
         if person.sso_subject == ident.subject and db.is_modified(person):
             changes["sso_linked"] = True  # an existing person, linked by verified e-mail
-        if person.roles != roles:
+        roles_changed = person.roles != roles
+        if roles_changed:
             changes.update(roles=",".join(roles), previous_roles=",".join(person.roles))
             person.roles = roles
         if hired and person.hired_on != hired:
@@ -495,6 +512,9 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
                 resource={"person": person.id},
                 details={"source": "sso", **changes},
             )
+        if roles_changed:
+            # Sessions opened under the old roles end; the sign-in under way opens a new one.
+            sessions.end_all_sessions(v, db, operator, person, "roles_changed")
     if ident.leaving_on is not None and (
         person.leaving_on is None or ident.leaving_on < person.leaving_on
     ):
@@ -503,12 +523,70 @@ def sync_sso_person(v: Vault, db: Session, ident: SsoIdentity, attempt: Attempt)
     return person
 
 
+def sso_second_factor(v: Vault, ident: SsoIdentity) -> bool:
+    """Whether the provider vouched for a second factor: an accepted ``amr`` method
+    (``oidc_admin_amr``) or an accepted ``acr`` level (``oidc_admin_acr``)."""
+    settings = v.config.auth
+    if set(ident.amr) & set(settings.oidc_admin_amr):
+        return True
+    return ident.acr is not None and ident.acr in settings.oidc_admin_acr
+
+
 def sign_in_with_sso(
     v: Vault, db: Session, person: Person, ident: SsoIdentity, attempt: Attempt
-) -> Person:
-    """Sign in a person :func:`sync_sso_person` brought up to date; every outcome is audited."""
-    _signed_in(v, db, attempt.caller(person, f"sso:{ident.subject}"), person, {"method": "sso"})
-    return person
+) -> SignIn:
+    """Sign in a person :func:`sync_sso_person` brought up to date; every outcome is audited.
+
+    An admin needs proof of a second factor: from the provider (``amr``/``acr``), or
+    else the vault's own one-time code (``step_up``: nothing is signed in yet). An admin
+    with neither is refused (``second_factor_required``).
+    """
+    who = attempt.caller(person, f"sso:{ident.subject}")
+    proof = sso_second_factor(v, ident)
+    if person.has_role(Role.ADMIN) and not proof:
+        # The policy first: a departing admin is refused before any one-time code.
+        authz.require(v, db, who, Action.AUTH_LOGIN, details={"method": "sso"})
+        if has_totp(db, person):
+            return SignIn(person=person, second_factor=False, step_up=True)
+        raise authz.refuse(
+            Denied(
+                "administrators need a second factor: sign in at the identity provider with "
+                "one, or ask the operator to enrol a one-time code",
+                code="second_factor_required",
+            ),
+            v,
+            who,
+            Action.AUTH_LOGIN,
+            resource={"person": person.id},
+            details={"method": "sso", "amr": ",".join(ident.amr)[:100], "acr": ident.acr},
+        )
+    _signed_in(v, db, who, person, {"method": "sso", "second_factor": proof})
+    return SignIn(person=person, second_factor=proof)
+
+
+def complete_step_up(
+    v: Vault, db: Session, person_id: int, subject: str, code: str, attempt: Attempt
+) -> SignIn:
+    """Finish an admin's single sign-on with the vault's own one-time code (audited).
+
+    Wrong codes count towards the account's lockout like a wrong password does.
+
+    Raises:
+        TooManyAttempts: the account or the address is locked for now.
+        Unauthenticated: ``bad_credentials`` for a wrong or replayed code.
+        Denied: the policy's reason (``person_departing``...).
+    """
+    person = db.get(Person, person_id)
+    anonymous = attempt.caller(None, f"sso:{subject}")
+    email = person.email if person is not None else ""
+    _refuse_if_throttled(v, db, anonymous, email, attempt)
+    cred = db.get(LocalCredential, person_id) if person is not None else None
+    if person is None or cred is None or not _check_totp(v, cred, code or ""):
+        raise _bad_credentials(v, anonymous, email, person, attempt)
+    _clear_failures(db, "account", email)
+    who = attempt.caller(person, f"sso:{subject}")
+    _signed_in(v, db, who, person, {"method": "sso", "second_factor": True, "step_up": "totp"})
+    return SignIn(person=person, second_factor=True)
 
 
 def sign_in_failed(
@@ -520,16 +598,3 @@ def sign_in_failed(
         error, v, attempt.caller(None, subject), Action.AUTH_LOGIN, details={"method": "sso"}
     )
     return error
-
-
-def record_sign_out(v: Vault, db: Session, caller: Caller, reason: str) -> None:
-    """Audit the end of a session: ``signed_out``, ``idle_timeout`` or ``absolute_timeout``."""
-    auditing.record(
-        v,
-        db,
-        caller,
-        Action.AUTH_LOGOUT,
-        outcome="ok",
-        reason=reason,
-        resource={"person": caller.person_id} if caller.person_id else {},
-    )

@@ -1,4 +1,9 @@
-"""API tokens: issued per person, stored hashed, revocable."""
+"""API tokens: their holder's alone, stored hashed, revocable.
+
+A person creates their own tokens from their signed-in page (shown once, to them);
+admins list and revoke anyone's, and never see or create a usable one. The operator's
+CLI on the server issues tokens outside the policy, audited with the operator as actor.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import secrets
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from vault import auditing
+from vault import auditing, authz
 from vault.authz import require
 from vault.caller import Caller
 from vault.db import utcnow
-from vault.errors import Conflict, NotFound
+from vault.errors import Conflict, InvalidInput, NotFound
 from vault.models import ApiToken, Person
 from vault.policy import Action
 from vault.runtime import Vault
@@ -25,17 +30,62 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: str = "") -> str:
-    """Issue a bearer token for ``person``; the plain token is returned once, never stored."""
-    require(v, db, caller, Action.TOKEN_ISSUE)
+MAX_LABEL = 100
+
+
+def _label(label: str) -> str:
+    text = (label or "").strip()
+    if not 1 <= len(text) <= MAX_LABEL or not text.isprintable():
+        raise InvalidInput(
+            f"name the token (1 to {MAX_LABEL} printable characters)", code="invalid_token_label"
+        )
+    return text
+
+
+def _mint(v: Vault, db: Session, caller: Caller, action: Action, person: Person, label: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(person_id=person.id, token_hash=hash_token(token), label=label[:100])
+    row = ApiToken(person_id=person.id, token_hash=hash_token(token), label=label)
     db.add(row)
     db.flush()
     auditing.record(
-        v, db, caller, Action.TOKEN_ISSUE, resource={"person": person.id, "token": row.id}
+        v,
+        db,
+        caller,
+        action,
+        resource={"person": person.id, "token": row.id},
+        details={"label": row.label, "by_token": caller.via_token},
     )
     return token
+
+
+def issue_token(v: Vault, db: Session, caller: Caller, person: Person, label: str = "") -> str:
+    """The operator's CLI issues a bearer token for ``person`` (audited with the operator
+    as actor); the plain token is returned once, never stored.
+
+    No rule permits ``token:issue`` to anyone signed in: people create their own tokens
+    (:func:`create_token`), and nobody obtains a usable token for someone else.
+    """
+    require(v, db, caller, Action.TOKEN_ISSUE, resource={"person": person.id})
+    return _mint(v, db, caller, Action.TOKEN_ISSUE, person, (label or "").strip()[:MAX_LABEL])
+
+
+def create_token(v: Vault, db: Session, caller: Caller, person: Person, label: str) -> str:
+    """``person`` creates a bearer token of their own, shown to them once (audited).
+
+    The policy permits it only for oneself (``is_self``) and from a signed-in browser,
+    never with a token; a departing or disabled person is refused.
+    """
+    is_self = caller.person is not None and caller.person.id == person.id
+    require(
+        v,
+        db,
+        caller,
+        Action.TOKEN_CREATE,
+        resource={"person": person.id},
+        is_self=is_self,
+        by_token=caller.via_token,
+    )
+    return _mint(v, db, caller, Action.TOKEN_CREATE, person, _label(label))
 
 
 # Every API request: built once, and one query brings the person with their roles and
@@ -70,16 +120,49 @@ def tokens_of(db: Session, person: Person) -> list[ApiToken]:
     )
 
 
+def _revoke(v: Vault, db: Session, caller: Caller, action: Action, row: ApiToken) -> ApiToken:
+    if row.revoked_at is not None:
+        raise authz.refuse(
+            Conflict("this token is already revoked", code="token_revoked"),
+            v,
+            caller,
+            action,
+            resource={"person": row.person_id, "token": row.id},
+        )
+    row.revoked_at = utcnow()
+    auditing.record(v, db, caller, action, resource={"person": row.person_id, "token": row.id})
+    return row
+
+
 def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
-    """Revoke a bearer token at once (admin act, audited); revoking twice is a conflict."""
-    require(v, db, caller, Action.TOKEN_REVOKE)
+    """Revoke anyone's bearer token at once (admin act, audited); twice is a conflict."""
+    require(v, db, caller, Action.TOKEN_REVOKE, resource={"token": token_id})
     row = db.get(ApiToken, token_id)
     if row is None:
         raise NotFound("no such token", code="token_not_found")
-    if row.revoked_at is not None:
-        raise Conflict("this token is already revoked", code="token_revoked")
-    row.revoked_at = utcnow()
-    auditing.record(
-        v, db, caller, Action.TOKEN_REVOKE, resource={"person": row.person_id, "token": row.id}
+    return _revoke(v, db, caller, Action.TOKEN_REVOKE, row)
+
+
+def revoke_own_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
+    """The caller revokes one of their own tokens; another's is not found (audited)."""
+    row = db.get(ApiToken, token_id)
+    mine = row is not None and caller.person is not None and row.person_id == caller.person.id
+    if row is None or not mine:
+        # Another person's token is "not found": its existence is not the caller's to learn.
+        raise authz.refuse(
+            NotFound("no such token", code="token_not_found"),
+            v,
+            caller,
+            Action.TOKEN_REVOKE_OWN,
+            resource={"token": token_id},
+        )
+    require(
+        v,
+        db,
+        caller,
+        Action.TOKEN_REVOKE_OWN,
+        resource={"token": token_id},
+        is_self=True,
+        by_token=caller.via_token,
     )
-    return row
+    return _revoke(v, db, caller, Action.TOKEN_REVOKE_OWN, row)

@@ -18,6 +18,7 @@ from vault.models.people import ApiToken, Designation, DesignationTier, Person, 
 from vault.models.policies import SitePolicy
 from vault.models.proposals import Proposal, ProposalStatus
 from vault.models.records import Attachment, Item, Record, Section
+from vault.models.sessions import WebSession
 
 __all__ = [
     "AccessRequest",
@@ -53,4 +54,5 @@ __all__ = [
     "Section",
     "SitePolicy",
     "Tier",
+    "WebSession",
 ]

@@ -19,6 +19,7 @@ from vault.authz import Details, require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, Denied, InvalidInput
+from vault.identity import sessions
 from vault.models import Person, Proposal
 from vault.policy import Action
 from vault.runtime import Vault
@@ -84,6 +85,8 @@ def set_departure(
             "source": source,
         },
     )
+    # Every browser session of theirs ends now, not at its next expiry.
+    sessions.end_all_sessions(v, db, caller, person, "departure")
     return revoked
 
 

@@ -21,6 +21,7 @@ from vault.authz import Details, require
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, InvalidInput, NotFound
+from vault.identity import sessions
 from vault.models import Person, PersonRole, Proposal, Role
 from vault.policy import Action
 from vault.runtime import Vault
@@ -235,9 +236,8 @@ def _apply_role(
     assert person is not None
     previous = person.roles
     person.roles = (*previous, payload["role"])
-    # SESSIONS: after merging the server-side sessions, end the person's open sessions
-    # here so the new role is not carried by a sign-in made before it:
-    #     identity.end_all_sessions(v, db, caller, person, "role_granted")
+    # A sign-in made before the new role does not carry it: every session ends now.
+    sessions.end_all_sessions(v, db, caller, person, "role_granted")
     auditing.record(
         v,
         db,

@@ -70,9 +70,12 @@ class Action(enum.StrEnum):
     REQUEST_WITHDRAW = "request:withdraw"
     REVIEW_CLEAR = "review:clear"
     ROLE_GRANT = "role:grant"
+    SESSION_REVOKE = "session:revoke"
     STATS_READ = "stats:read"
+    TOKEN_CREATE = "token:create"
     TOKEN_ISSUE = "token:issue"
     TOKEN_REVOKE = "token:revoke"
+    TOKEN_REVOKE_OWN = "token:revoke_own"
 
     @property
     def on_record(self) -> bool:
@@ -88,6 +91,11 @@ class Action(enum.StrEnum):
     def on_target(self) -> bool:
         """Acts decided against a record or client file rather than the vault as a whole."""
         return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS
+
+    @property
+    def on_self(self) -> bool:
+        """Acts on a person's own credentials, decided with whether it is the caller's."""
+        return self in SELF_ACTIONS
 
 
 # Acts that release record content; only vault.access performs them.
@@ -109,6 +117,10 @@ CUSTODY_ACTIONS = frozenset(
         Action.RECORD_ATTACH,
     }
 )
+
+# Acts a person does to their own credentials only (context ``is_self``, ``by_token``).
+# ``token:issue`` is the operator's alone (the CLI on the server): no rule permits it.
+SELF_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_REVOKE_OWN})
 
 # What each grant action lets its holder do (grants name these, not Cedar actions).
 GRANT_ACTIONS = {

@@ -112,6 +112,8 @@ class PolicyEngine:
         is_proposer: bool = False,
         is_subject: bool = False,
         is_depositor: bool = False,
+        is_self: bool = False,
+        by_token: bool = True,
         today: date | None = None,
     ) -> Decision:
         """Decide whether ``who`` may do ``action`` on ``target`` (the vault if ``None``).
@@ -127,6 +129,8 @@ class PolicyEngine:
                 :mod:`vault.proposals` always passes all three.
             is_depositor: for ``record:attach``, whether ``who`` deposited the record;
                 defaults to ``False`` so that forgetting it denies.
+            is_self, by_token: for acts on one's own credentials, whether they are the
+                caller's and whether the caller came with a bearer token; the defaults deny.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -168,6 +172,8 @@ class PolicyEngine:
                 context = {"tenure_minimum_days": minimum_days, "is_depositor": is_depositor}
             elif action.on_target:
                 context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
+        if action.on_self:
+            context = {"is_self": is_self, "by_token": by_token}
         request = {
             "principal": {"type": "Person", "id": str(who.id)},
             "action": {"type": "Action", "id": action.value},
@@ -189,7 +195,13 @@ class PolicyEngine:
         if ids:
             reason = self._reason_of(result.diagnostics.reasons, "forbidden")
             return Decision(False, reason, _MESSAGES.get(reason, reason), ids, facts)
-        reason, message = self._why_not(who, action, target, tenure, minimum_days)
+        if action.on_self and not is_self:
+            reason, message = "not_own_credential", "API tokens are their holder's alone"
+        elif action.on_self and by_token:
+            reason = "browser_session_required"
+            message = "create API tokens from your own signed-in page, not with a token"
+        else:
+            reason, message = self._why_not(who, action, target, tenure, minimum_days)
         return Decision(False, reason, message, (), facts)
 
     def minimum_days(self, tier: str) -> int:

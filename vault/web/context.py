@@ -40,6 +40,7 @@ def caller() -> Caller:
         request_id=g.get("request_id", ""),
         locked=bool(g.get("person_locked")),
         client_request_id=g.get("client_request_id"),
+        via_token=g.get("auth_method") == "token",
     )
 
 

@@ -56,6 +56,10 @@ def _decide(who: Caller, action: Action) -> Decision | None:
     ``None`` leaves the decision to the service, which knows the target."""
     principal = who.principal(date.today())
     policy = vault().policy
+    if action.on_self:
+        # Routes of one's own credentials act on the caller by construction; the service
+        # decides again on the credential itself (is it the caller's?).
+        return policy.decide(principal, action, is_self=True, by_token=who.via_token)
     if not action.on_target:
         return policy.decide(principal, action)
     decisions = [

@@ -75,6 +75,7 @@ PATH_IDS = {
     "person_id": "person_not_found",
     "note_id": "notification_not_found",
     "proposal_id": "proposal_not_found",
+    "token_id": "token_not_found",
 }
 _ID_MAX = 2**31 - 1
 

@@ -79,9 +79,11 @@ const configuration = {
   pkce: { required: () => true },
   responseTypes: ['code'],
   conformIdTokenClaims: false,
+  acrValues: ['urn:test:pwd', 'urn:test:mfa'],
   scopes: ['openid', 'profile', 'email', 'groups', 'employment'],
   claims: {
-    openid: ['sub'],
+    // How the person authenticated (chosen per login, see interactionFinished below).
+    openid: ['sub', 'acr', 'amr'],
     email: ['email', 'email_verified'],
     profile: ['name'],
     groups: ['groups'],
@@ -115,8 +117,27 @@ provider.on('server_error', (ctx, err) => {
 // oidc-provider answers 500 when findAccount returns undefined after a login, so the
 // devInteractions login of an unknown account id ends the flow instead: the client gets
 // error=access_denied at its redirect_uri (any password is accepted for known accounts).
+//
+// How the person authenticated is chosen per login: the login "adam+otp+hwk" signs in
+// account "adam" with amr ["pwd", "otp", "hwk"], and a part "acr=<value>" sets acr (the
+// ID token carries both); a plain "adam" has amr ["pwd"] and no acr.
 const interactionFinished = provider.interactionFinished.bind(provider);
 provider.interactionFinished = (req, res, result, options) => {
+  if (typeof result?.login?.accountId === 'string' && result.login.accountId.includes('+')) {
+    const [id, ...parts] = result.login.accountId.split('+');
+    const acr = parts.find((p) => p.startsWith('acr='));
+    result = {
+      ...result,
+      login: {
+        ...result.login,
+        accountId: id,
+        amr: ['pwd', ...parts.filter((p) => p && !p.startsWith('acr='))],
+        ...(acr ? { acr: acr.slice(4) } : {}),
+      },
+    };
+  } else if (typeof result?.login?.accountId === 'string') {
+    result = { ...result, login: { ...result.login, amr: ['pwd'] } };
+  }
   const accountId = result?.login?.accountId;
   if (accountId !== undefined && !Object.hasOwn(accounts, accountId)) {
     return interactionFinished(req, res, {

@@ -23,7 +23,9 @@ from vault.web.api import (  # noqa: F401 - register the routes on bp
     proposals,
     records,
     reviews,
+    sessions,
     stats,
+    tokens,
 )
 from vault.web.api.blueprint import bp
 

@@ -156,11 +156,8 @@ class Provider:
         token = self._exchange(code, pending)
         claims = self._id_claims(token, pending["nonce"])
         info = self._userinfo(token, claims)
-        return (
-            self._identity({**claims, **info}, signed=claims),
-            str(token["id_token"]),
-            str(pending["next"]),
-        )
+        identity = self._identity({**claims, **info}, signed=claims)
+        return identity, str(token["id_token"]), str(pending["next"])
 
     def _exchange(self, code: str, pending: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -219,9 +216,7 @@ class Provider:
             raise InvalidInput("userinfo is about someone else", code="sso_invalid_id_token")
         return info
 
-    def _identity(
-        self, claims: dict[str, Any], signed: dict[str, Any] | None = None
-    ) -> SsoIdentity:
+    def _identity(self, claims: dict[str, Any], signed: dict[str, Any]) -> SsoIdentity:
         s = self.settings
         email, sub = claims.get("email"), claims.get("sub")
         if not isinstance(email, str) or not isinstance(sub, str) or not sub or len(sub) > 255:
@@ -236,8 +231,14 @@ class Provider:
             groups = tuple(g for g in raw_groups[:MAX_GROUPS] if isinstance(g, str))
         name = claims.get("name")
         hired_on = _claim_date(claims, s.oidc_hired_on_claim)
-        # Only the ID token is signed by the provider; userinfo may say otherwise.
-        signed_hire = _claim_date(signed or {}, s.oidc_hired_on_claim)
+        # Only the ID token is signed by the provider; userinfo may say otherwise. How the
+        # person was authenticated is read from the signed ID token only, too.
+        signed_hire = _claim_date(signed, s.oidc_hired_on_claim)
+        raw_amr = signed.get("amr")
+        amr: tuple[str, ...] = ()
+        if isinstance(raw_amr, list):
+            amr = tuple(m for m in raw_amr[:20] if isinstance(m, str) and len(m) <= 40)
+        acr = signed.get("acr")
         return SsoIdentity(
             subject=sub,
             email=email.strip().lower(),
@@ -247,6 +248,8 @@ class Provider:
             hired_on=hired_on,
             hired_on_signed=hired_on is not None and signed_hire == hired_on,
             leaving_on=_claim_date(claims, s.oidc_leaving_on_claim),
+            amr=amr,
+            acr=acr if isinstance(acr, str) and len(acr) <= 200 else None,
         )
 
     def logout_url(self, id_token: str | None, post_logout_redirect_uri: str) -> str | None:

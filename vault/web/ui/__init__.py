@@ -26,6 +26,7 @@ from vault.web.ui import (
     home,
     labels,
     nav,
+    profile,
     proposals,
     reading,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "home",
     "init_app",
     "nav",
+    "profile",
     "proposals",
     "reading",
 ]

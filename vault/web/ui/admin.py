@@ -3,7 +3,9 @@
 Administrators manage people, never content: nothing here opens a record, and no
 admin can designate themselves or give themselves access. Designations, hire dates,
 roles and taking back or postponing a leaving date are proposed here and take effect
-when a second admin approves them (``vault.web.ui.proposals``).
+when a second admin approves them (``vault.web.ui.proposals``). Admins list and revoke
+a person's API tokens and end their sessions, but never see or create a usable token
+for anyone (people create their own, :mod:`vault.web.ui.profile`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from vault import proposals
 from vault.caller import Caller
 from vault.config import TIERS
 from vault.errors import InvalidInput, VaultError
-from vault.identity import accounts, tokens
+from vault.identity import accounts, sessions, tokens
 from vault.keys import status as status_
 from vault.models import Person, Proposal
 from vault.people import departures, directory
@@ -88,16 +90,16 @@ def person_new() -> Response | tuple[str, int]:
 
 
 def _person_page(
-    person: Person, *, error: VaultError | None = None, token: str | None = None, status: int = 200
+    person: Person, *, error: VaultError | None = None, status: int = 200
 ) -> tuple[str, int]:
     session = db()
     return render_template(
         "admin/person.html",
         person=person,
         error=error,
-        new_token=token,
         tiers=TIERS,
         tokens=tokens.tokens_of(session, person),
+        sessions=sessions.live_sessions(vault(), session, person),
         has_password=accounts.has_password(session, person),
         has_totp=accounts.has_totp(session, person),
         tenure_years=Caller(person=person).principal(date.today()).tenure_days(date.today())
@@ -123,7 +125,7 @@ def _proposed(person: Person, proposal: Proposal) -> Response:
     bp,
     "/admin/people/<int:person_id>",
     action=Action.PERSON_READ,
-    summary="A person: roles, designations, tokens",
+    summary="A person: roles, designations, tokens (never their values), sessions",
 )
 def person_detail(person_id: int) -> tuple[str, int]:
     return _person_page(directory.get_person(db(), person_id))
@@ -225,25 +227,6 @@ def departure_change(person_id: int) -> Response | tuple[str, int]:
 
 @route(
     bp,
-    "/admin/people/<int:person_id>/tokens",
-    action=Action.TOKEN_ISSUE,
-    methods=["POST"],
-    summary="Issue a bearer token (shown once)",
-)
-def token_issue(person_id: int) -> tuple[str, int]:
-    person = directory.get_person(db(), person_id)
-    try:
-        token = tokens.issue_token(
-            vault(), db(), caller(), person, request.form.get("label", "")[:100]
-        )
-    except VaultError as exc:
-        refused(exc)
-        return _person_page(person, error=exc, status=exc.status)
-    return _person_page(person, token=token)
-
-
-@route(
-    bp,
     "/admin/tokens/<int:token_id>/revoke",
     action=Action.TOKEN_REVOKE,
     methods=["POST"],
@@ -253,6 +236,20 @@ def token_revoke(token_id: int) -> Response:
     row = tokens.revoke_token(vault(), db(), caller(), token_id)
     flash(_("The token was revoked."), "ok")
     return redirect(url_for("ui.person_detail", person_id=row.person_id))
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/sessions/revoke",
+    action=Action.SESSION_REVOKE,
+    methods=["POST"],
+    summary="End every browser session of a person",
+)
+def sessions_revoke(person_id: int) -> Response:
+    person = directory.get_person(db(), person_id)
+    ended = sessions.revoke_sessions(vault(), db(), caller(), person)
+    flash(_("%(count)d sessions were ended.", count=ended), "ok")
+    return redirect(url_for("ui.person_detail", person_id=person.id))
 
 
 @route(

@@ -275,6 +275,17 @@ MESSAGES: dict[str, LazyString] = {
     "too_large": _l("What you sent is too large."),
     "bad_request": _l("The request could not be used."),
     "unsupported_media_type": _l("This kind of upload is not accepted."),
+    # own tokens, sessions, an admin's second factor
+    "second_factor_required": _l(
+        "Administrators need a second factor: sign in at the identity provider with one "
+        "(a one-time code or a security key), or ask the operator to enrol a one-time code "
+        "in the vault."
+    ),
+    "not_own_credential": _l("API tokens belong to their holder alone."),
+    "browser_session_required": _l(
+        "Create API tokens from your own page, signed in with your browser, not with a token."
+    ),
+    "invalid_token_label": _l("Name the token (1 to 100 characters), e.g. the script using it."),
 }
 
 
