@@ -21,6 +21,7 @@ class Action(enum.StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
+    CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
     CLIENT_REVIEW = "client:review"
     CLIENT_REVIEW_DUE = "client:review_due"
@@ -70,7 +71,7 @@ class Action(enum.StrEnum):
     @property
     def on_target(self) -> bool:
         """Acts decided against a record or client file rather than the vault as a whole."""
-        return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS
+        return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS or self in LOOKUP_ACTIONS
 
 
 # Acts that release record content; only vault.access performs them.
@@ -98,3 +99,7 @@ GRANT_ACTIONS = {
     "copy": Action.RECORD_COPY,
     "lend": Action.ITEM_BORROW,
 }
+
+# An exact search by a sensitive field (tax id, bank account): decided per tier against
+# the client file, like custody, and counted against the export quota like opening a record.
+LOOKUP_ACTIONS = frozenset({Action.CLIENT_LOOKUP})

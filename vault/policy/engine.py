@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cedarpy
 
-from vault.policy.actions import Action
+from vault.policy.actions import LOOKUP_ACTIONS, Action
 
 DAYS_PER_YEAR = 365.25
 
@@ -144,6 +144,8 @@ class PolicyEngine:
                 }
             elif action.on_target:
                 context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
+                if action in LOOKUP_ACTIONS:
+                    context["quota_exceeded"] = quota_exceeded
         request = {
             "principal": {"type": "Person", "id": str(who.id)},
             "action": {"type": "Action", "id": action.value},

@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from vault.config import Config
 from vault.errors import InvalidInput
 from vault.runtime import Vault
-from vault.web import api, auth, errors, gate, headers, i18n, ui
+from vault.web import api, auth, errors, gate, headers, i18n, sensitive, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -44,6 +44,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
+    sensitive.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)

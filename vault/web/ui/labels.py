@@ -229,6 +229,16 @@ MESSAGES: dict[str, LazyString] = {
     "too_large": _l("What you sent is too large."),
     "bad_request": _l("The request could not be used."),
     "unsupported_media_type": _l("This kind of upload is not accepted."),
+    # sensitive lookups and the page quota
+    "sensitive_in_url": _l(
+        "Tax ids and bank accounts are never put in a web address: use the lookup form."
+    ),
+    "invalid_lookup": _l("Give a tax id or a bank account to look up."),
+    "invalid_tax_id": _l("A tax id has at most 64 characters."),
+    "invalid_bank_account": _l("A bank account has at most 64 characters."),
+    "page_quota_exceeded": _l(
+        "You read too many catalogue pages in a short time; the auditors have been told."
+    ),
 }
 
 
