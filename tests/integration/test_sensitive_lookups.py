@@ -37,9 +37,7 @@ def _lookups(db) -> list[dict]:
             "WHERE action = 'client:lookup' ORDER BY seq"
         )
     ).all()
-    return [
-        {"person": r[0], "decision": r[1], "client": r[2], **json.loads(r[3])} for r in rows
-    ]
+    return [{"person": r[0], "decision": r[1], "client": r[2], **json.loads(r[3])} for r in rows]
 
 
 def _all_events(db) -> str:
