@@ -42,7 +42,7 @@ from vault.errors import Denied, InvalidInput, NotFound, Unavailable
 from vault.models import Attachment, Client, Grant, GrantedAction, Person, Record
 from vault.oversight import alerts
 from vault.policy import Action, Target
-from vault.policy.actions import CONTENT_ACTIONS, GRANT_ACTIONS
+from vault.policy.actions import CONTENT_ACTIONS, GRANT_ACTIONS, LOOKUP_ACTIONS
 from vault.runtime import Vault
 
 PURPOSE_MIN, PURPOSE_MAX = 3, 500
@@ -74,21 +74,25 @@ def _purpose(purpose: str | None) -> str:
 _r, _c = Record.__table__.c, Client.__table__.c
 _g, _ga = Grant.__table__.c, GrantedAction.__table__.c
 _e = audit_events.c
-COUNTED = sorted(a.value for a in CONTENT_ACTIONS)
+COUNTED = sorted(a.value for a in CONTENT_ACTIONS | LOOKUP_ACTIONS)
 _OPENED = (
     _e.actor_person_id == bindparam("person_id"),
     _e.time >= bindparam("day_ago"),
     _e.decision == "allow",
     _e.action.in_(COUNTED),
 )
+# What one unit of the quota is: a distinct record opened, or one sensitive lookup (each
+# counts on its own: its event id, which never looks like a record id).
+_UNIT = case(
+    (_e.action.in_(sorted(a.value for a in LOOKUP_ACTIONS)), _e.event_id),
+    else_=_e.resource_record,
+)
 # The windows, counted in one pass over the person's day of content events (a derived
 # table, not one subquery per figure).
 _WINDOW = (
     select(
-        func.count(distinct(_e.resource_record)).label("opened_day"),
-        func.count(distinct(case((_e.time >= bindparam("hour_ago"), _e.resource_record)))).label(
-            "opened_hour"
-        ),
+        func.count(distinct(_UNIT)).label("opened_day"),
+        func.count(distinct(case((_e.time >= bindparam("hour_ago"), _UNIT)))).label("opened_hour"),
         func.max(case((_e.resource_record == bindparam("record_key"), _e.time))).label(
             "last_opened"
         ),
@@ -205,13 +209,32 @@ def _load(
             grants.setdefault(int(gid), set()).add(act)
     live = tuple((gid, frozenset(acts)) for gid, acts in sorted(grants.items()))
     granted = frozenset(a for _, acts in live for a in acts if a in GRANT_ACTIONS)
-    return record, Facts(target, live, granted, _quota(v, person, m, now))
+    quota = _quota(v, caller, m, now, tier=m["client_tier"])
+    return record, Facts(target, live, granted, quota)
 
 
-def _quota(v: Vault, person: Person, m: Any, now: datetime) -> Quota:
-    """The export quota's state from the counted windows (DESIGN §3.6)."""
+def effective_custodian(v: Vault, caller: Caller, tier: str | None, today: date) -> bool:
+    """Whether the caller holds custody of ``tier`` (any tier if ``None``) in effect today:
+    designated for it, tenure at least the tier's minimum, not departing (DESIGN §1, §3.7).
+
+    Tenure comes from the caller's principal, the one place it is computed."""
+    principal = caller.principal(today)
+    if principal.departing or principal.disabled:
+        return False
+    tenure = principal.tenure_days(today)
+    tiers = principal.custodian_tiers if tier is None else principal.custodian_tiers & {tier}
+    return any(tenure >= v.policy.minimum_days(t) for t in tiers)
+
+
+def _quota(v: Vault, caller: Caller, m: Any, now: datetime, *, tier: str | None) -> Quota:
+    """The export quota's state from the counted windows (DESIGN §3.6).
+
+    The custodian's larger quota follows effective custody of the record's tier, never a
+    designation alone: a custodian whose tenure is too short for the tier, or who is
+    leaving, opens records through a grant within the grant holder's quota.
+    """
     cfg = v.config
-    custodian = bool(person.custodian_tiers())
+    custodian = effective_custodian(v, caller, tier, date.today())
     hour_limit = cfg.custodian_quota_hour if custodian else cfg.quota_hour
     day_limit = cfg.custodian_quota_day if custodian else cfg.quota_day
     hour, day, last = int(m["opened_hour"] or 0), int(m["opened_day"] or 0), m["last_opened"]
@@ -232,11 +255,33 @@ def _windows(person_id: int, record_id: int, now: datetime) -> dict[str, object]
     }
 
 
-def quota_of(v: Vault, db: Session, person: Person, record_id: int) -> Quota:
-    """Where ``person`` stands against the export quota, were they to open ``record_id``."""
+def quota_of(
+    v: Vault, db: Session, person: Person, record_id: int, tier: str | None = None
+) -> Quota:
+    """Where ``person`` stands against the export quota, were they to open ``record_id``
+    (of a client of ``tier``; ``None``: the custodian's limits if in effect in any tier)."""
     now = utcnow()
     row = db.connection().execute(_WINDOWS, _windows(person.id, record_id, now)).one()
-    return _quota(v, person, row._mapping, now)
+    return _quota(v, Caller(person=person), row._mapping, now, tier=tier)
+
+
+def lookup_quota(v: Vault, db: Session, caller: Caller) -> Quota | None:
+    """The export quota's state for one sensitive lookup (a new unit every time); the
+    person is locked first, so their lookups and openings are counted one at a time."""
+    person = caller.person
+    if person is None:
+        return None
+    if not caller.locked:
+        lock_person(db, person.id)
+    now = utcnow()
+    row = db.connection().execute(_WINDOWS, _windows(person.id, 0, now)).one()
+    return _quota(v, caller, row._mapping, now, tier=None)
+
+
+def quota_crossed(v: Vault, db: Session, caller: Caller, quota: Quota, what: str) -> None:
+    """A refusal for the export quota: under review and an alert (in the refusal's keep)."""
+    if caller.person is not None:
+        _trip(v, db, caller, caller.person, quota, what)
 
 
 def _aware(t: datetime) -> datetime:
@@ -355,7 +400,7 @@ def _after_denial(
     if person is None:
         return
     if reason == "export_quota_exceeded" and facts.quota is not None:
-        _trip(v, db, caller, person, facts.quota, record.id)
+        _trip(v, db, caller, person, facts.quota, f"opening record {record.id}", record.id)
     elif reason in ("person_departing", "person_disabled"):
         alerts.raise_alert(
             v,
@@ -369,15 +414,22 @@ def _after_denial(
 
 
 def _trip(
-    v: Vault, db: Session, caller: Caller, person: Person, quota: Quota, record_id: int
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    quota: Quota,
+    what: str,
+    record_id: int | None = None,
 ) -> None:
-    """Put ``person`` under review and alert the auditors (the refusal's own transaction)."""
+    """Put ``person`` under review and alert the auditors (the refusal's own transaction);
+    ``what`` says what they tried ("opening record 12", "looking up a client by tax_id")."""
     person = db.get(Person, person.id) or person
     first = not person.under_review
     person.under_review = True
     summary = (
         f"{person.email} crossed the export quota ({quota.hour}/{quota.hour_limit} "
-        f"per hour, {quota.day}/{quota.day_limit} per day) opening record {record_id}"
+        f"per hour, {quota.day}/{quota.day_limit} per day) {what}"
     )
     alerts.raise_alert(
         v,
@@ -386,7 +438,12 @@ def _trip(
         "quota_exceeded",
         person,
         summary,
-        details={"hour": quota.hour, "day": quota.day, "record": str(record_id), "first": first},
+        details={
+            "hour": quota.hour,
+            "day": quota.day,
+            "record": str(record_id) if record_id is not None else None,
+            "first": first,
+        },
     )
 
 

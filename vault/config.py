@@ -43,6 +43,9 @@ class Config:
     quota_day: int = 60
     custodian_quota_hour: int = 60
     custodian_quota_day: int = 200
+    # Metadata-scraping guard: pages of the catalogue and client list read per window.
+    page_quota_hour: int = 200
+    page_quota_day: int = 1000
     # Departure report window (DESIGN §3.9).
     departure_report_days: int = 90
     # E-mail notifications, when an SMTP host is set.
@@ -198,6 +201,8 @@ _INT_SETTINGS = (
     "quota_day",
     "custodian_quota_hour",
     "custodian_quota_day",
+    "page_quota_hour",
+    "page_quota_day",
     "departure_report_days",
     "smtp_port",
 )

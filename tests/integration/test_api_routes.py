@@ -114,6 +114,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
         {"code": "NEWCO", "name": "New Co", "tier": "general"},
     ),
     ("GET", "/clients/<int:client_id>"): ("employee", "departed", None),
+    ("POST", "/clients/lookup"): ("custodian", "employee", {"tax_id": "91310000MA1FL0001X"}),
     ("POST", "/clients/<int:client_id>/review"): ("custodian", "employee", {"note": "ok"}),
     ("GET", "/grants"): ("employee", "departed", None),
     ("POST", "/grants/<int:grant_id>/revoke"): ("custodian", "employee", {}),

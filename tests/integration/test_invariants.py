@@ -110,8 +110,10 @@ def test_no_plaintext_at_rest(api, make, vault, backend, capfd):
         f"/records/{record['id']}/attachments/{upload.json['id']}/content?purpose=renewal", c_token
     )
     assert att.data == FILE_CANARY * 100
-    found = api.get(f"/clients?tax_id={TAX_CANARY}", s_token).json["items"]
+    found = api.post("/clients/lookup", c_token, json={"tax_id": TAX_CANARY}).json["items"]
     assert [c["code"] for c in found] == ["CANCO"]
+    refused = api.post("/clients/lookup", s_token, json={"bank_account": BANK_CANARY})
+    assert refused.status_code == 403
     api.get("/audit/events", make.token(auditor))
     vault.maybe_seal()
 
@@ -466,7 +468,8 @@ def test_bad_input_gets_a_stable_code_and_changes_nothing(api, make, db, body, c
         ("/records?offset=-1", "invalid_offset"),
         ("/records?section=nope", "invalid_section"),
         ("/clients?tier=platinum", "invalid_tier"),
-        ("/clients?tax_id=---", "invalid_lookup"),
+        ("/clients?tax_id=---", "sensitive_in_url"),
+        ("/records?Bank-Account=1", "sensitive_in_url"),
         ("/records/1/content?purpose=" + "p" * 501, "purpose_required"),
         ("/records/abc", "not_found"),
         ("/nowhere", "not_found"),

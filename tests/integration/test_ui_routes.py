@@ -46,6 +46,15 @@ CASES = [
     ),
     Case("ui.clients", "GET", "/clients", "employee", "departing", denied_code="person_departing"),
     Case(
+        "ui.client_lookup",
+        "POST",
+        "/clients/lookup",
+        "custodian",
+        "employee",
+        denied_code="not_custodian",
+        data={"by": "tax_id", "value": "91310000MA1FL0001X"},
+    ),
+    Case(
         "ui.record_card",
         "GET",
         "/records/{record}",

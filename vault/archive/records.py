@@ -96,22 +96,18 @@ def find_clients(
     *,
     q: str | None = None,
     tier: str | None = None,
-    tax_id: str | None = None,
-    bank_account: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Client]:
-    """Catalogue search over clients; sensitive fields match exactly through the blind index."""
+    """Catalogue search over clients by name, code and tier (metadata only).
+
+    Sensitive fields are never a filter here: an exact search by tax id or bank account
+    is an act of its own, decided and audited (:mod:`vault.archive.lookups`)."""
     stmt = select(Client).order_by(Client.code)
     if q:
         stmt = stmt.where(or_(Client.name.contains(q), Client.code.contains(q.upper())))
     if tier:
         stmt = stmt.where(Client.tier == _choice(tier, Tier, "tier"))
-    if tax_id:
-        stmt = stmt.where(Client.tax_id_bidx == v.index(tax_id, purpose="client.tax_id"))
-    if bank_account:
-        bidx = v.index(bank_account, purpose="client.bank_account")
-        stmt = stmt.where(Client.bank_account_bidx == bidx)
     return list(db.scalars(stmt.limit(limit).offset(offset)))
 
 

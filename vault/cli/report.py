@@ -25,9 +25,9 @@ def report() -> None:
 def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) -> None:
     """Every record and client EMAIL consulted, copied, borrowed or deposited lately."""
     with opened() as (v, db):
-        touches = departures.departure_report(
-            v, db, _as(db, as_email), directory.get_by_email(db, email), days
-        )
+        auditor, person = _as(db, as_email), directory.get_by_email(db, email)
+        touches = departures.departure_report(v, db, auditor, person, days)
+        read = departures.pages_read(v, db, auditor, person, days)
     if as_csv:
         writer = csvout.writer(sys.stdout)
         writer.writerow(["time", "action", "file_number", "client_code", "client_name", "tier"])
@@ -44,3 +44,6 @@ def report_departure(email: str, as_email: str, days: int | None, as_csv: bool) 
             f"{t.client_code} ({t.tier})"
         )
     click.echo("Clients to call: " + ", ".join(f"{c} {n}" for c, n, _ in clients))
+    click.echo(
+        f"List pages read: {read['catalogue']} of the catalogue, {read['clients']} of the clients"
+    )

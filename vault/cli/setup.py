@@ -34,6 +34,12 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# The access log records the path only: never the query string (gunicorn's default
+# ``%(r)s`` is the whole request line) nor the referrer, either of which could carry a
+# value someone put in a URL. Method, path, protocol, status, size, duration, agent.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+
 @click.command(cls=Command)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
@@ -54,6 +60,7 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "vault.web.server.ProblemWorker")
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
 
         def load(self) -> Any:
             return create_app(cfg)

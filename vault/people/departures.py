@@ -291,3 +291,15 @@ for _kind in (
     ),
 ):
     proposals.register(_kind)
+
+
+def pages_read(
+    v: Vault, db: Session, caller: Caller, person: Person, days: int | None = None
+) -> dict[str, int]:
+    """How many pages of the catalogue and of the client list ``person`` read in the
+    departure report's window (part of the report: the same right, recorded with it)."""
+    from vault.oversight import pages
+
+    require(v, db, caller, Action.DEPARTURE_REPORT)
+    since = utcnow() - timedelta(days=days or v.config.departure_report_days)
+    return pages.pages_read(db, person.id, since)

@@ -21,6 +21,7 @@ class Action(enum.StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
+    CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
     CLIENT_REVIEW = "client:review"
     CLIENT_REVIEW_DUE = "client:review_due"
@@ -90,7 +91,7 @@ class Action(enum.StrEnum):
     @property
     def on_target(self) -> bool:
         """Acts decided against a record or client file rather than the vault as a whole."""
-        return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS
+        return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS or self in LOOKUP_ACTIONS
 
     @property
     def on_self(self) -> bool:
@@ -142,3 +143,7 @@ PROPOSED_ACTIONS = frozenset(
         Action.POLICY_LOAD,
     }
 )
+
+# An exact search by a sensitive field (tax id, bank account): decided per tier against
+# the client file, like custody, and counted against the export quota like opening a record.
+LOOKUP_ACTIONS = frozenset({Action.CLIENT_LOOKUP})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cedarpy
 
-from vault.policy.actions import Action
+from vault.policy.actions import LOOKUP_ACTIONS, Action
 
 DAYS_PER_YEAR = 365.25
 
@@ -172,6 +172,8 @@ class PolicyEngine:
                 context = {"tenure_minimum_days": minimum_days, "is_depositor": is_depositor}
             elif action.on_target:
                 context = {"tenure_minimum_days": minimum_days, "is_requester": is_requester}
+                if action in LOOKUP_ACTIONS:
+                    context["quota_exceeded"] = quota_exceeded
         if action.on_self:
             context = {"is_self": is_self, "by_token": by_token}
         request = {

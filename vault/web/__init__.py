@@ -11,7 +11,7 @@ from vault.caller import client_request_id
 from vault.config import Config
 from vault.errors import InvalidInput
 from vault.runtime import Vault
-from vault.web import api, auth, errors, gate, headers, i18n, ui
+from vault.web import api, auth, errors, gate, headers, i18n, sensitive, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -50,6 +50,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         if g.client_request_id:
             structlog.contextvars.bind_contextvars(client_request_id=g.client_request_id)
 
+    sensitive.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)

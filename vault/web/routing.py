@@ -127,7 +127,7 @@ def route(
         body=body,
         responses=dict(responses or {200: None}),
         tags=(bp.name,),
-        read_only=set(methods) <= {"GET", "HEAD"} and action in READ_ONLY_ACTIONS,
+        read_only=set(methods) <= {"GET", "HEAD"} and action in READ_ONLY_ACTIONS and not writes,
     )
 
     def decorate(view: F) -> F:

@@ -1,18 +1,19 @@
-"""The client catalogue: search, open a client file, a client's card."""
+"""The client catalogue: search, open a client file, a client's card, sensitive lookups."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from vault.archive import records
+from vault.archive import lookups, records
 from vault.models import Client
 from vault.models.clients import ClientKind, Relationship
+from vault.oversight import pages
 from vault.policy import Action
 from vault.web.api.blueprint import bp
-from vault.web.api.schema import Body, PageQuery, Reply, Tier, Timestamp, as_enum
+from vault.web.api.schema import Body, PageQuery, Reply, Tier, Timestamp, as_enum, refuse
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
 
@@ -58,8 +59,37 @@ class ClientQuery(PageQuery):
 
     q: str | None = Field(None, max_length=200, description="name or code contains")
     tier: Tier | None = Field(None, description="core|special|general")
-    tax_id: str | None = Field(None, max_length=64, description="exact match via blind index")
-    bank_account: str | None = Field(None, max_length=64, description="exact match via blind index")
+
+
+class LookupBody(Body):
+    """An exact search by one sensitive field, sent in the body (never in a URL)."""
+
+    tax_id: str | None = Field(None, min_length=1, max_length=64, description="exact match")
+    bank_account: str | None = Field(None, min_length=1, max_length=64, description="exact match")
+
+    @model_validator(mode="after")
+    def _one_field(self) -> LookupBody:
+        if (self.tax_id is None) == (self.bank_account is None):
+            raise refuse("invalid_lookup", "send exactly one of tax_id, bank_account")
+        return self
+
+    @property
+    def by(self) -> str:
+        """The field searched."""
+        return "tax_id" if self.tax_id is not None else "bank_account"
+
+    @property
+    def value(self) -> str:
+        """The value searched for."""
+        return self.tax_id if self.tax_id is not None else (self.bank_account or "")
+
+
+class LookupReply(Reply):
+    """The clients of the caller's tiers whose field matches (none is the same answer
+    whether no client has the value or it belongs to a client of another tier)."""
+
+    by: str
+    items: list[ClientCard]
 
 
 class NewClient(Body):
@@ -80,18 +110,18 @@ class NewClient(Body):
     bp,
     "/clients",
     action=Action.CLIENT_READ,
-    summary="Search the client catalogue",
+    summary="Search the client catalogue (each page counts against the page quota)",
     query=ClientQuery,
     responses={200: ClientPage},
+    writes=True,
 )
 def list_clients(query: ClientQuery) -> ClientPage:
+    pages.read_page(vault(), db(), caller(), Action.CLIENT_READ, offset=query.offset)
     found = records.find_clients(
         vault(),
         db(),
         q=query.q,
         tier=query.tier,
-        tax_id=query.tax_id,
-        bank_account=query.bank_account,
         limit=query.limit,
         offset=query.offset,
     )
@@ -134,3 +164,17 @@ def create_client(body: NewClient) -> ClientCard:
 )
 def get_client(client_id: int) -> ClientCard:
     return ClientCard.of(records.get_client(db(), client_id))
+
+
+@route(
+    bp,
+    "/clients/lookup",
+    action=Action.CLIENT_LOOKUP,
+    methods=["POST"],
+    summary="Find a client by tax id or bank account (custodians; audited, counted)",
+    body=LookupBody,
+    responses={200: LookupReply},
+)
+def lookup_clients(body: LookupBody) -> LookupReply:
+    found = lookups.lookup_clients(vault(), db(), caller(), by=body.by, value=body.value)
+    return LookupReply(by=body.by, items=[ClientCard.of(c) for c in found])

@@ -78,13 +78,21 @@ class ClientBrief(Reply):
     tier: str | None
 
 
+class PagesRead(Reply):
+    """Pages of the lists the person read in the period (metadata scraping)."""
+
+    catalogue: int
+    clients: int
+
+
 class DepartureReport(Reply):
-    """Records and clients the person used lately."""
+    """Records and clients the person used lately, and the list pages they read."""
 
     person: Leaver
     days: int
     touches: list[Touch]
     clients: list[ClientBrief]
+    pages: PagesRead
 
 
 class ClearBody(Body):
@@ -130,6 +138,7 @@ def depart(person_id: int, body: DepartureBody) -> Departure:
 def departure_report(person_id: int, query: ReportQuery) -> Response | DepartureReport:
     person = _person(person_id)
     touches = departures.departure_report(vault(), db(), caller(), person, query.days)
+    read = departures.pages_read(vault(), db(), caller(), person, query.days)
     rows = [
         Touch(
             time=t.time.isoformat(),
@@ -146,9 +155,13 @@ def departure_report(person_id: int, query: ReportQuery) -> Response | Departure
     if query.format == "csv":
         out = io.StringIO()
         writer = csvout.writer(out)
-        columns = list(Touch.model_fields)
+        columns = [*Touch.model_fields, "pages"]
         writer.writerow(columns)
-        writer.writerows([getattr(row, c) for c in columns] for row in rows)
+        writer.writerows([getattr(row, c) for c in columns[:-1]] + [""] for row in rows)
+        # The list pages read in the period: one row per list read, its act and count.
+        for act, kind in (("record:read", "catalogue"), ("client:read", "clients")):
+            if read[kind]:
+                writer.writerow([act if c == "action" else "" for c in columns[:-1]] + [read[kind]])
         return Response(
             out.getvalue(),
             mimetype="text/csv",
@@ -168,6 +181,7 @@ def departure_report(person_id: int, query: ReportQuery) -> Response | Departure
         days=query.days or vault().config.departure_report_days,
         touches=rows,
         clients=[ClientBrief(code=c, name=n, tier=t) for c, n, t in clients],
+        pages=PagesRead(**read),
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from vault import access
 from vault.archive import records
 from vault.models import Record, Section
+from vault.oversight import pages
 from vault.policy import Action
 from vault.web.api.attachments import AttachmentCard, ConsultQuery
 from vault.web.api.blueprint import bp
@@ -169,11 +170,13 @@ class Consultation(Reply):
     bp,
     "/records",
     action=Action.RECORD_READ,
-    summary="Search the record catalogue",
+    summary="Search the record catalogue (each page counts against the page quota)",
     query=RecordQuery,
     responses={200: RecordPage},
+    writes=True,
 )
 def list_records(query: RecordQuery) -> RecordPage:
+    pages.read_page(vault(), db(), caller(), Action.RECORD_READ, offset=query.offset)
     found = records.list_records(
         db(),
         client_id=query.client_id,

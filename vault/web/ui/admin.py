@@ -286,6 +286,7 @@ def departure_report(person_id: int) -> str:
         "admin/departure_report.html",
         person=person,
         touches=touches,
+        pages_read=departures.pages_read(vault(), db(), caller(), person),
         days=vault().config.departure_report_days,
     )
 

@@ -6,15 +6,19 @@ only the reading room (through :mod:`vault.access`) ever opens it.
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from vault.archive import records
+from vault import access
+from vault.archive import lookups, records
 from vault.custody import loans
 from vault.errors import InvalidInput, VaultError
 from vault.models import Item
+from vault.oversight import pages
 from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
@@ -45,6 +49,7 @@ def _clients() -> list[records.Client]:
     "/catalogue",
     action=Action.RECORD_READ,
     summary="Search the record catalogue (metadata only, paginated)",
+    writes=True,
 )
 def catalogue() -> tuple[str, int]:
     args = request.args
@@ -59,6 +64,7 @@ def catalogue() -> tuple[str, int]:
     page, size = 1, page_size()
     try:
         page = page_number()
+        pages.read_page(vault(), db(), caller(), Action.RECORD_READ, offset=(page - 1) * size)
         found = records.list_records(
             db(),
             client_id=parse.integer(filters["client"], "client_id", required=False),
@@ -82,16 +88,61 @@ def catalogue() -> tuple[str, int]:
     ), (error.status if error else 200)
 
 
-@route(bp, "/clients", action=Action.CLIENT_READ, summary="The client list (paginated)")
+@route(
+    bp, "/clients", action=Action.CLIENT_READ, summary="The client list (paginated)", writes=True
+)
 def clients() -> str:
     q = (request.args.get("q") or "")[:MAX_QUERY]
     page, size = page_number(), page_size()
+    pages.read_page(vault(), db(), caller(), Action.CLIENT_READ, offset=(page - 1) * size)
     found = records.find_clients(
         vault(), db(), q=q or None, limit=size + 1, offset=(page - 1) * size
     )
     return render_template(
-        "ui/clients.html", clients=found[:size], more=len(found) > size, page=page, q=q
+        "ui/clients.html",
+        clients=found[:size],
+        more=len(found) > size,
+        page=page,
+        q=q,
+        can_lookup=_can_lookup(),
     )
+
+
+def _can_lookup() -> bool:
+    """Whether to offer the lookup form: custody in effect in some tier (the act decides)."""
+    return access.effective_custodian(vault(), caller(), None, date.today())
+
+
+@route(
+    bp,
+    "/clients/lookup",
+    action=Action.CLIENT_LOOKUP,
+    methods=["POST"],
+    summary="Find a client by tax id or bank account (custodians; audited, counted)",
+)
+def client_lookup() -> tuple[str, int]:
+    form = request.form
+    by = form.get("by") or ""
+    found: list[records.Client] | None = None
+    error: VaultError | None = None
+    try:
+        found = lookups.lookup_clients(
+            vault(), db(), caller(), by=by, value=(form.get("value") or "")[:100]
+        )
+    except VaultError as exc:
+        refused(exc)
+        error = exc
+    # The value is never echoed back: not in the form, not in a link.
+    return render_template(
+        "ui/clients.html",
+        clients=found or [],
+        looked_up=by if error is None else None,
+        more=False,
+        page=1,
+        q="",
+        can_lookup=True,
+        error=error,
+    ), (error.status if error else 200)
 
 
 @route(

@@ -7,17 +7,19 @@ everything else is a plain page, never a stack trace.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import g, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from vault.web.sensitive import without_sensitive
 from vault.web.ui.labels import message_for, title_for
 
 
 def here() -> str:
     """The current path with its query, for coming back after sign-in or a language switch."""
-    path = request.full_path
-    return path[:-1] if path.endswith("?") else path
+    pairs = without_sensitive(request.args.items(multi=True))
+    return f"{request.path}?{urlencode(pairs)}" if pairs else request.path
 
 
 def render(status: int, code: str, title: str, detail: str) -> Response:

@@ -286,6 +286,16 @@ MESSAGES: dict[str, LazyString] = {
         "Create API tokens from your own page, signed in with your browser, not with a token."
     ),
     "invalid_token_label": _l("Name the token (1 to 100 characters), e.g. the script using it."),
+    # sensitive lookups and the page quota
+    "sensitive_in_url": _l(
+        "Tax ids and bank accounts are never put in a web address: use the lookup form."
+    ),
+    "invalid_lookup": _l("Give a tax id or a bank account to look up."),
+    "invalid_tax_id": _l("A tax id has at most 64 characters."),
+    "invalid_bank_account": _l("A bank account has at most 64 characters."),
+    "page_quota_exceeded": _l(
+        "You read too many catalogue pages in a short time; the auditors have been told."
+    ),
 }
 
 
