@@ -25,7 +25,6 @@ from flask import Blueprint, g, request
 from pydantic import BaseModel
 
 from vault import uow
-from vault.errors import NotFound
 from vault.policy import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,19 +43,11 @@ Answer = type[BaseModel] | Binary | None
 # of these when one status has several media types (JSON or CSV).
 Responses = Mapping[int, Answer | tuple[Answer, ...]]
 
-# A path id past its 32-bit column cannot name a row: not found, with the resource's
-# code, before any database sees it (SQLite and PostgreSQL alike).
-PATH_IDS = {
-    "record_id": "record_not_found",
-    "client_id": "client_not_found",
-    "attachment_id": "attachment_not_found",
-    "item_id": "item_not_found",
-    "request_id": "request_not_found",
-    "grant_id": "grant_not_found",
-    "person_id": "person_not_found",
-    "note_id": "notification_not_found",
-}
+# A path id past its 32-bit column cannot name a row, and neither database may see it
+# (SQLite cannot bind past 2**63, PostgreSQL refuses an int4 past 2**31): the view gets
+# an id no row has, so the id is not found, refused and audited like any unknown id.
 _ID_MAX = 2**31 - 1
+NO_ROW = 0  # ids start at 1 on both databases
 
 
 @dataclass(frozen=True)
@@ -115,9 +106,10 @@ def route(
             from vault.web.api.schema import parse_body, parse_query, render
             from vault.web.context import vault
 
-            for name, value in path.items():
-                if name in PATH_IDS and isinstance(value, int) and value > _ID_MAX:
-                    raise NotFound("no such row", code=PATH_IDS[name])
+            path = {
+                name: NO_ROW if isinstance(value, int) and value > _ID_MAX else value
+                for name, value in path.items()
+            }
             context = {"page_size_max": vault().config.page_size_max}
             kwargs: dict[str, Any] = {}
             if query is not None:
