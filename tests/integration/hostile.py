@@ -6,6 +6,7 @@ refused request changed nothing."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ def world(make: Factory, client: FlaskClient) -> World:
     attachment = client.post(
         f"{api}/records/{record.id}/attachments",
         headers={"Authorization": f"Bearer {tokens['employee']}"},
-        data={"file": (__import__("io").BytesIO(b"attached terms"), "terms.txt")},
+        data={"file": (io.BytesIO(b"attached terms"), "terms.txt")},
     ).json
     note_id = make.db.execute(sa.text("SELECT max(id) FROM notifications")).scalar_one()
     chart = client.get(f"{api}/stats/charts/none.svg", headers=custodian).json or {}
