@@ -19,13 +19,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, g, request
 from pydantic import BaseModel
 
 from vault import uow
-from vault.errors import NotFound
 from vault.policy import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,45 +38,16 @@ class Binary:
     description: str = ""
 
 
-def _out_of_range(spec: RouteSpec, path: Mapping[str, Any], name: str) -> NoReturn:
-    """Refuse a path id past its column as not found, audited like any unknown id.
-
-    Acts on a record or client file audit an unknown id (the service's refusal); an id
-    too large for its column is refused here, before any database sees it, with the
-    same code and its audit event (the id's text, at most 64 characters, in the event).
-    """
-    from vault import authz
-    from vault.web.context import caller, vault
-
-    error = NotFound("no such row", code=PATH_IDS[name])
-    if spec.action.on_target and g.get("person") is not None:
-        resource = {k.removesuffix("_id"): str(v)[:64] for k, v in path.items() if k in PATH_IDS}
-        raise authz.refuse(
-            error, vault(), caller(), spec.action, resource=resource, details={"id_range": name}
-        )
-    raise error
-
-
 Answer = type[BaseModel] | Binary | None
 # status -> what comes back: a reply model (JSON), a Binary, None (no body), or a tuple
 # of these when one status has several media types (JSON or CSV).
 Responses = Mapping[int, Answer | tuple[Answer, ...]]
 
-# A path id past its 32-bit column cannot name a row: not found, with the resource's
-# code, before any database sees it (SQLite and PostgreSQL alike).
-PATH_IDS = {
-    "record_id": "record_not_found",
-    "client_id": "client_not_found",
-    "attachment_id": "attachment_not_found",
-    "item_id": "item_not_found",
-    "request_id": "request_not_found",
-    "grant_id": "grant_not_found",
-    "person_id": "person_not_found",
-    "note_id": "notification_not_found",
-    "proposal_id": "proposal_not_found",
-    "token_id": "token_not_found",
-}
+# A path id past its 32-bit column cannot name a row, and neither database may see it
+# (SQLite cannot bind past 2**63, PostgreSQL refuses an int4 past 2**31): the view gets
+# an id no row has, so the id is not found, refused and audited like any unknown id.
 _ID_MAX = 2**31 - 1
+NO_ROW = 0  # ids start at 1 on both databases
 
 
 @dataclass(frozen=True)
@@ -136,9 +106,10 @@ def route(
             from vault.web.api.schema import parse_body, parse_query, render
             from vault.web.context import vault
 
-            for name, value in path.items():
-                if name in PATH_IDS and isinstance(value, int) and value > _ID_MAX:
-                    _out_of_range(spec, path, name)
+            path = {
+                name: NO_ROW if isinstance(value, int) and value > _ID_MAX else value
+                for name, value in path.items()
+            }
             context = {"page_size_max": vault().config.page_size_max}
             kwargs: dict[str, Any] = {}
             if query is not None:

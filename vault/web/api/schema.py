@@ -12,10 +12,12 @@ enforced one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import date
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from flask import Response, request
 from pydantic import (
@@ -125,8 +127,26 @@ class Body(BaseModel):
         return _safe(value)
 
 
+def _takes_int(annotation: Any) -> bool:
+    """Whether a field's type is a whole number (``int``, ``Id``, ``int | None``...)."""
+    if annotation is int:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_int(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_int(arg) for arg in get_args(annotation))
+    return False
+
+
+_WHOLE = re.compile(r"-?[0-9]{1,19}")
+
+
 class Query(BaseModel):
-    """A query string: values are text converted to the field's type; empty means unset."""
+    """A query string: values are text converted to the field's type; empty means unset.
+
+    A whole number is written in decimal digits only: not ``10.5``, ``1e3``, ``1_0`` or
+    ``0x10`` (which the lax conversion would otherwise read), nor past 19 digits.
+    """
 
     model_config = ConfigDict(strict=False, extra="ignore", frozen=True)
     codes: ClassVar[Mapping[str, str]] = {}
@@ -140,8 +160,17 @@ class Query(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _safe_text(cls, value: Any) -> Any:
-        return _safe(value)
+    def _safe_text(cls, value: Any, info: ValidationInfo) -> Any:
+        value = _safe(value)
+        field = cls.model_fields.get(info.field_name or "")
+        if (
+            isinstance(value, str)
+            and field is not None
+            and _takes_int(field.annotation)
+            and not _WHOLE.fullmatch(value)
+        ):
+            raise PydanticCustomError("int_parsing", "a whole number in decimal digits")
+        return value
 
 
 class LimitQuery(Query):
