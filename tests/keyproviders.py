@@ -83,8 +83,17 @@ def make_token(conf: Path) -> Token:
     a process sees only the tokens made before it first used the library."""
     label = "t" + uuid.uuid4().hex[:12]
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label]
-        + ["--pin", PIN, "--so-pin", SO_PIN],
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            PIN,
+            "--so-pin",
+            SO_PIN,
+        ],
         check=True,
         capture_output=True,
         env={**os.environ, "SOFTHSM2_CONF": str(conf)},
@@ -152,8 +161,13 @@ def bao(tmp_path: Path) -> Iterator[Bao]:
         token = "root-" + secrets.token_hex(12)
         log = open(tmp_path / "bao.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
-            [binary, "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}"]
-            + [f"-dev-root-token-id={token}"],
+            [
+                binary,
+                "server",
+                "-dev",
+                f"-dev-listen-address=127.0.0.1:{port}",
+                f"-dev-root-token-id={token}",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "HOME": str(tmp_path)},

@@ -25,7 +25,7 @@ class Config:
     # PKCS#11 HSM (VAULT_PKCS11_*): the module, the token, its user PIN (the value, or a
     # file holding it) and the label prefix of the key-encryption keys in the token.
     pkcs11_module: str = ""
-    pkcs11_token_label: str = "archive-vault"
+    pkcs11_token_label: str = "archive-vault"  # noqa: S105 - a label, not a secret
     pkcs11_pin: str = field(default="", repr=False)
     pkcs11_pin_file: Path | None = None
     pkcs11_key_label: str = "archive-vault-kek"

@@ -19,6 +19,7 @@ opened or answers with a device error raises ``KeyProviderUnavailable``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -121,10 +122,8 @@ class Pkcs11Provider(ExternalProvider):
     def _reset(self) -> None:
         session, self._session, self._keys = self._session, None, {}
         if session is not None:
-            try:
+            with contextlib.suppress(Exception):  # the session is gone either way
                 session.close()
-            except Exception:  # noqa: BLE001, S110 - the session is gone either way
-                pass
 
     def _load_keys(self) -> dict[str, Any]:
         session = self._open()

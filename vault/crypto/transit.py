@@ -113,9 +113,7 @@ class TransitProvider(ExternalProvider):
         mounts = self._call(lambda: self.__client.sys.list_mounted_secrets_engines())
         listed = mounts.get("data", mounts)
         if f"{self._mount.strip('/')}/" not in listed:
-            self._call(
-                lambda: self.__client.sys.enable_secrets_engine("transit", path=self._mount)
-            )
+            self._call(lambda: self.__client.sys.enable_secrets_engine("transit", path=self._mount))
         try:
             return self._id(self._read_latest())
         except KeyProviderUnavailable:
