@@ -172,9 +172,21 @@ def test_full_scenario_under_the_provider(api, make, vault, db, config, service,
     assert runner.invoke(main, ["audit", "seal"], env=env).exit_code == 0
     verified = runner.invoke(main, ["audit", "verify"], env=env)
     assert verified.exit_code == 0 and "audit log intact" in verified.output, verified.output
+    # Rotation in the provider, then every data key re-wrapped onto the new KEK.
+    first = vault.keys.active_key_id
+    rotated = runner.invoke(main, ["keys", "rotate"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    rewrapped = runner.invoke(main, ["keys", "rewrap"], env=env)
+    assert rewrapped.exit_code == 0, rewrapped.output
+    db.rollback()
+    after = {blob[2 : 2 + blob[1]].decode() for blob in db.scalars(sa.select(Record.wrapped_dek))}
+    assert len(after) == 1 and after != {first} and next(iter(after)).startswith(f"{first[:6]}")
     status = runner.invoke(main, ["keys", "status"], env=env)
     assert status.exit_code == 0, status.output
     assert f"by provider:  {config.key_provider} " in status.output
+    assert f"keys:       local-1, {first}, {next(iter(after))}" in status.output
+    again = api.get(f"/records/{record.json['id']}/content?purpose={PURPOSE}", c_token)
+    assert again.status_code == 200 and CANARY in again.json["content"]
 
     vault.maybe_seal()
     captured = capfd.readouterr()
