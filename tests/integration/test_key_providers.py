@@ -217,6 +217,9 @@ def test_a_provider_that_is_down_fails_closed(api, make, vault, config, service,
     for resp in (
         client.get(f"/api/v1/records/{record.id}/content?purpose={PURPOSE}", headers=headers),
         client.post(
+            f"/api/v1/records/{record.id}/copy", headers=headers, json={"purpose": PURPOSE}
+        ),
+        client.post(
             "/api/v1/records",
             headers={"Authorization": f"Bearer {s_token}"},
             json={"client_id": record.client_id, "section": "basic", "title": "t", "content": "x"},
