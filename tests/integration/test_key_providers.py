@@ -121,6 +121,13 @@ def test_wrap_unwrap_context_rotation_rewrap(vault: Vault, config: Config, provi
     # A data key still under the key file (before `keys migrate`) opens too.
     local = LocalKeyring.load(config.keyring).wrap(dek, b"record:3")
     assert keys.unwrap(local, b"record:3") == dek
+    # Many at once (Transit: one batch request per kind): a bad one is None, not an error.
+    many = WrapOnly(keys).rewrap_many(
+        [(local, b"record:3"), (wrapped, b"record:1"), (local, b"record:4"), (moved, b"record:1")]
+    )
+    assert many[2] is None and all(m is not None for i, m in enumerate(many) if i != 2)
+    assert {m.key_id for m in many if m is not None} == {second}
+    assert keys.unwrap(many[0], b"record:3") == dek and keys.unwrap(many[3], b"record:1") == dek
 
 
 def test_the_hsm_key_never_leaves_the_token(vault: Vault, config: Config, provider: str):

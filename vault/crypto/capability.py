@@ -11,6 +11,8 @@ content: a person's own second-factor (TOTP) secret, bound to ``totp:<person id>
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.crypto.errors import DecryptionError
@@ -50,6 +52,20 @@ class WrapOnly:
         if rewrap is not None:
             return rewrap(wrapped, context)
         return self.__provider.wrap(self.__provider.unwrap(wrapped, context), context)
+
+    def rewrap_many(self, items: Sequence[tuple[WrappedKey, bytes]]) -> list[WrappedKey | None]:
+        """:meth:`rewrap` of each (wrapped key, context), in one round trip where the
+        provider can (Transit's batch); ``None`` for a key that cannot be unwrapped."""
+        many = getattr(self.__provider, "rewrap_many", None)
+        if many is not None:
+            return list(many(items))
+        out: list[WrappedKey | None] = []
+        for wrapped, context in items:
+            try:
+                out.append(self.rewrap(wrapped, context))
+            except DecryptionError:
+                out.append(None)
+        return out
 
     def unwrap_own_secret(self, wrapped: WrappedKey, context: bytes) -> DataKey:
         """Open a person's own sealed second-factor secret; any other context is refused."""

@@ -150,15 +150,20 @@ def _migrate_kind(
         ).all()
         if not rows:
             return
-        changes, old_ids = [], set()
+        changes, old_ids, todo = [], set(), []
         for key, blob in rows:
             old = key_id_of(blob)
             if owns(old):
                 report.already[kind.name] += 1
                 continue
             try:
-                fresh = keys.rewrap(WrappedKey.from_bytes(blob), kind.context(key))
+                todo.append((key, old, WrappedKey.from_bytes(blob)))
             except DecryptionError:
+                report.failed[kind.name].append(key)
+        # One call for the batch: Transit wraps the whole batch in one request.
+        moved = keys.rewrap_many([(wrapped, kind.context(key)) for key, _, wrapped in todo])
+        for (key, old, _), fresh in zip(todo, moved, strict=True):
+            if fresh is None:
                 report.failed[kind.name].append(key)
                 continue
             changes.append({"b_key": key, "b_wrapped": fresh.to_bytes()})
