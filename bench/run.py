@@ -17,6 +17,9 @@ run; ``--large`` uses a 1 GiB file for the attachment memory check.
            table: consultation vs the lean reference route (>= 80 %, p99 <= 30 ms), ``/me``
            vs bare JSON (>= 50 %), consultation vs OpenBao's audited 4 KiB read (stretch
            >= 0.35x; needs ``wrk`` and the ``bench`` extra's ``bao``)
+- providers: wrap/unwrap per key provider (PKCS#11 on SoftHSM2, OpenBao Transit) and
+           ``keys migrate`` records/s, as ratios of the local key file's (needs
+           ``softhsm2`` and ``bao``)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "search": ([], ["--records", "20000"]),
     "consult": ([], ["--duration", "3", "--rounds", "1", "--warmup", "1"]),
     "pipeline": ([], ["--quick"]),
+    "providers": ([], ["--keys", "300", "--records", "2000"]),
 }
 SCRIPTS = {
     "audit": "audit_bench.py",
@@ -47,6 +51,7 @@ SCRIPTS = {
     "search": "search_bench.py",
     "consult": "consult_bench.py",
     "pipeline": "pipeline_bench.py",
+    "providers": "provider_bench.py",
 }
 
 

@@ -20,8 +20,22 @@ class Config:
     home: Path = Path("var")
     database_url: str = ""
     secret_key: str = ""
-    key_provider: str = "local"
+    key_provider: str = "local"  # "local" (the key file), "pkcs11" or "transit"
     keyring_path: Path | None = None
+    # PKCS#11 HSM (VAULT_PKCS11_*): the module, the token, its user PIN (the value, or a
+    # file holding it) and the label prefix of the key-encryption keys in the token.
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = "archive-vault"  # noqa: S105 - a label, not a secret
+    pkcs11_pin: str = field(default="", repr=False)
+    pkcs11_pin_file: Path | None = None
+    pkcs11_key_label: str = "archive-vault-kek"
+    # OpenBao / HashiCorp Vault Transit (VAULT_TRANSIT_*): the server, its token (the value,
+    # or a file holding it), the engine's mount and the Transit key's name.
+    transit_url: str = ""
+    transit_token: str = field(default="", repr=False)
+    transit_token_file: Path | None = None
+    transit_mount: str = "transit"
+    transit_key: str = "archive-vault"
     blob_dir: Path | None = None
     log_dir: Path | None = None
     site_policy: Path | None = None
@@ -117,10 +131,14 @@ class Config:
         kw: dict[str, object] = {}
         if "VAULT_HOME" in env:
             kw["home"] = Path(env["VAULT_HOME"])
-        for name in ("database_url", "secret_key", "key_provider"):
+        for name in ("database_url", "secret_key", "key_provider", *_PROVIDER_SETTINGS):
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]
+        for name in ("pkcs11_pin_file", "transit_token_file"):
+            var = f"VAULT_{name.upper()}"
+            if env.get(var):
+                kw[name] = Path(env[var])
         for name in ("keyring_path", "blob_dir", "log_dir", "site_policy"):
             var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
             if env.get(var):
@@ -169,6 +187,31 @@ class Config:
             raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")
         return cls(**kw)  # type: ignore[arg-type]
 
+    def provider_secret(self, name: str) -> str:
+        """The PKCS#11 PIN (``pkcs11_pin``) or Transit token (``transit_token``): the
+        setting's value, else the first line of its ``*_file`` (0600); never logged."""
+        value = str(getattr(self, name))
+        if value:
+            return value
+        path = getattr(self, f"{name}_file")
+        var = f"VAULT_{name.upper()}"
+        if path is None:
+            raise InvalidInput(
+                f"the {self.key_provider} key provider needs {var} or {var}_FILE",
+                code="key_provider_settings",
+            )
+        try:
+            if Path(path).stat().st_mode & 0o077:
+                raise InvalidInput(f"{path} is readable by others; run: chmod 600 {path}")
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read {var}_FILE {path}: {exc.strerror}", code="key_provider_settings"
+            ) from None
+        if not lines or not lines[0].strip():
+            raise InvalidInput(f"{var}_FILE {path} is empty", code="key_provider_settings")
+        return lines[0].strip()
+
     def load_secret_key(self) -> str:
         """The session secret: from ``VAULT_SECRET_KEY`` or the file ``init`` wrote."""
         if self.secret_key:
@@ -190,6 +233,21 @@ class Config:
             return
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
+
+
+KEY_PROVIDERS = ("local", "pkcs11", "transit")
+
+
+_PROVIDER_SETTINGS = (
+    "pkcs11_module",
+    "pkcs11_token_label",
+    "pkcs11_pin",
+    "pkcs11_key_label",
+    "transit_url",
+    "transit_token",
+    "transit_mount",
+    "transit_key",
+)
 
 
 _INT_SETTINGS = (

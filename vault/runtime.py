@@ -52,9 +52,7 @@ class Vault:
     def open(cls, config: Config, *, keys: KeyProvider | None = None) -> Vault:
         """Open the vault; refuses (InvalidInput / KeyringError / PolicyError) if unusable."""
         if keys is None:
-            if config.key_provider != "local":
-                raise InvalidInput(f"unknown key provider {config.key_provider!r}")
-            keys = LocalKeyring.load(config.keyring)
+            keys = open_provider(config)
         view, unsealer = capability.split(keys)
         engine = make_engine(config.database_url)
         audit = AuditLog(
@@ -188,6 +186,52 @@ def _site_text(engine: Engine) -> str:
     except (OperationalError, ProgrammingError):
         return ""  # a database not yet migrated: `init` / `migrate` come first
     return text or ""
+
+
+def open_provider(config: Config, name: str | None = None) -> KeyProvider:
+    """The key provider ``name`` (default: the configured one) built from the settings.
+
+    ``local`` is the key file. ``pkcs11`` and ``transit`` keep their key-encryption keys
+    outside the vault and read the key file for the vault's secrets and the data keys not
+    yet migrated (see ``vault.crypto.external``). Nothing is contacted here: the token or
+    server is reached on first use, and failing then raises ``KeyProviderUnavailable``.
+    """
+    name = config.key_provider if name is None else name
+    if name == "local":
+        return LocalKeyring.load(config.keyring)
+    if name == "pkcs11":
+        from vault.crypto.hsm import Pkcs11Provider
+
+        if not config.pkcs11_module:
+            raise InvalidInput(
+                "the pkcs11 key provider needs VAULT_PKCS11_MODULE (the PKCS#11 library)",
+                code="key_provider_settings",
+            )
+        return Pkcs11Provider(
+            module=config.pkcs11_module,
+            token_label=config.pkcs11_token_label,
+            pin=config.with_(key_provider=name).provider_secret("pkcs11_pin"),
+            key_label=config.pkcs11_key_label,
+            keyfile=LocalKeyring.load(config.keyring),
+        )
+    if name == "transit":
+        from vault.crypto.transit import TransitProvider
+
+        if not config.transit_url:
+            raise InvalidInput(
+                "the transit key provider needs VAULT_TRANSIT_URL (the server's address)",
+                code="key_provider_settings",
+            )
+        return TransitProvider(
+            url=config.transit_url,
+            token=config.with_(key_provider=name).provider_secret("transit_token"),
+            key=config.transit_key,
+            mount=config.transit_mount,
+            keyfile=LocalKeyring.load(config.keyring),
+        )
+    raise InvalidInput(
+        f"unknown key provider {name!r} (local, pkcs11 or transit)", code="key_provider_settings"
+    )
 
 
 def _emit_audit_copy_after_commit(

@@ -1,4 +1,4 @@
-"""Key-encryption keys: ``keys status|rotate|rewrap|retire``."""
+"""Key-encryption keys: ``keys status|rotate|rewrap|retire|migrate``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def keys_status(as_json: bool) -> None:
     for kind, per_key in found.wrapped.items():
         counts = ", ".join(f"{key_id} {n}" for key_id, n in per_key.items()) or "none"
         click.echo(f"{kind + ':':<13} {counts}")
+    where = ", ".join(f"{name} {n}" for name, n in found.by_provider.items()) or "none"
+    click.echo(f"{'by provider:':<13} {where}")
     if found.outdated:
         click.echo(
             f"{found.outdated} data key(s) under older keys: run 'archive-vault keys rewrap'"
@@ -133,3 +135,74 @@ def keys_retire(key_id: str, by: str, reason: str) -> None:
         f"proposed, awaiting a second admin: #{proposal_id} retire {key_id}. Another admin "
         f"approves with 'archive-vault proposals approve {proposal_id} --by EMAIL'."
     )
+
+
+@keys.command("migrate")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Choice(["pkcs11", "transit"]),
+    help="the key provider to move every data key to (its VAULT_PKCS11_* / VAULT_TRANSIT_*)",
+)
+@click.option(
+    "--batch",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="rows per transaction",
+)
+@friendly
+def keys_migrate(target: str, batch: int) -> None:
+    """Move every data key from the key file to a provider (content untouched; rerun to resume).
+
+    Run the servers with VAULT_KEY_PROVIDER set to the target first: they read both.
+    """
+    from tqdm import tqdm
+
+    from vault.keys import migration
+    from vault.runtime import open_provider
+
+    started = time.perf_counter()
+    with (
+        opened() as (v, db),
+        tqdm(unit=" keys", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
+    ):
+        provider = open_provider(v.config, target)
+
+        def batch_done(looked_at: int) -> None:
+            # A resumable batch job, like `keys rewrap`: each batch commits on its own.
+            db.commit()
+            bar.update(looked_at)
+
+        report = migration.migrate(
+            v,
+            db,
+            Caller.operator(),
+            provider,
+            name=target,
+            batch=batch,
+            progress=batch_done,
+            on_total=lambda n: bar.reset(total=n),
+        )
+    per_kind = ", ".join(f"{kind} {n}" for kind, n in report.migrated.items())
+    click.echo(
+        f"moved {report.total_migrated} data keys to {target} under {report.active_key_id} "
+        f"({per_kind}); {sum(report.already.values())} were there already; "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if v.config.key_provider != target:
+        click.echo(
+            f"set VAULT_KEY_PROVIDER={target} for the servers and every command "
+            "(they read both the key file's data keys and the provider's)"
+        )
+    if report.total_failed:
+        for kind, ids in report.failed.items():
+            if ids:
+                shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+                click.echo(
+                    f"{kind}: {len(ids)} wrapped key(s) could not be unwrapped and were "
+                    f"left as they are (ids {shown})",
+                    err=True,
+                )
+        sys.exit(EXIT_FAILED)

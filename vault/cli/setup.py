@@ -13,16 +13,37 @@ from vault.runtime import Vault
 
 
 @click.command(cls=Command)
+@click.option(
+    "--key-provider",
+    type=click.Choice(["local", "pkcs11", "transit"]),
+    default=None,
+    help="where the key-encryption keys live (default: VAULT_KEY_PROVIDER, else local)",
+)
 @friendly
-def init() -> None:
-    """Create the data folder, the keyring (0600), the secret key and the database."""
+def init(key_provider: str | None = None) -> None:
+    """Create the data folder, the keyring (0600), the secret key and the database.
+
+    With --key-provider pkcs11|transit, also the first key-encryption key in the HSM
+    token or the Transit key (settings VAULT_PKCS11_* / VAULT_TRANSIT_*).
+    """
     from vault.migrations import upgrade
+    from vault.runtime import open_provider
 
     cfg = config()
+    if key_provider is not None:
+        cfg = cfg.with_(key_provider=key_provider)
     cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if cfg.key_provider == "local" and not cfg.keyring.exists():
+    if not cfg.keyring.exists():
+        # pkcs11 and transit still keep the vault's secrets (audit MAC, blind index,
+        # signing key) in the key file: moving them into the provider is part 2.
         LocalKeyring.create(cfg.keyring)
         click.echo(f"created keyring {cfg.keyring} (mode 0600)")
+    if cfg.key_provider != "local":
+        provider = open_provider(cfg)
+        ensure = getattr(provider, "ensure_key")  # noqa: B009 - the external providers'
+        click.echo(f"{cfg.key_provider} key provider ready, active key {ensure()}")
+        if config().key_provider != cfg.key_provider:
+            click.echo(f"set VAULT_KEY_PROVIDER={cfg.key_provider} for every command")
     cfg.write_secret_key()
     upgrade(cfg.database_url)
     click.echo(f"database ready: {_safe_url(cfg.database_url)}")

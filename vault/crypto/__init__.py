@@ -5,7 +5,12 @@ Imports only the standard library and `cryptography`.
 
 from vault.crypto.blind_index import blind_index, normalize
 from vault.crypto.envelope import aad_for, decrypt_field, encrypt_field
-from vault.crypto.errors import CryptoError, DecryptionError, KeyringError
+from vault.crypto.errors import (
+    CryptoError,
+    DecryptionError,
+    KeyProviderUnavailable,
+    KeyringError,
+)
 from vault.crypto.providers import DataKey, KeyProvider, LocalKeyring, WrappedKey
 from vault.crypto.streaming import (
     SEGMENT_SIZE,
@@ -20,6 +25,7 @@ __all__ = [
     "DataKey",
     "DecryptionError",
     "KeyProvider",
+    "KeyProviderUnavailable",
     "KeyringError",
     "LocalKeyring",
     "WrappedKey",

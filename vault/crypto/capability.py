@@ -11,6 +11,8 @@ content: a person's own second-factor (TOTP) secret, bound to ``totp:<person id>
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.crypto.errors import DecryptionError
@@ -51,6 +53,20 @@ class WrapOnly:
             return rewrap(wrapped, context)
         return self.__provider.wrap(self.__provider.unwrap(wrapped, context), context)
 
+    def rewrap_many(self, items: Sequence[tuple[WrappedKey, bytes]]) -> list[WrappedKey | None]:
+        """:meth:`rewrap` of each (wrapped key, context), in one round trip where the
+        provider can (Transit's batch); ``None`` for a key that cannot be unwrapped."""
+        many = getattr(self.__provider, "rewrap_many", None)
+        if many is not None:
+            return list(many(items))
+        out: list[WrappedKey | None] = []
+        for wrapped, context in items:
+            try:
+                out.append(self.rewrap(wrapped, context))
+            except DecryptionError:
+                out.append(None)
+        return out
+
     def unwrap_own_secret(self, wrapped: WrappedKey, context: bytes) -> DataKey:
         """Open a person's own sealed second-factor secret; any other context is refused."""
         if not context.startswith(OWN_SECRET_CONTEXTS):
@@ -68,6 +84,11 @@ class WrapOnly:
     def verify_key(self) -> Ed25519PublicKey:
         """The public half of :meth:`signing_key`."""
         return self.__provider.verify_key()
+
+    @property
+    def retires(self) -> bool:
+        """Whether the vault itself removes this provider's old KEKs (the local key file)."""
+        return callable(getattr(self.__provider, "retire", None))
 
     def retire(self, key_id: str) -> None:
         """Remove a KEK that no data key needs any more; only for providers that rotate."""

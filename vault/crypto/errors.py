@@ -26,3 +26,10 @@ class DecryptionError(CryptoError):
 
 class KeyringError(CryptoError):
     """The keyring file is missing, unreadable, too permissive or corrupt."""
+
+
+class KeyProviderUnavailable(CryptoError):
+    """The key provider (HSM, OpenBao) cannot be reached or refused the vault's credentials.
+
+    The message names the provider and what failed, never a PIN, token or key.
+    """

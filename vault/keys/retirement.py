@@ -41,7 +41,7 @@ def wrapped_under(db: Session, key_id: str) -> dict[str, int]:
 
 def check(v: Vault, db: Session, key_id: str) -> None:
     """Refuse unless ``key_id`` can be retired now."""
-    if not v.keys.rotates:
+    if not v.keys.retires:
         raise InvalidInput(
             f"the {v.config.key_provider} key provider retires its keys itself",
             code="retirement_unsupported",

@@ -63,6 +63,15 @@ class Status:
     wrapped: dict[str, dict[str, int]]
 
     @property
+    def by_provider(self) -> dict[str, int]:
+        """Data keys per provider holding their KEK (``local``, ``pkcs11``, ``transit``)."""
+        out: dict[str, int] = {}
+        for per in self.wrapped.values():
+            for key_id, n in per.items():
+                out[provider_of(key_id)] = out.get(provider_of(key_id), 0) + n
+        return dict(sorted(out.items()))
+
+    @property
     def outdated(self) -> int:
         """Data keys not wrapped under the active KEK (what ``rewrap`` would take over)."""
         active = self.provider.active_key_id
@@ -76,8 +85,15 @@ class Status:
             "key_ids": list(self.provider.key_ids),
             "audit_key_fingerprint": self.provider.audit_key_fingerprint,
             "wrapped_keys": self.wrapped,
+            "by_provider": self.by_provider,
             "outdated": self.outdated,
         }
+
+
+def provider_of(key_id: str) -> str:
+    """Which provider a key id belongs to: ``pkcs11:...``, ``transit:...``, else ``local``."""
+    head, sep, _ = key_id.partition(":")
+    return head if sep and head in ("pkcs11", "transit") else "local"
 
 
 def status(v: Vault, db: Session, caller: Caller) -> Status:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from vault import uow
+from vault.crypto import KeyProviderUnavailable
 from vault.errors import VaultError
 
 _HTTP_CODES = {
@@ -108,6 +109,19 @@ def init_app(app: Flask) -> None:
             "storage_unavailable",
             "Service unavailable",
             "the request could not be recorded and did not happen",
+        )
+
+    @app.errorhandler(KeyProviderUnavailable)
+    def _key_provider_down(exc: KeyProviderUnavailable) -> Response:
+        _rollback()
+        # The HSM or Transit server cannot be used: fail closed, no content, never a 500.
+        # The message names the provider only (never a PIN, token or key).
+        structlog.get_logger("vault").error("key provider unavailable", reason=str(exc))
+        return _page(503, "key_provider_unavailable", "Service unavailable") or problem(
+            503,
+            "key_provider_unavailable",
+            "Service unavailable",
+            "the key provider cannot be reached; the request did not happen",
         )
 
     @app.errorhandler(Exception)  # the last resort: never a traceback to the client

@@ -1,0 +1,263 @@
+"""A PKCS#11 hardware security module as the key provider (tested with SoftHSM2).
+
+The key-encryption keys (KEKs) are AES-256 secret-key objects generated inside the token,
+``SENSITIVE`` and not ``EXTRACTABLE``: they never leave it. Their labels are
+``<key label>.1``, ``<key label>.2``...; the highest is active, and a rotation generates
+the next one (old ones stay, so every data key they wrap still opens). The vault's key id
+for ``<key label>.N`` is ``pkcs11:<key label>.N``.
+
+Wrapped-key blob (AES-256-GCM computed inside the token under the KEK the key id names):
+    0x01 (format, 1 byte) || nonce (12 bytes) || encrypted DEK (32) || tag (16)
+AAD = 0x01 || len(key_id) || key_id || context: a wrapped key opens only under its own
+KEK and for the place it was wrapped for; anything else is one ``DecryptionError``.
+
+The PIN is given to the constructor (read from an environment variable or a file by the
+caller) and never appears in a message, a log or a ``repr``. The token is opened lazily
+in each process (a PKCS#11 session does not survive a fork), and a token that cannot be
+opened or answers with a device error raises ``KeyProviderUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from typing import Any
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import exceptions as p11
+from pkcs11.mechanisms import GCMParams
+
+from vault.crypto.errors import DecryptionError, KeyProviderUnavailable
+from vault.crypto.external import ExternalProvider
+from vault.crypto.providers import (
+    KEY_SIZE,
+    NONCE_SIZE,
+    TAG_SIZE,
+    DataKey,
+    LocalKeyring,
+    WrappedKey,
+)
+
+_FORMAT = 0x01
+
+
+_BLOB_SIZE = 1 + NONCE_SIZE + KEY_SIZE + TAG_SIZE
+
+
+# Failures of the token itself (not of one decryption): the provider is unavailable.
+_DEVICE_ERRORS: tuple[type[Exception], ...] = (
+    p11.DeviceError,
+    p11.DeviceMemory,
+    p11.DeviceRemoved,
+    p11.TokenNotPresent,
+    p11.TokenNotRecognised,
+    p11.SessionClosed,
+    p11.SessionHandleInvalid,
+    p11.UserNotLoggedIn,
+    p11.PinIncorrect,
+    p11.PinLocked,
+    p11.PinExpired,
+    p11.NoSuchToken,
+)
+
+
+class Pkcs11Provider(ExternalProvider):
+    """`KeyProvider` whose KEKs are non-extractable AES keys in a PKCS#11 token."""
+
+    name = "pkcs11"
+    prefix = "pkcs11:"
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        token_label: str,
+        pin: str,
+        key_label: str,
+        keyfile: LocalKeyring | None,
+    ) -> None:
+        super().__init__(keyfile)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key_label):
+            raise ValueError("the PKCS#11 key label must be 1..64 of A-Z a-z 0-9 _ . -")
+        self._module = module
+        self._token_label = token_label
+        self.__pin = pin
+        self._key_label = key_label
+        self._lock = threading.RLock()
+        self._pid = -1
+        self._session: Any = None
+        self._keys: dict[str, Any] = {}  # key id -> the token's key object
+
+    def __repr__(self) -> str:
+        return f"Pkcs11Provider(token={self._token_label!r}, key_label={self._key_label!r})"
+
+    # -- the token ---------------------------------------------------------------------------
+    def _unavailable(self, exc: BaseException | None = None) -> KeyProviderUnavailable:
+        why = f" ({type(exc).__name__})" if exc is not None else ""
+        return KeyProviderUnavailable(
+            f"the PKCS#11 token {self._token_label!r} cannot be used{why}"
+        )
+
+    def _open(self) -> Any:
+        """The session of this process, opened (and logged in) on first use."""
+        if self._session is not None and self._pid == os.getpid():
+            return self._session
+        self._session, self._keys = None, {}
+        try:
+            lib = pkcs11.lib(self._module)
+            token = lib.get_token(token_label=self._token_label)
+            try:
+                session = token.open(user_pin=self.__pin, rw=True)
+            except p11.UserAlreadyLoggedIn:
+                # PKCS#11 logs in per process: another session of ours already did.
+                session = token.open(rw=True)
+        except (p11.PKCS11Error, OSError, RuntimeError) as exc:
+            raise self._unavailable(exc) from None
+        self._session, self._pid = session, os.getpid()
+        return session
+
+    def _reset(self) -> None:
+        session, self._session, self._keys = self._session, None, {}
+        if session is not None:
+            with contextlib.suppress(Exception):  # the session is gone either way
+                session.close()
+
+    def _load_keys(self) -> dict[str, Any]:
+        session = self._open()
+        found: dict[str, Any] = {}
+        try:
+            for obj in session.get_objects(
+                {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES}
+            ):
+                label = obj.label
+                if _number(self._key_label, label):
+                    found[self.prefix + label] = obj
+        except _DEVICE_ERRORS as exc:
+            self._reset()
+            raise self._unavailable(exc) from None
+        self._keys = found
+        return found
+
+    def _key(self, key_id: str) -> Any | None:
+        with self._lock:
+            keys = self._keys if self._session is not None else self._load_keys()
+            if key_id not in keys:
+                keys = self._load_keys()  # another process may have rotated
+            return keys.get(key_id)
+
+    def _order(self, key_id: str) -> int:
+        return _number(self._key_label, key_id.removeprefix(self.prefix))
+
+    # -- the provider ------------------------------------------------------------------------
+    @property
+    def active_key_id(self) -> str:
+        """The KEK with the highest number: ``pkcs11:<key label>.N``."""
+        with self._lock:
+            keys = self._keys if self._session is not None and self._keys else self._load_keys()
+            if not keys:
+                raise KeyProviderUnavailable(
+                    f"the PKCS#11 token {self._token_label!r} holds no key labelled "
+                    f"{self._key_label}.N; create one with `archive-vault init`"
+                )
+            return max(keys, key=self._order)
+
+    def _key_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._load_keys(), key=self._order)
+
+    def ensure_key(self) -> str:
+        """Generate the first KEK if the token holds none; return the active key id."""
+        with self._lock:
+            if not self._load_keys():
+                return self.rotate()
+            return self.active_key_id
+
+    def rotate(self) -> str:
+        """Generate a new non-extractable KEK in the token and make it active; old ones stay."""
+        with self._lock:
+            keys = self._load_keys()
+            n = max(map(self._order, keys), default=0) + 1
+            label = f"{self._key_label}.{n}"
+            try:
+                self._open().generate_key(
+                    KeyType.AES,
+                    KEY_SIZE * 8,
+                    label=label,
+                    store=True,
+                    template={
+                        Attribute.TOKEN: True,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.ENCRYPT: True,
+                        Attribute.DECRYPT: True,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                    },
+                )
+            except _DEVICE_ERRORS as exc:
+                self._reset()
+                raise self._unavailable(exc) from None
+            self._load_keys()
+            return self.prefix + label
+
+    def _wrap(self, dek: DataKey, context: bytes) -> WrappedKey:
+        key_id = self.active_key_id
+        key = self._key(key_id)
+        if key is None:
+            raise self._unavailable()
+        nonce = os.urandom(NONCE_SIZE)
+        with self._lock:
+            try:
+                sealed = key.encrypt(
+                    dek.material,
+                    mechanism=Mechanism.AES_GCM,
+                    mechanism_param=GCMParams(nonce, _aad(key_id, context)),
+                )
+            except _DEVICE_ERRORS as exc:
+                self._reset()
+                raise self._unavailable(exc) from None
+            except p11.PKCS11Error as exc:
+                raise self._unavailable(exc) from None
+        return WrappedKey(key_id, bytes([_FORMAT]) + nonce + bytes(sealed))
+
+    def _unwrap(self, wrapped: WrappedKey, context: bytes) -> DataKey:
+        blob = wrapped.blob
+        if len(blob) != _BLOB_SIZE or blob[0] != _FORMAT:
+            raise DecryptionError() from None
+        key = self._key(wrapped.key_id)
+        if key is None:
+            raise DecryptionError() from None
+        nonce, sealed = blob[1 : 1 + NONCE_SIZE], blob[1 + NONCE_SIZE :]
+        with self._lock:
+            try:
+                material = key.decrypt(
+                    sealed,
+                    mechanism=Mechanism.AES_GCM,
+                    mechanism_param=GCMParams(nonce, _aad(wrapped.key_id, context)),
+                )
+            except _DEVICE_ERRORS as exc:
+                self._reset()
+                raise self._unavailable(exc) from None
+            except p11.PKCS11Error:
+                # SoftHSM reports a failed tag check as a generic error; so is any other.
+                raise DecryptionError() from None
+        if len(material) != KEY_SIZE:
+            raise DecryptionError() from None
+        return DataKey(bytes(material))
+
+
+def _aad(key_id: str, context: bytes) -> bytes:
+    kid = key_id.encode()
+    return bytes([_FORMAT, len(kid)]) + kid + context
+
+
+def _number(key_label: str, label: str) -> int:
+    """N for ``<key label>.N``, else 0."""
+    head, dot, tail = label.rpartition(".")
+    if head != key_label or not dot or not tail.isdigit() or tail.startswith("0"):
+        return 0
+    return int(tail)
