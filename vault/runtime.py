@@ -278,11 +278,11 @@ _HOOKED = "after_commit_hooked"
 
 
 def _run_after_commit(session: Session) -> None:
-    for step in session.info.pop(AFTER_COMMIT, []):
-        try:
-            step()
-        except Exception:  # noqa: BLE001 - the act has committed; say so loudly, go on
-            structlog.get_logger("vault").exception("a step after commit failed")
+    # A step that fails raises from the commit: the act and its event are kept, and the
+    # caller (a CLI command, a route) says so, so that the operator runs it again.
+    steps, session.info[AFTER_COMMIT] = session.info.pop(AFTER_COMMIT, []), []
+    for step in steps:
+        step()
 
 
 def _drop_after_commit(session: Session) -> None:

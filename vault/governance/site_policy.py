@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -70,7 +71,7 @@ def load(v: Vault, db: Session, text: str, *, proposed_by: int, approved_by: int
     )
     db.add(row)
     db.flush()
-    after_commit(db, v.reload_policy)
+    after_commit(db, lambda: _take_up(v))
     return row
 
 
@@ -123,3 +124,11 @@ KIND = proposals.register(
         needs_subject=False,
     )
 )
+
+
+def _take_up(v: Vault) -> None:
+    """Load the approved policy in this process now; on failure the periodic check will."""
+    try:
+        v.reload_policy()
+    except Exception:  # noqa: BLE001 - the approval has committed; the refresh retries
+        structlog.get_logger("vault").exception("taking up the approved site policy failed")

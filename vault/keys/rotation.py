@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, event, func, select, update
+from sqlalchemy import Column, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault import auditing
@@ -36,7 +36,7 @@ from vault.crypto.contexts import client_context, record_context, totp_context
 from vault.errors import InvalidInput
 from vault.models import Client, LocalCredential, Record
 from vault.policy import Action
-from vault.runtime import Vault
+from vault.runtime import Vault, after_commit
 
 BATCH = 1000
 
@@ -112,31 +112,8 @@ def rotate(v: Vault, db: Session, caller: Caller) -> str:
         resource={"key": new_id},
         details={"previous": previous},
     )
-    _after_commit(db, lambda: v.keys.rotate(expected=new_id))
+    after_commit(db, lambda: v.keys.rotate(expected=new_id))
     return new_id
-
-
-_AFTER_COMMIT = "after_commit_work"  # db.info: work to run once the transaction commits
-
-
-def _after_commit(db: Session, work: Callable[[], object]) -> None:
-    """Run ``work`` once ``db``'s transaction has committed; never if it rolls back."""
-    pending = db.info.get(_AFTER_COMMIT)
-    if pending is None:
-        pending = db.info[_AFTER_COMMIT] = []
-        event.listen(db, "after_commit", _run_pending)
-        event.listen(db, "after_rollback", _drop_pending)
-    pending.append(work)
-
-
-def _run_pending(session: Session) -> None:
-    work, session.info[_AFTER_COMMIT] = session.info[_AFTER_COMMIT], []
-    for step in work:
-        step()
-
-
-def _drop_pending(session: Session) -> None:
-    session.info[_AFTER_COMMIT] = []
 
 
 @dataclass
