@@ -182,6 +182,9 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("POST", "/proposals/<int:proposal_id>/reject"): ("admin2", "employee", {"note": "no"}),
     ("POST", "/proposals/<int:proposal_id>/withdraw"): ("admin", "employee", {}),
     ("GET", "/policy/explain"): ("auditor", "employee", None),
+    ("GET", "/policy/site"): ("auditor", "employee", None),
+    ("POST", "/policy/site"): ("admin", "auditor", {"text": "", "reason": "no site rules"}),
+    ("POST", "/keys/retire"): ("admin", "auditor", {"key_id": "local-1", "reason": "old"}),
     ("GET", "/records"): ("employee", "departed", None),
     ("POST", "/records"): (
         "employee",

@@ -84,6 +84,10 @@ def test_every_operation_has_its_request_and_response_schemas(app, doc):
         "/access-requests/{request_id}/withdraw",
         "/clients/{client_id}/review",
         "/notifications/{note_id}/read",
+        "/me/sessions/end-all",
+        "/me/tokens/{token_id}/revoke",
+        "/people/{person_id}/sessions/revoke",
+        "/tokens/{token_id}/revoke",
     }
     records = doc["paths"]["/records"]["get"]
     assert {p["name"] for p in records["parameters"]} >= {"limit", "offset", "client_id", "q"}

@@ -152,9 +152,9 @@ def test_good_csv_is_imported_sealed_and_audited(api, make: Factory, vault, db, 
         f"/records/{credit.id}/content?purpose=check+import", make.token(make.custodian())
     )
     assert got.json["content"] == "IMPORTCANARY credit terms net 60"
-    token = make.token(make.person())
-    found = api.get("/clients?tax_id=91310000MA1FL0001X", token).json["items"]
-    assert [c["code"] for c in found] == ["ACME"]
+    token = make.token(make.custodian("core"))
+    found = api.post("/clients/lookup", token, json={"tax_id": "91310000MA1FL0001X"}).json
+    assert [c["code"] for c in found["items"]] == ["ACME"]
     actions = db.execute(sa.select(audit_events.c.action, audit_events.c.resource_record)).all()
     assert sum(a == "record:deposit" for a, _ in actions) == 3
     assert sum(a == "client:create" for a, _ in actions) == 2

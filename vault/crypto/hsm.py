@@ -30,7 +30,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
 
-from vault.crypto.errors import DecryptionError, KeyProviderUnavailable
+from vault.crypto.errors import DecryptionError, KeyProviderUnavailable, KeyringError
 from vault.crypto.external import ExternalProvider
 from vault.crypto.providers import (
     KEY_SIZE,
@@ -108,7 +108,13 @@ class Pkcs11Provider(ExternalProvider):
         self._session, self._keys = None, {}
         try:
             lib = pkcs11.lib(self._module)
-            token = lib.get_token(token_label=self._token_label)
+            try:
+                token = lib.get_token(token_label=self._token_label)
+            except p11.NoSuchToken:
+                # Some modules (SoftHSM2) list their tokens only when initialised: a token
+                # made or plugged in since is found after one re-initialisation.
+                lib.reinitialize()
+                token = lib.get_token(token_label=self._token_label)
             try:
                 session = token.open(user_pin=self.__pin, rw=True)
             except p11.UserAlreadyLoggedIn:
@@ -175,12 +181,23 @@ class Pkcs11Provider(ExternalProvider):
                 return self.rotate()
             return self.active_key_id
 
-    def rotate(self) -> str:
-        """Generate a new non-extractable KEK in the token and make it active; old ones stay."""
+    def next_key_id(self) -> str:
+        """The id the next :meth:`rotate` will give (announced in the audit log first)."""
+        with self._lock:
+            n = max(map(self._order, self._load_keys()), default=0) + 1
+        return f"{self.prefix}{self._key_label}.{n}"
+
+    def rotate(self, expected: str | None = None) -> str:
+        """Generate a new non-extractable KEK in the token and make it active; old ones stay.
+
+        ``expected``: the id announced by :meth:`next_key_id`; refused if taken since.
+        """
         with self._lock:
             keys = self._load_keys()
             n = max(map(self._order, keys), default=0) + 1
             label = f"{self._key_label}.{n}"
+            if expected is not None and expected != f"{self.prefix}{label}":
+                raise KeyringError(f"the next key is no longer {expected}: rotate again")
             try:
                 self._open().generate_key(
                     KeyType.AES,

@@ -28,7 +28,7 @@ import hvac
 import requests
 from hvac import exceptions as hv
 
-from vault.crypto.errors import DecryptionError, KeyProviderUnavailable
+from vault.crypto.errors import DecryptionError, KeyProviderUnavailable, KeyringError
 from vault.crypto.external import ExternalProvider
 from vault.crypto.providers import KEY_SIZE, DataKey, LocalKeyring, WrappedKey
 
@@ -133,8 +133,17 @@ class TransitProvider(ExternalProvider):
         )
         return self._id(self._read_latest())
 
-    def rotate(self) -> str:
-        """Rotate the Transit key (a new version, old ones kept) and return its key id."""
+    def next_key_id(self) -> str:
+        """The id the next :meth:`rotate` will give (announced in the audit log first)."""
+        return self._id(self._read_latest() + 1)
+
+    def rotate(self, expected: str | None = None) -> str:
+        """Rotate the Transit key (a new version, old ones kept) and return its key id.
+
+        ``expected``: the id announced by :meth:`next_key_id`; refused if taken since.
+        """
+        if expected is not None and expected != self.next_key_id():
+            raise KeyringError(f"the next key is no longer {expected}: rotate again")
         self._call(lambda: self._transit.rotate_key(self._key, mount_point=self._mount))
         return self._id(self._read_latest())
 
