@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# The whole suite on every core (pytest-xdist): about 9 minutes on 2 cores, 13 serially.
+# The whole suite on every core (pytest-xdist): about 26 minutes on 2 busy cores (2026-12-02).
 test: $(STAMP)
 	scripts/test-deps
 	$(BIN)/pytest -n auto
