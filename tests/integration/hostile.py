@@ -69,6 +69,8 @@ def world(make: Factory, client: FlaskClient) -> World:
         data={"file": (io.BytesIO(b"attached terms"), "terms.txt")},
     ).json
     note_id = make.db.execute(sa.text("SELECT max(id) FROM notifications")).scalar_one()
+    proposal_id = make.db.execute(sa.text("SELECT max(id) FROM proposals")).scalar_one()
+    token_id = make.db.execute(sa.text("SELECT max(id) FROM api_tokens")).scalar_one()
     chart = client.get(f"{api}/stats/charts/none.svg", headers=custodian).json or {}
     make.db.rollback()
     ids = {
@@ -80,6 +82,8 @@ def world(make: Factory, client: FlaskClient) -> World:
         "person_id": people["employee"].id,
         "attachment_id": attachment["id"],
         "note_id": note_id or 1,
+        "proposal_id": proposal_id or 1,
+        "token_id": token_id or 1,
         "name": (chart.get("charts") or "decisions").split(",")[0],
     }
     return World(tokens, ids, {role: p.email for role, p in people.items()})
