@@ -40,6 +40,9 @@ def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SoftHSM2 configuration per test session (the library reads it once per process)."""
     if shutil.which("softhsm2-util") is None or not Path(SOFTHSM_MODULE).exists():
         pytest.fail("SoftHSM2 is missing: apt-get install -y softhsm2 (or run scripts/test-deps)")
+    if os.environ.get("SOFTHSM2_CONF", "").startswith(str(tmp_path_factory.getbasetemp())):
+        # The library would re-read it at its next re-initialisation and lose the tokens.
+        pytest.fail("a second SoftHSM2 configuration in one session: register the fixture once")
     root = tmp_path_factory.mktemp("softhsm")
     (root / "tokens").mkdir()
     conf = root / "softhsm2.conf"

@@ -10,6 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
+
+# The key providers' fixtures, registered here once: imported into each test module, a
+# session fixture would be one per module (two SoftHSM2 configurations, one process).
+from tests.keyproviders import bao, hsm_token, session_token, softhsm_conf  # noqa: F401
 from vault.config import Config
 from vault.crypto import LocalKeyring
 from vault.db import make_engine, make_sessionmaker

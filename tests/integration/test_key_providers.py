@@ -16,14 +16,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.integration.test_invariants import forms, written_bytes
-from tests.keyproviders import (  # noqa: F401 - fixtures
-    Bao,
-    Token,
-    bao,
-    hsm_token,
-    session_token,
-    softhsm_conf,
-)
+from tests.keyproviders import Bao, Token
 from vault.cli import main
 from vault.config import Config
 from vault.crypto import DataKey, DecryptionError, KeyProviderUnavailable, LocalKeyring
