@@ -7,16 +7,16 @@ that is asked for and unreachable fails the run: a missing service is never a sk
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests import databases
+from tests.databases import PG_URL
 from vault.config import Config
 
-PG_URL = os.environ.get("VAULT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b for b in os.environ.get("VAULT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
@@ -27,8 +27,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sa.Engine]:
-    """An engine on the PostgreSQL test database, used to make and drop schemas."""
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    """An engine on the PostgreSQL test database, used to make and drop databases."""
+    engine = databases.admin()
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -38,24 +38,27 @@ def pg_admin() -> Iterator[sa.Engine]:
             "Start it, or set VAULT_TEST_BACKENDS=sqlite to test SQLite only."
         )
     yield engine
-    engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each worker's migrated templates (``tests/databases.py``), dropped at the end."""
+    databases.scratch = tmp_path_factory.mktemp("templates")
+    yield
+    databases.drop_templates()
 
 
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A URL to an empty database of the backend under test."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vault.db'}"
-        return
-    admin: sa.Engine = request.getfixturevalue("pg_admin")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    """A URL to an empty database of the backend under test (its own PostgreSQL database);
+    ``tests.databases.upgrade`` migrates it."""
+    if backend == "postgresql":
+        request.getfixturevalue("pg_admin")
+    url = databases.empty(backend, tmp_path)
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        databases.drop(url)
 
 
 @pytest.fixture

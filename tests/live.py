@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.databases import upgrade
 from vault.config import AuthSettings, Config
 from vault.crypto import LocalKeyring
-from vault.migrations import upgrade
 from vault.runtime import Vault
 
 SSO_SCOPES = "openid email profile groups employment"

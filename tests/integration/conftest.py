@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from tests.databases import upgrade
 from tests.factories import Factory
 
 # The key providers' fixtures, registered here once: imported into each test module, a
@@ -17,7 +18,6 @@ from tests.keyproviders import bao, hsm_token, session_token, softhsm_conf  # no
 from vault.config import Config
 from vault.crypto import LocalKeyring
 from vault.db import make_engine, make_sessionmaker
-from vault.migrations import upgrade
 from vault.runtime import Vault
 from vault.web import create_app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,10 +154,20 @@ class Snapshot:
     last_event: int
 
 
+_TABLES: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _domain_tables(bind: Any) -> list[str]:
+    """The domain tables, found once per engine (a catalogue query costs a round trip)."""
+    if bind not in _TABLES:
+        _TABLES[bind] = sorted(set(sa.inspect(bind).get_table_names()) - NOT_DOMAIN)
+    return _TABLES[bind]
+
+
 def snapshot(db: Session) -> Snapshot:
     """A digest of every domain table (found at run time) and the audit log's last seq."""
     db.rollback()  # a fresh snapshot
-    names = sorted(set(sa.inspect(db.get_bind()).get_table_names()) - NOT_DOMAIN)
+    names = _domain_tables(db.get_bind())
     tables = {}
     for name in names:
         rows = sorted(repr(tuple(row)) for row in db.execute(sa.text(f'SELECT * FROM "{name}"')))

@@ -17,6 +17,7 @@ import pyotp
 import pytest
 from flask.testing import FlaskClient
 
+from tests.databases import upgrade
 from tests.factories import Factory
 from vault import uow
 from vault.caller import Caller
@@ -25,7 +26,6 @@ from vault.crypto import DecryptionError, LocalKeyring, WrappedKey
 from vault.crypto.contexts import client_context, record_context
 from vault.identity import accounts
 from vault.keys import rotation
-from vault.migrations import upgrade
 from vault.models import Client, Record
 from vault.runtime import Vault
 from vault.web import create_app

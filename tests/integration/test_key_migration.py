@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from tests.factories import Factory
 from tests.keyproviders import Bao, Token, make_token
+from tests.soak import size
 from vault.cli import main
 from vault.config import Config
 from vault.crypto import WrappedKey
@@ -27,10 +28,8 @@ from vault.web import create_app
 
 ROOT = str(Path(__file__).resolve().parents[2])
 PURPOSE = "checking the payment terms"
-# `make soak` (VAULT_SOAK=1) kills ten times in 90 records; `make test` four times in 40.
-SOAK = os.environ.get("VAULT_SOAK") == "1"
-RECORDS = 90 if SOAK else 40
-KILLS = 10 if SOAK else 4
+RECORDS = size(40, 90)  # `make soak`: ten kills in 90 records; `make test`: four in 40
+KILLS = size(4, 10)
 
 
 @pytest.fixture(params=["pkcs11", "transit"])

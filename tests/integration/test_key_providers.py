@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from tests.databases import upgrade
 from tests.integration.test_invariants import forms, written_bytes
 from tests.keyproviders import Bao, Token
 from vault.cli import main
 from vault.config import Config
 from vault.crypto import DataKey, DecryptionError, KeyProviderUnavailable, LocalKeyring
 from vault.crypto.capability import WrapOnly
-from vault.migrations import upgrade
 from vault.models import Record
 from vault.runtime import Vault, open_provider
 from vault.web import create_app
