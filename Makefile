@@ -43,8 +43,8 @@ test: $(STAMP)
 	$(BIN)/pytest -n auto
 	$(MAKE) --no-print-directory lint typecheck
 
-# The long runs: the key migration killed ten times, the 10,000-row import, 200 fuzzed
-# requests per operation and role (about 30 minutes on 2 cores).
+# The long runs: the killed key migration on every provider and database, the 10,000-row
+# import, 200 fuzzed requests per operation and role.
 SOAK_TESTS := tests/integration/test_key_migration.py tests/integration/test_import_spreadsheet.py \
 	tests/integration/test_property_input.py tests/integration/test_schemathesis.py
 soak: $(STAMP)

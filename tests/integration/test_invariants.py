@@ -46,8 +46,7 @@ def written_bytes(vault: Vault, backend: str) -> bytes:
         db_file = Path(cfg.database_url.removeprefix("sqlite:///"))
         chunks += [p.read_bytes() for p in db_file.parent.glob(db_file.name + "*")]
     else:
-        url = sa.engine.make_url(cfg.database_url)
-        schema = url.query["options"].split("=", 1)[1]
+        url = sa.engine.make_url(cfg.database_url)  # the test's own database (tests/databases.py)
         dump = subprocess.run(
             [
                 "pg_dump",
@@ -57,8 +56,6 @@ def written_bytes(vault: Vault, backend: str) -> bytes:
                 str(url.port),
                 "-U",
                 url.username,
-                "--schema",
-                schema,
                 url.database,
             ],
             capture_output=True,
