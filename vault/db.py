@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -53,7 +52,9 @@ def make_engine(url: str, *, immediate: bool = True, **kw: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and (by default) immediate
     transactions."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool, **kw)
+        # Pooled (SQLAlchemy's default for a file): a connection opened per use paid its
+        # pragmas, and closing the last one checkpointed and removed the WAL every time.
+        engine = create_engine(url, **kw)
         _tune_sqlite(engine, immediate=immediate)
         return engine
     # No pre-ping: it costs every request a round trip. A connection the server dropped

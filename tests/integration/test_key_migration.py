@@ -91,6 +91,8 @@ def test_migrate_survives_sigkill_and_loses_nothing(
     env = _env(config, service)
     command = [str(Path(sys.executable).with_name("archive-vault"))]
     command += ["keys", "migrate", "--to", provider, "--batch", "1"]
+    # Paced (--rate) so the kills land mid-way: unpaced, 90 rows move in a tenth of a second.
+    paced = [*command, "--rate", "150"]
 
     def moved() -> int:
         return sum(k.startswith(f"{provider}:") for k in _key_ids(db, Record.wrapped_dek))
@@ -101,7 +103,7 @@ def test_migrate_survives_sigkill_and_loses_nothing(
     while kills < KILLS and runs < 4 * KILLS:
         runs += 1
         goal = moved() + rng.randint(1, 6)
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(paced, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while proc.poll() is None and moved() < goal and time.monotonic() < deadline:
             time.sleep(rng.uniform(0.0, 0.03))

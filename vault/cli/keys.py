@@ -152,8 +152,14 @@ def keys_retire(key_id: str, by: str, reason: str) -> None:
     type=click.IntRange(1, 10_000),
     help="rows per transaction",
 )
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="at most this many rows per second, to spare a busy vault and its provider",
+)
 @friendly
-def keys_migrate(target: str, batch: int) -> None:
+def keys_migrate(target: str, batch: int, rate: float | None) -> None:
     """Move every data key from the key file to a provider (content untouched; rerun to resume).
 
     Run the servers with VAULT_KEY_PROVIDER set to the target first: they read both.
@@ -170,11 +176,18 @@ def keys_migrate(target: str, batch: int) -> None:
     ):
         provider = open_provider(v.config, target)
 
+        done = 0
+
         def batch_done(looked_at: int) -> None:
             # A resumable batch job, like `keys rewrap`: each batch commits on its own.
+            nonlocal done
             db.commit()
             bar.update(looked_at)
+            done += looked_at
+            if rate is not None:  # pace: never ahead of `rate` rows a second
+                time.sleep(max(0.0, begun + done / rate - time.perf_counter()))
 
+        begun = time.perf_counter()
         report = migration.migrate(
             v,
             db,
