@@ -30,6 +30,11 @@ PEOPLE = [
     ("CUSTODIAN2_TOKEN", "custodian2@demo.example", "Wang Fang (custodian)", 8, ("employee",)),
     # The second admin: designations, hire dates and roles need two (DESIGN §3.10).
     ("ADMIN2_TOKEN", "admin2@demo.example", "Otto Admin (second admin)", 11, ("employee", "admin")),
+    # Each README walk has its own people, so the walks run in order from one fresh demo:
+    # Lou asks for temporary access and then gives notice (the departure walk); Kim is the
+    # colleague without a grant in the custody walk.
+    ("LEAVER_TOKEN", "leaver@demo.example", "Lou Leaver", 6, ("employee",)),
+    ("CLERK_TOKEN", "clerk@demo.example", "Kim Clerk", 3, ("employee",)),
 ]
 
 CLIENTS = [
@@ -46,11 +51,16 @@ RECORDS = [
 ]
 
 
+def has_people(db: Session) -> bool:
+    """Whether the vault already holds people (the demo then keeps them and their data)."""
+    return bool(db.scalar(select(func.count()).select_from(Person)))
+
+
 def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[str, str]]:
     """Load the demo (once) and issue fresh tokens; returns {env var: (email, token)}."""
     operator = Caller.operator()
     today = date.today()
-    if force or not db.scalar(select(func.count()).select_from(Person)):
+    if force or not has_people(db):
         for _var, email, name, years, roles in PEOPLE:
             hired = (
                 today - timedelta(days=30) if years == 0 else today.replace(year=today.year - years)

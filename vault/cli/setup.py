@@ -95,14 +95,24 @@ def serve(host: str, port: int, workers: int) -> None:
 @friendly
 def demo(force: bool) -> None:
     """Initialise the vault and load demo people, clients and records; print their tokens."""
-    from vault.demo import demo_logins, load_demo
+    from vault.demo import demo_logins, has_people, load_demo
 
     ctx = click.get_current_context()
     ctx.invoke(init)
+    cfg = config()
     with opened() as (v, db):
+        reused = has_people(db) and not force
         tokens = load_demo(v, db, force=force)
         logins = demo_logins(v, db)
-    cfg = config()
+    if reused:
+        click.echo(
+            f"\nREUSING the data already in {cfg.home}: no demo data was loaded, and what the"
+            "\nREADME's walks did last time is still there (ids, grants, departures)."
+            "\nTo start again from a fresh demo: make clean-demo && make demo"
+            f" (or remove {cfg.home})."
+        )
+    else:
+        click.echo(f"\nloaded fresh demo data into {cfg.home}")
     env_file = cfg.home / "demo-tokens.env"
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -128,3 +138,8 @@ def demo(force: bool) -> None:
                 f'  {"":<28} .venv/bin/python -c "import pyotp; '
                 f"print(pyotp.TOTP('{login.totp_secret}').now())\""
             )
+    if reused:
+        click.echo(
+            f"\nNote: the data in {cfg.home} was reused, not reloaded"
+            " (a fresh demo: make clean-demo && make demo)."
+        )
