@@ -71,6 +71,8 @@ class Config:
     seal_interval_s: float = 1.0
     # How often each process looks for a newly approved site policy (seconds).
     policy_refresh_s: float = 10.0
+    # How often each process runs its watch chores (the departure watch's alerts), seconds.
+    watch_interval_s: float = 3600.0
     # Seal in a thread of each app process (never in a request). Tests that drive the app
     # in-process turn it off and seal when they look at the chain: on SQLite their own
     # session must not race a writer thread.
