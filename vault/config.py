@@ -180,6 +180,14 @@ class Config:
             if not 0.1 <= refresh <= 3600:
                 raise InvalidInput("VAULT_POLICY_REFRESH_S must be 0.1 to 3600 seconds")
             kw["policy_refresh_s"] = refresh
+        if env.get("VAULT_WATCH_INTERVAL_S"):
+            try:
+                watch = float(env["VAULT_WATCH_INTERVAL_S"])
+            except ValueError:
+                watch = -1.0
+            if not 1 <= watch <= 86400:
+                raise InvalidInput("VAULT_WATCH_INTERVAL_S must be 1 to 86400 seconds")
+            kw["watch_interval_s"] = watch
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)

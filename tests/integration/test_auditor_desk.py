@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from audit import Actor, Event
@@ -365,3 +366,13 @@ def test_the_desk_is_in_chinese_too(web, make: Factory, vault, db):
         html = zh.get(path).get_data(as_text=True)
         for word in words:
             assert word in html, (path, word)
+
+
+def test_the_watch_interval_is_a_setting():
+    from vault.config import Config
+    from vault.errors import InvalidInput
+
+    assert Config.from_env({"VAULT_WATCH_INTERVAL_S": "600"}).watch_interval_s == 600.0
+    for bad in ("0", "x", "100000"):
+        with pytest.raises(InvalidInput):
+            Config.from_env({"VAULT_WATCH_INTERVAL_S": bad})
