@@ -71,6 +71,8 @@ class Config:
     seal_interval_s: float = 1.0
     # How often each process looks for a newly approved site policy (seconds).
     policy_refresh_s: float = 10.0
+    # How often each process runs its watch chores (the departure watch's alerts), seconds.
+    watch_interval_s: float = 3600.0
     # Seal in a thread of each app process (never in a request). Tests that drive the app
     # in-process turn it off and seal when they look at the chain: on SQLite their own
     # session must not race a writer thread.
@@ -178,6 +180,14 @@ class Config:
             if not 0.1 <= refresh <= 3600:
                 raise InvalidInput("VAULT_POLICY_REFRESH_S must be 0.1 to 3600 seconds")
             kw["policy_refresh_s"] = refresh
+        if env.get("VAULT_WATCH_INTERVAL_S"):
+            try:
+                watch = float(env["VAULT_WATCH_INTERVAL_S"])
+            except ValueError:
+                watch = -1.0
+            if not 1 <= watch <= 86400:
+                raise InvalidInput("VAULT_WATCH_INTERVAL_S must be 1 to 86400 seconds")
+            kw["watch_interval_s"] = watch
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)

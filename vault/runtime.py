@@ -42,6 +42,8 @@ class Vault:
     blobs: BlobStore
     _last_seal: float = 0.0
     _last_policy_check: float = 0.0
+    _last_chores: float = 0.0
+    _chores: list[Callable[[Vault], object]] = field(default_factory=list)
     _seal_lock: threading.Lock = field(default_factory=threading.Lock)
     _unsealer: Unsealer | None = field(default=None, repr=False)
     _sealer: threading.Thread | None = None
@@ -125,6 +127,21 @@ class Vault:
         finally:
             self._seal_lock.release()
 
+    def add_chore(self, chore: Callable[[Vault], object]) -> None:
+        """Run ``chore(vault)`` in the background thread every ``watch_interval_s`` (the
+        layers above register theirs, e.g. the departure watch's alerts)."""
+        if chore not in self._chores:
+            self._chores.append(chore)
+
+    def run_chores(self) -> None:
+        """Run every registered chore now; one that fails is logged and retried next time."""
+        self._last_chores = time.monotonic()
+        for chore in list(self._chores):
+            try:
+                chore(self)
+            except Exception:  # noqa: BLE001 - a chore never stops the sealer
+                structlog.get_logger("vault").exception("background chore failed")
+
     def start_sealer(self) -> None:
         """Seal in a background thread of this process, never in a request.
 
@@ -161,6 +178,10 @@ class Vault:
                     self.reload_policy()
                 except Exception:  # noqa: BLE001 - retried next time; the policy in use stays
                     structlog.get_logger("vault").exception("site policy check failed")
+            if self._chores and (
+                time.monotonic() - self._last_chores >= self.config.watch_interval_s
+            ):
+                self.run_chores()
 
     def close(self) -> None:
         """Stop the sealer (sealing what is left) and release database connections."""

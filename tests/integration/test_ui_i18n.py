@@ -129,6 +129,9 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         "/grants",
         "/alerts",
         "/notifications",
+        "/patterns",
+        f"/patterns?person={custodian.id}",
+        "/departure-watch",
     ):
         _check(chinese.get(path), sentences, path)
     _check(chinese.post("/deposit", {"section": "basic"}), sentences, "bad deposit")

@@ -20,7 +20,7 @@ from vault.caller import Caller
 from vault.custody import loans
 from vault.grants import requests
 from vault.models import ApiToken, Grant
-from vault.oversight import notifications
+from vault.oversight import alerts, notifications
 from vault.people import directory
 from vault.web.routing import spec_of
 
@@ -318,6 +318,18 @@ CASES = [
         data={"reason": "no longer needed"},
     ),
     Case("ui.alerts", "GET", "/alerts", "auditor", "employee"),
+    Case("ui.alert_page", "GET", "/alerts/{alert}", "auditor", "custodian"),
+    Case(
+        "ui.alert_clear",
+        "POST",
+        "/alerts/{alert}/clear",
+        "auditor",
+        "employee",
+        status=302,
+        data={"note": "checked with the manager"},
+    ),
+    Case("ui.access_patterns", "GET", "/patterns", "auditor", "custodian"),
+    Case("ui.departure_watch", "GET", "/departure-watch", "admin", "employee"),
     Case(
         "ui.review_clear",
         "POST",
@@ -447,6 +459,9 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     watched = make.person()
     watched.under_review = True
     note = uow.run(db, notifications.send, vault, db, employee, "test", "Hello", link="/grants")
+    alert = uow.run(
+        db, alerts.raise_alert, vault, db, Caller.operator(), "departing_access", employee, "knock"
+    )
     db.commit()
     keeper = Caller(person=custodian)
     borrower = make.custodian()
@@ -471,6 +486,7 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         "loaned": loaned.id,
         "borrower": borrower.email,
         "note": note.id,
+        "alert": alert.id,
         "departing": departing.id,
         "proposal": uow.run(
             db,

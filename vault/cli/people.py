@@ -227,3 +227,16 @@ def depart_change(email: str, later: str | None, withdraw: bool, reason: str, by
             p = departures.propose_postponement(v, db, who, person, day, reason=reason)
         line = proposals.describe(p)
     click.echo(f"proposed, awaiting a second admin: #{p.id} {line} for {email}")
+
+
+@people.command("watch")
+@friendly
+def people_watch() -> None:
+    """Raise the departure watch's alerts now (each app process also does it hourly):
+    people with a leaving date whose use rose markedly after notice, once per person."""
+    from vault.oversight import departure_watch
+
+    with opened() as (v, db):
+        raised = departure_watch.sweep(v, db, Caller.operator())
+        emails = [a.summary.split(" ", 1)[0] for a in raised]
+    click.echo(f"{len(emails)} alert(s) raised" + (": " + ", ".join(emails) if emails else ""))

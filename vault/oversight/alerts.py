@@ -72,6 +72,34 @@ def clear_review(v: Vault, db: Session, caller: Caller, person: Person, note: st
     )
 
 
+def clear_alert(v: Vault, db: Session, caller: Caller, alert: Alert, note: str) -> None:
+    """An auditor clears one alert with a note (audited as ``review:clear``).
+
+    An export-quota alert on a person still under review is cleared with the review
+    (:func:`clear_review`), which gives their access back: that is done there, not here.
+    """
+    from vault.authz import require
+    from vault.errors import Conflict
+
+    require(v, db, caller, Action.REVIEW_CLEAR, resource={"alert": alert.id})
+    if alert.cleared_at is not None:
+        raise Conflict("this alert is already cleared", code="alert_cleared")
+    person = db.get(Person, alert.person_id) if alert.person_id else None
+    if person is not None and person.under_review and alert.kind == "quota_exceeded":
+        clear_review(v, db, caller, person, note)
+        return
+    alert.cleared_at = utcnow()
+    alert.cleared_by_id = caller.person_id
+    auditing.record(
+        v,
+        db,
+        caller,
+        Action.REVIEW_CLEAR,
+        resource={"person": alert.person_id, "alert": alert.id},
+        details={"note": note[:200], "kind": alert.kind},
+    )
+
+
 def open_alerts(
     db: Session, *, include_cleared: bool = False, limit: int = 100
 ) -> tuple[list[Alert], list[Person]]:

@@ -15,6 +15,7 @@ class Action(enum.StrEnum):
 
     ALERT_READ = "alert:read"
     AUDIT_EXPORT = "audit:export"
+    AUDIT_PATTERNS = "audit:patterns"
     AUDIT_READ = "audit:read"
     AUDIT_VERIFY = "audit:verify"
     AUTH_LOCKOUT = "auth:lockout"

@@ -10,6 +10,7 @@ from flask import Flask, g, request
 from vault.caller import client_request_id
 from vault.config import Config
 from vault.errors import InvalidInput
+from vault.oversight import departure_watch
 from vault.runtime import Vault
 from vault.web import api, auth, errors, gate, headers, i18n, sensitive, ui
 
@@ -37,6 +38,8 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["vault"] = vault or Vault.open(config)
+    # The departure watch raises its alerts from each process's background thread.
+    app.extensions["vault"].add_chore(departure_watch.sweep_now)
 
     @app.before_request
     def _bind_request() -> None:

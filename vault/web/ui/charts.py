@@ -122,3 +122,86 @@ def charts(stats: Stats, titles: Mapping[str, str] | None = None) -> dict[str, s
         ),
         "denials_by_action": bar_chart(t["denials_by_action"], stats.denials_by_action),
     }
+
+
+def timeline_chart(
+    title: str,
+    data: Sequence[tuple[str, int]],
+    *,
+    series: Sequence[tuple[str, Sequence[float]]] = (),
+    levels: Sequence[tuple[str, float]] = (),
+) -> str:
+    """Columns per day with lines over them: ``series`` (one value per day, e.g. the peers'
+    median) as polylines, ``levels`` (e.g. a baseline or a quota) as labelled dashed lines."""
+    items = list(data)
+    height, base, top_pad, left = 230, 180, 30, 34
+    right = WIDTH - 90
+    peak = max(
+        [n for _, n in items]
+        + [x for _, values in series for x in values]
+        + [x for _, x in levels],
+        default=0,
+    )
+    top = peak or 1
+    slot = (right - left) / max(len(items), 1)
+
+    def y_of(value: float) -> float:
+        return base - (base - top_pad) * min(value, top) / top
+
+    body = [
+        f'<line x1="{left - 4}" y1="{base}" x2="{right}" y2="{base}" stroke="#888"/>',
+        f'<text x="{left - 8}" y="{top_pad + 4}" text-anchor="end">{top:g}</text>',
+    ]
+    for i, (label, n) in enumerate(items):
+        h = base - y_of(n)
+        body.append(
+            f'<rect x="{left + i * slot:.1f}" y="{y_of(n):.1f}" width="{max(slot - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{escape(label)}: {n}</title></rect>'
+        )
+    for k, (name, values) in enumerate(series):
+        colour = PALETTE[(k + 2) % len(PALETTE)]
+        points = " ".join(
+            f"{left + (i + 0.5) * slot:.1f},{y_of(x):.1f}" for i, x in enumerate(values)
+        )
+        body.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(name)}</title></polyline>"
+        )
+    for k, (name, value) in enumerate(levels):
+        colour = PALETTE[(k + 1) % len(PALETTE)] if k < 3 else "#555"
+        y = y_of(value)
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="{colour}" '
+            f'stroke-dasharray="5,3"><title>{escape(name)}: {value:g}</title></line>'
+            f'<text x="{right + 4}" y="{y + 4:.1f}" font-size="10">{escape(name)} {value:g}</text>'
+        )
+    if items:
+        body.append(f'<text x="{left}" y="{base + 16}">{escape(items[0][0])}</text>')
+        body.append(
+            f'<text x="{right}" y="{base + 16}" text-anchor="end">{escape(items[-1][0])}</text>'
+        )
+    else:
+        body.append(f'<text x="40" y="{base - 10}">no data</text>')
+    return _svg(height, title, body)
+
+
+def heat_chart(title: str, rows: Sequence[str], grid: Sequence[Sequence[int]]) -> str:
+    """A grid of cells (rows: e.g. weekdays; columns: hours 0..23), darker for more."""
+    cell, left, top_pad = 19, 40, 40
+    peak = max((n for row in grid for n in row), default=0) or 1
+    body = [
+        f'<text x="{left + h * cell + cell / 2:.1f}" y="{top_pad - 6}" text-anchor="middle" '
+        f'font-size="9">{h}</text>'
+        for h in range(0, 24, 3)
+    ]
+    for r, (label, row) in enumerate(zip(rows, grid, strict=True)):
+        y = top_pad + r * cell
+        body.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
+        for h, n in enumerate(row):
+            shade = 0.08 + 0.92 * n / peak if n else 0.0
+            body.append(
+                f'<rect x="{left + h * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill="{PALETTE[0]}" fill-opacity="{shade:.2f}" stroke="#ddd">'
+                f"<title>{escape(label)} {h:02d}:00: {n}</title></rect>"
+            )
+    return _svg(top_pad + len(rows) * cell + 8, title, body)
