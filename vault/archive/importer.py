@@ -16,10 +16,13 @@ import csv
 import hashlib
 import io
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,6 +59,8 @@ class RowError:
     line: int
     column: str
     reason: str
+    code: str = ""  # a stable code where a page words the reason itself
+    value: str = ""  # the cell as given, for a coded value not accepted
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def _map_header(cells: list[object]) -> list[str]:
             f"unknown column(s): {', '.join(unknown)}; accepted columns (English / 中文): "
             f"{vocabulary.accepted_columns()}",
             code="import_unknown_column",
+            columns=unknown,
         )
     present = [n for n in names if n]
     doubled = sorted({n for n in present if present.count(n) > 1})
@@ -117,7 +123,9 @@ def _map_header(cells: list[object]) -> list[str]:
             for d in doubled
         ]
         raise InvalidInput(
-            f"column(s) given twice: {'; '.join(given)}", code="import_duplicate_column"
+            f"column(s) given twice: {'; '.join(given)}",
+            code="import_duplicate_column",
+            columns=doubled,
         )
     missing = tuple(c for c in REQUIRED if c not in present)
     if missing:
@@ -125,6 +133,7 @@ def _map_header(cells: list[object]) -> list[str]:
             f"missing column(s): {', '.join(vocabulary.COLUMNS[c].shown() for c in missing)};"
             f" accepted headers (English / 中文): {vocabulary.accepted_columns(missing)}",
             code="import_missing_column",
+            columns=list(missing),
         )
     return names
 
@@ -207,8 +216,8 @@ class _Checker:
         self.v, self.line, self.raw = v, line, raw
         self.errors: list[RowError] = []
 
-    def fail(self, column: str, reason: str) -> None:
-        self.errors.append(RowError(self.line, column, reason))
+    def fail(self, column: str, reason: str, *, code: str = "", value: str = "") -> None:
+        self.errors.append(RowError(self.line, column, reason, code, value))
 
     def text(self, name: str, max_len: int, *, required: bool = False) -> str | None:
         value = self.raw.get(name)
@@ -235,6 +244,8 @@ class _Checker:
                 name,
                 f"{given!r} is not accepted; accepted values (English / 中文): "
                 f"{vocabulary.accepted_values(name)}",
+                code="import_unknown_value",
+                value=given,
             )
         return value
 
@@ -513,3 +524,31 @@ def import_file(
             progress(len(batch))
     report.written = True
     return report
+
+
+SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+
+def import_upload(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    filename: str,
+    stream: IO[bytes],
+    *,
+    skip_bad: bool = False,
+) -> ImportReport:
+    """Import a spreadsheet sent from the pages (custodians and admins: ``client:import``).
+
+    The upload is kept in a private temporary directory while it is read, then removed;
+    the rows are filed by :func:`import_file`, in the request's one unit of work.
+    """
+    require(v, db, caller, Action.CLIENT_IMPORT)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput("import reads .xlsx or .csv files", code="import_unsupported_file")
+    with tempfile.TemporaryDirectory(prefix="vault-import-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(stream, out)
+        return import_file(v, db, caller, path, skip_bad=skip_bad)
