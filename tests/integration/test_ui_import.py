@@ -66,6 +66,20 @@ def test_a_custodian_imports_a_chinese_sheet_and_sees_the_report(web, make, vaul
     assert 'id="count-duplicates">3<' in again.get_data(as_text=True)
     assert counts(db) == (2, 3)
 
+    # A workbook, read from the upload itself.
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["客户代码", "单位名称", "类别", "部分", "题名", "正文"])
+    book.active.append(["JD2", "金达实业", "特殊", "往来", "对账单", "往来款 3 笔"])
+    data = io.BytesIO()
+    book.save(data)
+    data.seek(0)
+    xlsx = send(web, data, name="档案.xlsx")
+    assert "Imported 1 records (1 new clients) from 1 rows." in text_of(xlsx.get_data(as_text=True))
+    db.rollback()  # see what the request committed
+    assert db.scalar(sa.select(Client.tier).where(Client.code == "JD2")) == "special"
+
 
 def test_bad_rows_are_listed_per_row_in_chinese_and_nothing_is_filed(web, make, vault, db):
     web.lang = "zh-CN"

@@ -16,8 +16,6 @@ import csv
 import hashlib
 import io
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -138,20 +136,27 @@ def _map_header(cells: list[object]) -> list[str]:
     return names
 
 
-def read_sheet(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    """Yield ``(line, {column: value})`` for each non-empty row of an .xlsx or .csv file."""
+def read_sheet(
+    path: Path, stream: IO[bytes] | None = None
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """Yield ``(line, {column: value})`` for each non-empty row of an .xlsx or .csv file.
+
+    ``stream``, when given, holds the file's bytes (an upload) and ``path`` only names it:
+    nothing of the sheet is written to disk by the importer."""
     suffix = path.suffix.lower()
+    source: Path | IO[bytes] = path if stream is None else stream
     if suffix == ".csv":
-        yield from _read_csv(path)
+        yield from _read_csv(source)
     elif suffix in (".xlsx", ".xlsm"):
-        yield from _read_xlsx(path)
+        yield from _read_xlsx(source)
     else:
         raise InvalidInput("import reads .xlsx or .csv files", code="import_unsupported_file")
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _read_csv(source: Path | IO[bytes]) -> Iterator[tuple[int, dict[str, object]]]:
+    data = source.read_bytes() if isinstance(source, Path) else source.read()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the CSV file is not UTF-8", code="import_bad_encoding") from None
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -170,13 +175,13 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         raise InvalidInput("the file is empty", code="import_empty")
 
 
-def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _read_xlsx(source: Path | IO[bytes]) -> Iterator[tuple[int, dict[str, object]]]:
     from zipfile import BadZipFile
 
     import openpyxl
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except (BadZipFile, OSError, KeyError, ValueError):
         raise InvalidInput("not a readable .xlsx workbook", code="import_bad_xlsx") from None
     try:
@@ -388,14 +393,14 @@ def _against_existing(v: Vault, existing: Client, row: ClientRow, line: int) -> 
 
 
 def check_sheet(
-    v: Vault, db: Session, path: Path
+    v: Vault, db: Session, path: Path, stream: IO[bytes] | None = None
 ) -> tuple[list[Row], ImportReport, dict[str, Client]]:
     """Read and check the whole file; nothing is written."""
     report = ImportReport()
     good: list[Row] = []
     described: dict[str, ClientRow] = {}  # a client's columns may be filled on one row only
     bad_lines: set[int] = set()
-    for line, raw in read_sheet(path):
+    for line, raw in read_sheet(path, stream):
         report.rows += 1
         if report.rows > MAX_ROWS:
             raise InvalidInput(f"at most {MAX_ROWS} rows per import", code="import_too_large")
@@ -449,11 +454,13 @@ def import_file(
     caller: Caller,
     path: Path,
     *,
+    stream: IO[bytes] | None = None,
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import clients and records from ``path``; see the module docstring for the rules.
+    """Import clients and records from ``path`` (or ``stream``, which ``path`` then only
+    names); see the module docstring for the rules.
 
     ``progress`` is called after each batch of ``BATCH`` rows: the CLI commits there, so
     that a long import keeps what it filed and a re-run after a crash takes up where it
@@ -466,7 +473,7 @@ def import_file(
     """
     require(v, db, caller, Action.CLIENT_CREATE)
     require(v, db, caller, Action.RECORD_DEPOSIT)
-    rows, report, clients = check_sheet(v, db, path)
+    rows, report, clients = check_sheet(v, db, path, stream)
     if report.errors and not skip_bad:
         return report
     seen: set[str] = set()
@@ -540,15 +547,11 @@ def import_upload(
 ) -> ImportReport:
     """Import a spreadsheet sent from the pages (custodians and admins: ``client:import``).
 
-    The upload is kept in a private temporary directory while it is read, then removed;
-    the rows are filed by :func:`import_file`, in the request's one unit of work.
+    The upload is read from its stream (never copied to disk by the importer); the rows
+    are filed by :func:`import_file`, in the request's one unit of work.
     """
     require(v, db, caller, Action.CLIENT_IMPORT)
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise InvalidInput("import reads .xlsx or .csv files", code="import_unsupported_file")
-    with tempfile.TemporaryDirectory(prefix="vault-import-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        with path.open("wb") as out:
-            shutil.copyfileobj(stream, out)
-        return import_file(v, db, caller, path, skip_bad=skip_bad)
+    return import_file(v, db, caller, Path(f"upload{suffix}"), stream=stream, skip_bad=skip_bad)
