@@ -208,8 +208,10 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(vault, db, config, tmp
     out = result.output
     expected = [
         "line 3, column client_code: 2-32 of A-Z, 0-9, _",
-        "line 3, column tier: must be one of: core, special, general",
-        "line 4, column section: must be basic, credit, transactions or returns (or 1-4)",
+        "line 3, column tier: 'gold' is not accepted; accepted values (English / 中文): "
+        "core = core, key, key client, VIP, 核心, 重点",
+        "line 4, column section: 'misc' is not accepted; accepted values (English / 中文): "
+        "basic = basic",
         "line 4, column title: required",
         "line 5, column content: required",
         "line 5, column year: must be between 1900",
@@ -218,7 +220,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(vault, db, config, tmp
         "line 8, column client_name: required for the new client NEWCO",
         "line 8, column tier: required for the new client NEWCO",
         "line 9, column client_name: differs from an earlier row for ACME",
-        "line 10, column doc_date: not a date (YYYY-MM-DD)",
+        "line 10, column doc_date: not a date (YYYY-MM-DD, YYYY/M/D or YYYY年M月D日)",
         "8 of 9 rows are bad: nothing imported",
     ]
     for text in expected:
@@ -352,3 +354,271 @@ def test_a_bulk_import(vault, db, tmp_path, backend):
     again = uow.run(db, import_file, vault, db, Caller.operator(), path)
     print(f"re-run (all duplicates) on {backend}: {time.perf_counter() - started:.1f} s")
     assert again.duplicates == len(rows) and again.records_created == 0
+
+
+# As an office keeps it: Chinese headers in the office's own words, Chinese values, dates
+# written year first with slashes, a year with 年, a colon or a full-width space here and there.
+OFFICE_HEADER = [
+    "客户编号",
+    "客户名称",
+    "客户级别",
+    "客户类型",
+    "合作状态",
+    "纳税人识别号",
+    "银行账号",
+    "档案类别",
+    "年份",
+    "标题",
+    "文件日期",
+    "有效期至\uff1a",
+    "\u3000内容",
+]
+MADE = TODAY - timedelta(days=15)
+OFFICE_ROWS = [
+    [
+        "hx01",
+        "华兴贸易有限公司",
+        "重点",
+        "企业",
+        "正在交易",
+        "91310000MA1HX0001Y",
+        "6222 0210 8888",
+        "资信",
+        "",
+        "资信调查报告",
+        f"{MADE.year}/{MADE.month}/{MADE.day}",
+        f"{MADE.year + 1}年{MADE.month}月1日" if MADE.month > 1 else "",
+        "信用等级 A\uff0c账期 60 天",
+    ],
+    ["HX01", "", "", "", "", "", "", "交易", "2024年", "框架合同", "", "", "三年\uff0c折扣 4%"],
+    ["HX01", "", "", "", "", "", "", "退货", "2024", "退货单", "", "", "退货 12 箱"],
+    [
+        "SZGOV",
+        "市采购中心",
+        "特殊",
+        "政府机构",
+        "",
+        "",
+        "",
+        "基础资料",
+        "2023",
+        "走访记录",
+        "",
+        "",
+        "见到主任",
+    ],
+    [
+        "PT7",
+        "普通客户七号",
+        "一般",
+        "个人",
+        "潜在客户",
+        "",
+        "",
+        "折让",
+        "",
+        "折让协议",
+        "",
+        "",
+        "九五折",
+    ],
+]
+
+
+def write_office_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:  # Excel's "CSV UTF-8"
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_chinese_headers_and_values_from_an_office_csv(
+    api, make: Factory, vault, db, config, tmp_path
+):
+    if OFFICE_ROWS[0][11] == "":  # a January sheet: keep the credit report valid anyway
+        OFFICE_ROWS[0][11] = (MADE + timedelta(days=180)).isoformat()
+    path = write_office_csv(tmp_path / "客户档案.csv", OFFICE_HEADER, OFFICE_ROWS)
+    result = CliRunner().invoke(main, ["import", str(path)], env=cli_env(config))
+    assert result.exit_code == 0, result.output
+    assert "imported 5 records (3 new clients)" in result.output
+
+    clients = {c.code: c for c in db.scalars(sa.select(Client))}
+    assert {code: (c.name, c.tier, c.kind, c.relationship) for code, c in clients.items()} == {
+        "HX01": ("华兴贸易有限公司", "core", "company", "active"),
+        "SZGOV": ("市采购中心", "special", "government", "active"),
+        "PT7": ("普通客户七号", "general", "individual", "prospective"),
+    }
+    stored = {
+        r.title: (clients_by_id[r.client_id], r.section, r.year)
+        for clients_by_id in [{c.id: code for code, c in clients.items()}]
+        for r in db.scalars(sa.select(Record))
+    }
+    assert stored == {
+        "资信调查报告": ("HX01", 2, MADE.year),
+        "框架合同": ("HX01", 3, 2024),
+        "退货单": ("HX01", 4, 2024),
+        "走访记录": ("SZGOV", 1, 2023),
+        "折让协议": ("PT7", 4, TODAY.year),
+    }
+    credit = db.scalar(sa.select(Record).where(Record.section == 2))
+    assert credit.doc_date == MADE and credit.valid_until is not None
+    token = make.token(make.custodian("core"))
+    found = api.post("/clients/lookup", token, json={"tax_id": "91310000MA1HX0001Y"}).json
+    assert [c["code"] for c in found["items"]] == ["HX01"]
+    got = api.get(f"/records/{credit.id}/content?purpose=核对导入", make.token(make.custodian()))
+    assert got.json["content"] == "信用等级 A\uff0c账期 60 天"
+
+
+def test_chinese_headers_and_values_from_an_office_workbook(vault, db, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    # Other words an office uses for the same columns; a full-width colon, full-width letters.
+    header = ["客户代码\uff1a", "单位名称", "类别", "性质", "税号", "部分", "年度", "题名"]
+    sheet.append([*header, "日期", "内容"])
+    sheet.append(
+        [
+            "\uff2a\uff24\uff12",
+            "金达实业",
+            "核心",
+            "特殊公司",
+            913100009876.0,
+            "信用",
+            2025,
+            "年度信用报告",
+            MADE,
+            "评级 AA",
+        ]
+    )
+    sheet.append(
+        ["JD2", "金达实业", "核心", "特殊公司", None, "往来", 2025, "对账单", None, "往来款 3 笔"]
+    )
+    sheet.append(["JD2", None, None, None, None, "基本", 2025, "营业执照", None, "副本"])
+    sheet.append(["JD2", None, None, None, None, 4, 2025, "折让单", None, "九折"])
+    book.save(tmp_path / "档案.xlsx")
+    report = uow.run(db, import_file, vault, db, Caller.operator(), tmp_path / "档案.xlsx")
+    assert report.errors == [] and (report.clients_created, report.records_created) == (1, 4)
+    client = db.scalar(sa.select(Client))
+    assert (client.code, client.name, client.tier, client.kind) == (
+        "JD2",
+        "金达实业",
+        "core",
+        "special_company",
+    )
+    assert client.tax_id_bidx == vault.index("913100009876", purpose="client.tax_id")
+    sections = {r.title: r.section for r in db.scalars(sa.select(Record))}
+    assert sections == {"年度信用报告": 2, "对账单": 3, "营业执照": 1, "折让单": 4}
+    assert db.scalar(sa.select(Record.doc_date).where(Record.section == 2)) == MADE
+
+
+def test_english_headers_in_an_office_s_own_words(vault, db, tmp_path):
+    header = [
+        "CUSTOMER_ID",
+        "Customer Name",
+        "Client Level",
+        "Tax ID",
+        "File section",
+        "Subject",
+        "Text",
+    ]
+    rows = [
+        ["ACME", "Acme", "Key client", "TAX-1", "Credit report", "Rating", "A"],
+        ["ACME", "Acme", "KEY", "", "Returns and discounts", "Credit note", "5%"],
+    ]
+    report = uow.run(
+        db,
+        import_file,
+        vault,
+        db,
+        Caller.operator(),
+        write_office_csv(tmp_path / "e.csv", header, rows),
+    )
+    assert report.errors == [] and report.records_created == 2
+    assert db.scalar(sa.select(Client.tier)) == "core"
+    assert sorted(db.scalars(sa.select(Record.section))) == [2, 4]
+
+
+def test_an_unknown_chinese_header_lists_the_accepted_names_in_both_languages(
+    vault, db, config, tmp_path
+):
+    path = write_office_csv(
+        tmp_path / "c.csv",
+        ["客户编号", "档案类别", "标题", "内容", "联系电话"],
+        [["HX01", "资信", "报告", "x", "021-5555"]],
+    )
+    result = CliRunner().invoke(main, ["import", str(path)], env=cli_env(config))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    out = result.output
+    assert "error [import_unknown_column]: unknown column(s): 联系电话;" in out
+    for word in (
+        "Client code",
+        "客户编号",
+        "纳税人识别号",
+        "Tax ID",
+        "档案类别",
+        "Valid until",
+        "有效期至",
+    ):
+        assert word in out, (word, out)
+    assert counts(db) == (0, 0)
+
+
+def test_a_missing_required_column_names_it_in_both_languages(vault, db, config, tmp_path):
+    path = write_office_csv(
+        tmp_path / "c.csv",
+        ["客户编号", "客户名称", "级别", "标题"],
+        [["HX01", "华兴", "重点", "报告"]],
+    )
+    result = CliRunner().invoke(main, ["import", str(path)], env=cli_env(config))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    out = result.output
+    assert (
+        "error [import_missing_column]: missing column(s): Section / 部分, Content / 内容;" in out
+    )
+    assert "section = Section" in out and "档案类别" in out and "正文" in out
+    assert "client_code =" not in out  # only the missing columns' words
+    doubled = write_office_csv(
+        tmp_path / "d.csv", ["客户编号", "Client code", "部分", "标题", "内容"], []
+    )
+    result = CliRunner().invoke(main, ["import", str(doubled)], env=cli_env(config))
+    assert result.exit_code == 2 and "import_duplicate_column" in result.output
+    assert "客户编号, Client code (all client_code)" in result.output
+    assert counts(db) == (0, 0)
+
+
+def test_unknown_chinese_values_name_the_row_and_the_accepted_values(vault, db, config, tmp_path):
+    rows = [
+        ["HX01", "华兴", "重点", "企业", "资信", "报告", "x"],  # line 2: fine
+        ["HX02", "华光", "黄金", "企业", "交易", "合同", "y"],  # line 3: no such tier
+        ["HX03", "华明", "一般", "社团", "杂项", "便条", "z"],  # line 4: kind, section
+    ]
+    path = write_office_csv(
+        tmp_path / "v.csv",
+        ["客户编号", "客户名称", "客户级别", "客户类型", "档案类别", "标题", "内容"],
+        rows,
+    )
+    result = CliRunner().invoke(main, ["import", str(path)], env=cli_env(config))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    tier = next(t for t in lines if t.startswith("line 3, column tier: '黄金' is not accepted"))
+    for word in ("core = core", "核心", "重点", "special", "特殊", "general", "一般"):
+        assert word in tier, (word, tier)
+    section = next(t for t in lines if t.startswith("line 4, column section: '杂项'"))
+    for word in (
+        "basic",
+        "基础资料",
+        "credit",
+        "资信",
+        "transactions",
+        "往来",
+        "returns",
+        "折让",
+        "1-4",
+    ):
+        assert word in section, (word, section)
+    assert any(t.startswith("line 4, column kind: '社团'") and "企业" in t for t in lines)
+    assert not any(t.startswith("line 2") for t in lines)
+    assert "2 of 3 rows are bad: nothing imported" in result.output
+    assert counts(db) == (0, 0)

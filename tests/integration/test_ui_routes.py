@@ -356,6 +356,9 @@ CASES = [
         status=302,
         denied_code="person_departing",
     ),
+    # The spreadsheet import: custodians and admins (client:import).
+    Case("ui.import_form", "GET", "/import", "custodian", "employee"),
+    Case("ui.import_upload", "POST", "/import", "admin", "employee", status=400),
     # Custody: files in care, items, lending.
     Case("ui.files_in_care", "GET", "/custody/files", "custodian", "employee"),
     Case(

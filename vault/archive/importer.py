@@ -1,9 +1,11 @@
 """Intake from a spreadsheet (Excel or CSV): the way small firms keep client files today.
 
-One row per record, with its client's columns repeated. The whole file is checked
-first; every bad row is reported (line, column, reason) and nothing is written
-when any row is bad, unless ``skip_bad``. Rows are then filed through the same
-code as a deposit made by hand (:func:`vault.archive.records.create_client`,
+One row per record, with its client's columns (filled on at least one of the client's
+rows; a blank cell on another row says nothing). Headers and coded values may be
+written in English or Chinese, in the words listed in :mod:`vault.archive.vocabulary`.
+The whole file is checked first; every bad row is reported (line, column, reason)
+and nothing is written when any row is bad, unless ``skip_bad``. Rows are then filed
+through the same code as a deposit made by hand (:func:`vault.archive.records.create_client`,
 :func:`vault.archive.records.deposit`): each record sealed under its own key and
 audited. A re-run files nothing twice: each filed row leaves a keyed hash of its
 natural key (client code, section, year, title, content) in ``imported_rows``."""
@@ -13,20 +15,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.archive import records
+from vault.archive import records, vocabulary
 from vault.authz import require
 from vault.caller import Caller
 from vault.errors import InvalidInput
-from vault.models import Client, ClientKind, ImportedRow, Relationship, Section, Tier
+from vault.models import Client, ClientKind, ImportedRow, Relationship, Section
 from vault.policy import Action
 from vault.runtime import Vault
 
@@ -36,33 +39,15 @@ BATCH = 500  # rows per transaction while writing
 MAX_ROWS = 200_000
 
 
-# Canonical column names and the headers accepted for each (compared case-blind,
-# with spaces and hyphens read as underscores).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "client_code": ("client_code", "code", "client", "客户编号"),
-    "client_name": ("client_name", "name", "客户名称"),
-    "tier": ("tier", "client_tier", "分类"),
-    "kind": ("kind", "client_kind", "类型"),
-    "relationship": ("relationship", "关系"),
-    "tax_id": ("tax_id", "税号"),
-    "bank_account": ("bank_account", "银行账户"),
-    "section": ("section", "部分"),
-    "year": ("year", "年度"),
-    "title": ("title", "题名"),
-    "doc_type": ("doc_type", "document_type", "文件类型"),
-    "doc_date": ("doc_date", "document_date", "date", "文件日期"),
-    "valid_until": ("valid_until", "有效期至"),
-    "content": ("content", "内容"),
-}
+# The columns, in sheet order; the headers and values accepted for each, in English
+# and Chinese, are in :mod:`vault.archive.vocabulary`.
+COLUMNS: tuple[str, ...] = tuple(vocabulary.COLUMNS)
 
 
 REQUIRED = ("client_code", "section", "title", "content")
 
 
 CLIENT_FIELDS = ("client_name", "tier", "kind", "relationship", "tax_id", "bank_account")
-
-
-_ALIASES = {alias: name for name, aliases in COLUMNS.items() for alias in aliases}
 
 
 @dataclass(frozen=True)
@@ -72,6 +57,8 @@ class RowError:
     line: int
     column: str
     reason: str
+    code: str = ""  # a stable code where a page words the reason itself
+    value: str = ""  # the cell as given, for a coded value not accepted
 
 
 @dataclass(frozen=True)
@@ -115,45 +102,61 @@ class ImportReport:
         return bool(self.errors) and not self.written
 
 
-def _header(value: object) -> str:
-    text = str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
-    return _ALIASES.get(text, text)
-
-
 def _map_header(cells: list[object]) -> list[str]:
-    names = [_header(c) for c in cells]
-    unknown = [str(c) for c, n in zip(cells, names, strict=True) if n and n not in COLUMNS]
+    names = ["" if not vocabulary.normalise(c) else (vocabulary.column(c) or "?") for c in cells]
+    unknown = [str(c).strip() for c, n in zip(cells, names, strict=True) if n == "?"]
     if unknown:
         raise InvalidInput(
-            f"unknown column(s): {', '.join(unknown)}; expected: {', '.join(COLUMNS)}",
+            f"unknown column(s): {', '.join(unknown)}; accepted columns (English / 中文): "
+            f"{vocabulary.accepted_columns()}",
             code="import_unknown_column",
+            columns=unknown,
         )
     present = [n for n in names if n]
     doubled = sorted({n for n in present if present.count(n) > 1})
     if doubled:
+        given = [
+            ", ".join(str(c).strip() for c, n in zip(cells, names, strict=True) if n == d)
+            + f" (all {d})"
+            for d in doubled
+        ]
         raise InvalidInput(
-            f"column(s) given twice: {', '.join(doubled)}", code="import_duplicate_column"
+            f"column(s) given twice: {'; '.join(given)}",
+            code="import_duplicate_column",
+            columns=doubled,
         )
-    missing = [c for c in REQUIRED if c not in present]
+    missing = tuple(c for c in REQUIRED if c not in present)
     if missing:
-        raise InvalidInput(f"missing column(s): {', '.join(missing)}", code="import_missing_column")
+        raise InvalidInput(
+            f"missing column(s): {', '.join(vocabulary.COLUMNS[c].shown() for c in missing)};"
+            f" accepted headers (English / 中文): {vocabulary.accepted_columns(missing)}",
+            code="import_missing_column",
+            columns=list(missing),
+        )
     return names
 
 
-def read_sheet(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    """Yield ``(line, {column: value})`` for each non-empty row of an .xlsx or .csv file."""
+def read_sheet(
+    path: Path, stream: IO[bytes] | None = None
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """Yield ``(line, {column: value})`` for each non-empty row of an .xlsx or .csv file.
+
+    ``stream``, when given, holds the file's bytes (an upload) and ``path`` only names it:
+    nothing of the sheet is written to disk by the importer."""
     suffix = path.suffix.lower()
+    source: Path | IO[bytes] = path if stream is None else stream
     if suffix == ".csv":
-        yield from _read_csv(path)
+        yield from _read_csv(source)
     elif suffix in (".xlsx", ".xlsm"):
-        yield from _read_xlsx(path)
+        yield from _read_xlsx(source)
     else:
         raise InvalidInput("import reads .xlsx or .csv files", code="import_unsupported_file")
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _read_csv(source: Path | IO[bytes]) -> Iterator[tuple[int, dict[str, object]]]:
+    data = source.read_bytes() if isinstance(source, Path) else source.read()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the CSV file is not UTF-8", code="import_bad_encoding") from None
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -172,13 +175,13 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         raise InvalidInput("the file is empty", code="import_empty")
 
 
-def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _read_xlsx(source: Path | IO[bytes]) -> Iterator[tuple[int, dict[str, object]]]:
     from zipfile import BadZipFile
 
     import openpyxl
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except (BadZipFile, OSError, KeyError, ValueError):
         raise InvalidInput("not a readable .xlsx workbook", code="import_bad_xlsx") from None
     try:
@@ -207,6 +210,10 @@ def _cells(names: list[str], cells: list[object]) -> dict[str, object]:
     return row
 
 
+# A day as offices write it, year first: 2024-03-05, 2024/3/5, 2024.3.5, 2024年3月5日.
+_DAY = re.compile(r"(\d{4})(?:-|/|\.|年)(\d{1,2})(?:-|/|\.|月)(\d{1,2})日?")
+
+
 class _Checker:
     """Checks one row at a time, collecting every problem rather than stopping at one."""
 
@@ -214,8 +221,8 @@ class _Checker:
         self.v, self.line, self.raw = v, line, raw
         self.errors: list[RowError] = []
 
-    def fail(self, column: str, reason: str) -> None:
-        self.errors.append(RowError(self.line, column, reason))
+    def fail(self, column: str, reason: str, *, code: str = "", value: str = "") -> None:
+        self.errors.append(RowError(self.line, column, reason, code, value))
 
     def text(self, name: str, max_len: int, *, required: bool = False) -> str | None:
         value = self.raw.get(name)
@@ -231,15 +238,21 @@ class _Checker:
             return None
         return text
 
-    def choice(self, name: str, enum: type[StrEnum], default: str | None) -> str | None:
-        value = self.text(name, 32)
-        if value is None:
+    def choice(self, name: str, default: str | None) -> str | None:
+        """A coded value (tier, section, kind, relationship) in any of its accepted words."""
+        given = self.text(name, 32, required=default is None)
+        if given is None:
             return default
-        try:
-            return str(enum(value.lower()).value)
-        except ValueError:
-            self.fail(name, f"must be one of: {', '.join(m.value for m in enum)}")
-            return None
+        value = vocabulary.value(name, given)
+        if value is None:
+            self.fail(
+                name,
+                f"{given!r} is not accepted; accepted values (English / 中文): "
+                f"{vocabulary.accepted_values(name)}",
+                code="import_unknown_value",
+                value=given,
+            )
+        return value
 
     def day(self, name: str) -> date | None:
         value = self.raw.get(name)
@@ -249,18 +262,22 @@ class _Checker:
             return value.date()
         if isinstance(value, date):
             return value
+        match = _DAY.fullmatch(vocabulary.normalise_text(value))
         try:
-            return date.fromisoformat(str(value).strip())
+            if match is None:
+                raise ValueError(value)
+            return date(*(int(part) for part in match.groups()))
         except ValueError:
-            self.fail(name, "not a date (YYYY-MM-DD)")
+            self.fail(name, "not a date (YYYY-MM-DD, YYYY/M/D or YYYY年M月D日)")
             return None
 
     def year(self, doc_date: date | None) -> int | None:
         value = self.raw.get("year")
         if value is None:
             return doc_date.year if doc_date else date.today().year
+        text = vocabulary.normalise_text(value).removesuffix("年度").removesuffix("年")
         try:
-            number = int(float(str(value).strip()))
+            number = int(float(text))
         except ValueError:
             self.fail("year", "not a whole number")
             return None
@@ -284,13 +301,13 @@ def check_row(v: Vault, line: int, raw: dict[str, object]) -> tuple[Row | None, 
     c = _Checker(v, line, raw)
     if raw.get("__extra__"):
         c.fail("", "more cells than the header has columns")
-    code = (c.text("client_code", 32, required=True) or "").upper()
+    code = vocabulary.normalise_text(c.text("client_code", 32, required=True) or "").upper()
     if code and not records.CODE.match(code):
         c.fail("client_code", "2-32 of A-Z, 0-9, _")
     name = c.text("client_name", 200) or ""
-    tier = c.choice("tier", Tier, "")
-    kind = c.choice("kind", ClientKind, ClientKind.COMPANY.value)
-    relationship = c.choice("relationship", Relationship, Relationship.ACTIVE.value)
+    tier = c.choice("tier", "")
+    kind = c.choice("kind", "")  # blank: the client's other rows say, or the default
+    relationship = c.choice("relationship", "")
     tax_id = c.text("tax_id", 64)
     bank = c.text("bank_account", 64)
     for fname, value in (("tax_id", tax_id), ("bank_account", bank)):
@@ -299,13 +316,8 @@ def check_row(v: Vault, line: int, raw: dict[str, object]) -> tuple[Row | None, 
                 v.index(value, purpose=f"client.{fname}")
             except InvalidInput:
                 c.fail(fname, "nothing usable in the value")
-    section: Section | None = None
-    raw_section = c.text("section", 16, required=True)
-    if raw_section is not None:
-        try:
-            section = Section.parse(raw_section)
-        except (KeyError, ValueError):
-            c.fail("section", "must be basic, credit, transactions or returns (or 1-4)")
+    section_name = c.choice("section", None)
+    section = Section[section_name.upper()] if section_name else None
     title = c.text("title", 300, required=True)
     doc_type = c.text("doc_type", 64) or ""
     doc_date = c.day("doc_date")
@@ -339,15 +351,28 @@ def check_row(v: Vault, line: int, raw: dict[str, object]) -> tuple[Row | None, 
     return Row(line, client, deposit, _row_key(v, code, int(section), year, title, content)), []
 
 
-def _client_conflicts(first: ClientRow, row: ClientRow, line: int) -> list[RowError]:
-    """The same client code must describe the same client on every row."""
+def _client_conflicts(known: ClientRow, row: ClientRow, line: int) -> list[RowError]:
+    """The same client code must describe the same client on every row that says anything."""
     out = []
     for fname in CLIENT_FIELDS:
         attr = "name" if fname == "client_name" else fname
-        a, b = getattr(first, attr), getattr(row, attr)
+        a, b = getattr(known, attr), getattr(row, attr)
         if b and a and a != b:
             out.append(RowError(line, fname, f"differs from an earlier row for {row.code}"))
     return out
+
+
+def _merge(known: ClientRow, row: ClientRow) -> ClientRow:
+    """What the rows so far say of a client: a blank cell leaves an earlier row's value."""
+    return ClientRow(
+        code=known.code,
+        name=known.name or row.name,
+        tier=known.tier or row.tier,
+        kind=known.kind or row.kind,
+        relationship=known.relationship or row.relationship,
+        tax_id=known.tax_id or row.tax_id,
+        bank_account=known.bank_account or row.bank_account,
+    )
 
 
 def _against_existing(v: Vault, existing: Client, row: ClientRow, line: int) -> list[RowError]:
@@ -368,21 +393,23 @@ def _against_existing(v: Vault, existing: Client, row: ClientRow, line: int) -> 
 
 
 def check_sheet(
-    v: Vault, db: Session, path: Path
+    v: Vault, db: Session, path: Path, stream: IO[bytes] | None = None
 ) -> tuple[list[Row], ImportReport, dict[str, Client]]:
     """Read and check the whole file; nothing is written."""
     report = ImportReport()
     good: list[Row] = []
-    first_seen: dict[str, ClientRow] = {}
+    described: dict[str, ClientRow] = {}  # a client's columns may be filled on one row only
     bad_lines: set[int] = set()
-    for line, raw in read_sheet(path):
+    for line, raw in read_sheet(path, stream):
         report.rows += 1
         if report.rows > MAX_ROWS:
             raise InvalidInput(f"at most {MAX_ROWS} rows per import", code="import_too_large")
         row, errors = check_row(v, line, raw)
         if row is not None:
-            first = first_seen.setdefault(row.client.code, row.client)
-            errors = _client_conflicts(first, row.client, line)
+            known = described.setdefault(row.client.code, row.client)
+            errors = _client_conflicts(known, row.client, line)
+            if not errors:
+                described[row.client.code] = _merge(known, row.client)
         report.errors += errors
         if errors:
             bad_lines.add(line)
@@ -399,11 +426,13 @@ def check_sheet(
         if client is not None:
             errors = _against_existing(v, client, row.client, row.line)
         else:
+            whole = described[row.client.code]
             errors = [
                 RowError(row.line, col, f"required for the new client {row.client.code}")
-                for col, value in (("client_name", row.client.name), ("tier", row.client.tier))
+                for col, value in (("client_name", whole.name), ("tier", whole.tier))
                 if not value
             ]
+            row = Row(row.line, whole, row.deposit, row.key)
         if errors:
             report.errors += errors
             bad_lines.add(row.line)
@@ -425,11 +454,13 @@ def import_file(
     caller: Caller,
     path: Path,
     *,
+    stream: IO[bytes] | None = None,
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import clients and records from ``path``; see the module docstring for the rules.
+    """Import clients and records from ``path`` (or ``stream``, which ``path`` then only
+    names); see the module docstring for the rules.
 
     ``progress`` is called after each batch of ``BATCH`` rows: the CLI commits there, so
     that a long import keeps what it filed and a re-run after a crash takes up where it
@@ -442,7 +473,7 @@ def import_file(
     """
     require(v, db, caller, Action.CLIENT_CREATE)
     require(v, db, caller, Action.RECORD_DEPOSIT)
-    rows, report, clients = check_sheet(v, db, path)
+    rows, report, clients = check_sheet(v, db, path, stream)
     if report.errors and not skip_bad:
         return report
     seen: set[str] = set()
@@ -470,8 +501,8 @@ def import_file(
                     code=row.client.code,
                     name=row.client.name,
                     tier=row.client.tier,
-                    kind=row.client.kind,
-                    relationship=row.client.relationship,
+                    kind=row.client.kind or ClientKind.COMPANY.value,
+                    relationship=row.client.relationship or Relationship.ACTIVE.value,
                     tax_id=row.client.tax_id,
                     bank_account=row.client.bank_account,
                 )
@@ -500,3 +531,27 @@ def import_file(
             progress(len(batch))
     report.written = True
     return report
+
+
+SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+
+def import_upload(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    filename: str,
+    stream: IO[bytes],
+    *,
+    skip_bad: bool = False,
+) -> ImportReport:
+    """Import a spreadsheet sent from the pages (custodians and admins: ``client:import``).
+
+    The upload is read from its stream (never copied to disk by the importer); the rows
+    are filed by :func:`import_file`, in the request's one unit of work.
+    """
+    require(v, db, caller, Action.CLIENT_IMPORT)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput("import reads .xlsx or .csv files", code="import_unsupported_file")
+    return import_file(v, db, caller, Path(f"upload{suffix}"), stream=stream, skip_bad=skip_bad)

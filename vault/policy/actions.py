@@ -22,6 +22,7 @@ class Action(enum.StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
+    CLIENT_IMPORT = "client:import"
     CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
     CLIENT_REVIEW = "client:review"

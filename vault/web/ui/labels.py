@@ -275,6 +275,22 @@ MESSAGES: dict[str, LazyString] = {
     "too_large": _l("What you sent is too large."),
     "bad_request": _l("The request could not be used."),
     "unsupported_media_type": _l("This kind of upload is not accepted."),
+    # the spreadsheet import
+    "missing_file": _l("Choose a file to send."),
+    "import_unsupported_file": _l("The import reads .xlsx or .csv files only."),
+    "import_unknown_column": _l(
+        "The sheet has a column the import does not know. Rename it to one of the headers "
+        "listed below, or remove it."
+    ),
+    "import_missing_column": _l(
+        "A column the import needs is missing. Add it under one of the headers listed below."
+    ),
+    "import_duplicate_column": _l("Two columns of the sheet name the same thing: keep one."),
+    "import_bad_encoding": _l('The CSV file is not in UTF-8: save it as "CSV UTF-8".'),
+    "import_bad_csv": _l("The CSV file cannot be read."),
+    "import_bad_xlsx": _l("The file is not a readable .xlsx workbook."),
+    "import_empty": _l("The file is empty."),
+    "import_too_large": _l("The file has too many rows for one import."),
     # own tokens, sessions, an admin's second factor
     "second_factor_required": _l(
         "Administrators need a second factor: sign in at the identity provider with one "
