@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import select
 
+from audit import audit_events
 from tests.integration.test_custody_lending import checkout, setup_item
 from tests.webclient import text_of
 from vault.errors import InvalidInput
 from vault.models import Item
+from vault.runtime import Vault, open_provider
+from vault.web import create_app
 from vault.web.api.schema import Form, parse_body, validate
 from vault.web.routing import spec_of
+
+
+@pytest.fixture
+def pg_admin_or_none(backend: str, request: pytest.FixtureRequest):
+    """The PostgreSQL admin engine on that backend (to drop a database), else None."""
+    return request.getfixturevalue("pg_admin") if backend == "postgresql" else None
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -92,3 +105,108 @@ def test_the_loans_page_offers_renewal_only_while_one_is_left(web, make, db):
     after = web.get("/custody/loans").get_data(as_text=True)
     assert renew_form not in after
     assert "Already renewed once: it cannot be renewed again." in text_of(after)
+
+
+# ---- 2. health probes at the root ------------------------------------------------------
+
+
+def _audit_count(db) -> int:
+    db.rollback()
+    return int(db.scalar(sa.select(sa.func.count()).select_from(audit_events)) or 0)
+
+
+def test_healthz_and_readyz_answer_without_signing_in_and_are_not_audited(client, db):
+    before = _audit_count(db)
+    for path, body in (
+        ("/healthz", {"status": "ok"}),
+        ("/readyz", {"status": "ready"}),
+        ("/api/v1/healthz", {"status": "ok"}),
+        ("/api/v1/readyz", {"status": "ready"}),
+    ):
+        resp = client.get(path)
+        assert resp.status_code == 200, (path, resp.get_data(as_text=True))
+        assert resp.mimetype == "application/json" and resp.json == body, path
+    assert _audit_count(db) == before
+
+
+def test_readyz_names_a_database_that_is_gone(config, vault, client, backend, pg_admin_or_none):
+    if backend == "postgresql":
+        name = sa.make_url(config.database_url).database
+        with pg_admin_or_none.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    else:
+        vault.engine.dispose()
+        path = Path(sa.make_url(config.database_url).database or "")
+        for leftover in path.parent.glob(path.name + "*"):
+            leftover.unlink()
+        path.mkdir()  # where the file was, a directory: SQLite cannot open it
+    live = client.get("/healthz")
+    assert live.status_code == 200 and live.json == {"status": "ok"}  # no database needed
+    for path in ("/readyz", "/api/v1/readyz"):
+        resp = client.get(path)
+        assert resp.status_code == 503, resp.get_data(as_text=True)
+        assert resp.mimetype == "application/problem+json"
+        assert resp.json["code"] == "database_unavailable"
+        assert resp.json["dependency"] == "database"
+        assert config.database_url not in resp.get_data(as_text=True)
+
+
+def test_readyz_names_a_key_provider_that_cannot_be_used(config, vault, hsm_token):
+    hsm = hsm_token.settings(config)
+    open_provider(hsm).ensure_key()  # type: ignore[attr-defined]
+    up = Vault.open(hsm)
+    try:
+        ready = create_app(hsm, vault=up).test_client().get("/readyz")
+        assert ready.status_code == 200 and ready.json == {"status": "ready"}
+    finally:
+        up.close()
+    # The token is not there (an unplugged HSM).
+    unplugged = hsm.with_(pkcs11_token_label="unplugged")
+    down = Vault.open(unplugged)
+    try:
+        client = create_app(unplugged, vault=down).test_client()
+        assert client.get("/healthz").status_code == 200
+        for path in ("/readyz", "/api/v1/readyz"):
+            resp = client.get(path)
+            assert resp.status_code == 503, resp.get_data(as_text=True)
+            assert resp.mimetype == "application/problem+json"
+            assert resp.json["code"] == "key_provider_unavailable"
+            assert resp.json["dependency"] == "key_provider"
+            assert "pkcs11" in resp.json["detail"]
+            assert hsm_token.pin not in resp.get_data(as_text=True)
+    finally:
+        down.close()
+
+
+def test_the_access_log_leaves_successful_probes_out(tmp_path):
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+
+    from vault.cli.setup import ACCESS_LOG_FORMAT
+    from vault.web.server import QuietLogger
+
+    cfg = GunicornConfig()
+    log_file = tmp_path / "access.log"
+    cfg.set("accesslog", str(log_file))
+    cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = QuietLogger(cfg)
+    request = SimpleNamespace(headers=[], method="GET", version=(1, 1), uri="/", path="/")
+
+    def served(path: str, status: str) -> None:
+        environ = {
+            "PATH_INFO": path,
+            "RAW_URI": path,
+            "REQUEST_METHOD": "GET",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+        }
+        response = SimpleNamespace(status=status, sent=2, headers=[], response_length=2)
+        logger.access(response, request, environ, timedelta(milliseconds=3))
+
+    served("/healthz", "200 OK")
+    served("/readyz", "200 OK")
+    served("/readyz", "503 SERVICE UNAVAILABLE")
+    served("/api/v1/records", "200 OK")
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert '"GET /readyz HTTP/1.1" 503' in lines[0] and "/api/v1/records" in lines[1]
