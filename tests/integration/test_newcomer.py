@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from audit import audit_events
 from tests.integration.test_custody_lending import checkout, setup_item
-from tests.webclient import text_of
+from tests.webclient import error_code, events, text_of
 from vault.errors import InvalidInput
 from vault.models import Item
 from vault.runtime import Vault, open_provider
@@ -210,3 +210,49 @@ def test_the_access_log_leaves_successful_probes_out(tmp_path):
     lines = log_file.read_text().splitlines()
     assert len(lines) == 2, lines
     assert '"GET /readyz HTTP/1.1" 503' in lines[0] and "/api/v1/records" in lines[1]
+
+
+# ---- 3a. a grant that does not cover the act -------------------------------------------
+
+
+def test_a_consult_grant_holder_asking_for_a_copy_is_told_the_grant_does_not_cover_it(
+    api, make, web, vault
+):
+    record = make.record(make.client("general"), content=b"terms")
+    reader = make.person()
+    make.grant(reader, record, actions=("consult",))
+    token = make.token(reader)
+    purpose = {"purpose": "checking the payment terms"}
+    assert api.get(f"/records/{record.id}/content?purpose=checking+terms", token).status_code == 200
+    resp = api.post(f"/records/{record.id}/copy", token, json=purpose)
+    assert resp.status_code == 403
+    assert resp.json["code"] == "grant_does_not_cover_copy"
+    assert "covers consult, not copy" in resp.json["detail"]
+    # The same person on the page.
+    web.sign_in(reader)
+    page = web.post(f"/records/{record.id}/copy", purpose)
+    assert page.status_code == 403 and error_code(page) == "grant_does_not_cover_copy"
+    assert "does not include making a copy" in text_of(page.get_data(as_text=True))
+    # Someone with no grant at all is still told to get one.
+    stranger = make.token(make.person())
+    none = api.post(f"/records/{record.id}/copy", stranger, json=purpose)
+    assert none.status_code == 403 and none.json["code"] == "no_grant"
+    refusals = events(vault, action="record:copy", person_id=reader.id)
+    assert [e.decision for e in refusals] == ["deny", "deny"]
+
+
+# ---- 3b. one code for a missing reason -------------------------------------------------
+
+
+def test_a_missing_or_thin_reason_is_one_code_everywhere(api, make, client):
+    record = make.record()
+    token = make.token(make.person())
+    for body in ({"record_id": record.id}, {"record_id": record.id, "reason": "because"}):
+        resp = api.post("/access-requests", token, json=body)
+        assert resp.status_code == 400 and resp.json["code"] == "missing_reason", body
+    admin = make.token(make.admin())
+    subject = make.person()
+    for body in ({"tiers": ["general"]}, {"tiers": ["general"], "reason": "  "}):
+        resp = api.post(f"/people/{subject.id}/designations", admin, json=body)
+        assert resp.status_code == 400 and resp.json["code"] == "missing_reason", body
+    assert "reason_required" not in client.get("/api/v1/openapi.json").get_data(as_text=True)
