@@ -256,3 +256,27 @@ def test_a_missing_or_thin_reason_is_one_code_everywhere(api, make, client):
         resp = api.post(f"/people/{subject.id}/designations", admin, json=body)
         assert resp.status_code == 400 and resp.json["code"] == "missing_reason", body
     assert "reason_required" not in client.get("/api/v1/openapi.json").get_data(as_text=True)
+
+
+# ---- 3d. an id that is not a number ----------------------------------------------------
+
+
+def test_an_id_that_is_not_a_number_is_not_found_and_says_why(api, make, web):
+    token = make.token(make.person())
+    record = make.record()
+    resp = api.get("/records/abc", token)
+    assert resp.status_code == 404 and resp.json["code"] == "record_not_found"
+    assert resp.json["detail"] == "the record id in the path must be a whole number (like 12)"
+    item = api.post("/items/x1/renew", token)
+    assert item.status_code == 404 and item.json["code"] == "item_not_found"
+    assert item.json["detail"] == "the item id in the path must be a whole number (like 12)"
+    # The same status and code as an id no row has; a path of no route stays not_found.
+    unknown = api.get("/records/2147483648", token)
+    assert unknown.status_code == 404 and unknown.json["code"] == "record_not_found"
+    nowhere = api.get("/nowhere/abc", token)
+    assert nowhere.status_code == 404 and nowhere.json["code"] == "not_found"
+    assert "detail" not in nowhere.json
+    assert api.get(f"/records/{record.id}", token).status_code == 200
+    web.sign_in(make.person())
+    page = web.get("/records/abc")
+    assert page.status_code == 404 and error_code(page) == "record_not_found"
