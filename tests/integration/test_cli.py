@@ -44,7 +44,7 @@ def test_help_lists_every_group_and_command_with_its_whole_sentence():
     )
 
 
-def test_people_list_shows_roles_tiers_and_leaving_dates(make: Factory, db, config):
+def test_people_list_shows_roles_hire_dates_leaving_dates_and_tiers(make: Factory, db, config):
     auditor = make.person(roles=("employee", "auditor"))
     custodian = make.custodian("core", "special")
     leaving = date.today() + timedelta(days=10)
@@ -61,8 +61,9 @@ def test_people_list_shows_roles_tiers_and_leaving_dates(make: Factory, db, conf
         "email": auditor.email,
         "name": auditor.name,
         "roles": ["auditor", "employee"],
-        "custodian_tiers": [],
+        "hired_on": auditor.hired_on.isoformat(),
         "leaving_on": None,
+        "custodian_tiers": [],
     }
     assert people[custodian.email]["custodian_tiers"] == ["core", "special"]
     assert people[leaver.email]["leaving_on"] == leaving.isoformat()
@@ -70,23 +71,38 @@ def test_people_list_shows_roles_tiers_and_leaving_dates(make: Factory, db, conf
     text = runner.invoke(main, ["people", "list"], env=_env(config))
     assert text.exit_code == 0, text.output
     lines = text.output.splitlines()
+    assert lines[0].split() == ["NAME", "E-MAIL", "ROLES", "HIRED", "LEAVING", "CUSTODIAN", "TIERS"]
     assert lines[-1] == f"{len(people)} people"
-    (row,) = [line for line in lines if line.startswith(custodian.email)]
-    assert "core,special" in row and row.endswith("-")
-    (row,) = [line for line in lines if line.startswith(leaver.email)]
-    assert row.endswith(leaving.isoformat())
+    (row,) = [line for line in lines if f" {custodian.email} " in line]
+    assert row.startswith(custodian.name)
+    assert row.split()[-3:] == [custodian.hired_on.isoformat(), "-", "core,special"]
+    (row,) = [line for line in lines if f" {leaver.email} " in line]
+    assert row.split()[-3:] == [leaver.hired_on.isoformat(), leaving.isoformat(), "-"]
+    # The columns line up: every e-mail starts where the header's E-MAIL does.
+    column = lines[0].index("E-MAIL")
+    assert all(line[column:].split()[0] in people for line in lines[1:-1])
+
+    auditors = runner.invoke(main, ["people", "list", "--role", "auditor"], env=_env(config))
+    assert auditors.exit_code == 0, auditors.output
+    assert auditor.email in auditors.output and custodian.email not in auditors.output
+    assert auditors.output.splitlines()[-1] == "1 people holding the role auditor"
+    wrong = runner.invoke(main, ["people", "list", "--role", "custodian"], env=_env(config))
+    assert wrong.exit_code == 2 and "'employee', 'auditor', 'admin'" in wrong.output
 
 
 def test_an_unknown_action_is_refused_with_the_valid_ones(make: Factory, config):
     person = make.person()
-    result = CliRunner().invoke(
-        main,
-        ["policy", "explain", "--person", person.email, "--action", "record:eat"],
-        env=_env(config),
-    )
-    assert result.exit_code == 2
-    assert "error [invalid_action]: unknown action 'record:eat'; valid actions: " in result.output
-    assert all(a.value in result.output for a in Action)
+    for given, hint in (("record:eat", ""), ("consult", " (did you mean record:consult?)")):
+        result = CliRunner().invoke(
+            main,
+            ["policy", "explain", "--person", person.email, "--action", given],
+            env=_env(config),
+        )
+        assert result.exit_code == 2
+        assert result.output.startswith(f"error [invalid_action]: unknown action {given!r}")
+        assert hint in result.output
+        assert "; actions are written resource:verb. Valid actions: " in result.output
+        assert all(a.value in result.output for a in Action)
 
 
 def _designations(db) -> int:

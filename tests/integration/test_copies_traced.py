@@ -164,7 +164,7 @@ def test_copy_outside_a_grant_is_refused_and_audited(api, make: Factory, vault, 
     auditor = make.person(roles=("employee", "auditor"))
     out_of_scope = make.custodian("core")
     cases = [
-        (consult_only, "no_grant"),
+        (consult_only, "grant_does_not_cover_copy"),
         (nobody, "no_grant"),
         (auditor, "auditor_no_content"),
         (out_of_scope, "tier_out_of_scope"),

@@ -191,7 +191,7 @@ def test_who_may_lend_and_who_may_borrow(api, make: Factory, vault, db):
     auditor = make.person(roles=("employee", "auditor"))
     for person, code in (
         (make.person(), "no_grant"),
-        (consult_only, "no_grant"),
+        (consult_only, "grant_does_not_cover_lend"),
         (leaving, "person_departing"),
         (auditor, "auditor_no_content"),
     ):

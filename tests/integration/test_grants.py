@@ -154,7 +154,7 @@ def test_bad_requests_get_stable_codes_and_change_nothing(api, make: Factory, db
     token = make.token(make.person())
     record = make.record()
     cases = [
-        ({"record_id": record.id, "reason": "because"}, "reason_required"),
+        ({"record_id": record.id, "reason": "because"}, "missing_reason"),
         ({"record_id": record.id, "reason": "x" * 1001}, "invalid_reason"),
         ({"reason": REASON}, "invalid_request_target"),
         (

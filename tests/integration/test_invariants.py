@@ -468,7 +468,7 @@ def test_bad_input_gets_a_stable_code_and_changes_nothing(api, make, db, body, c
         ("/clients?tax_id=---", "sensitive_in_url"),
         ("/records?Bank-Account=1", "sensitive_in_url"),
         ("/records/1/content?purpose=" + "p" * 501, "purpose_required"),
-        ("/records/abc", "not_found"),
+        ("/records/abc", "record_not_found"),
         ("/nowhere", "not_found"),
     ],
 )

@@ -96,7 +96,7 @@ def test_a_request_needs_a_real_reason(web, make, db):
     web.sign_in(make.person())
     for reason in ("", "because", "x" * 1001):
         resp = ask(web, record, reason=reason)
-        assert resp.status_code == 400 and error_code(resp) == "reason_required"
+        assert resp.status_code == 400 and error_code(resp) == "missing_reason"
         assert 'name="reason"' in html(resp)
     too_long = ask(web, record, hours="1000")
     assert too_long.status_code == 400 and error_code(too_long) == "invalid_duration"

@@ -428,6 +428,9 @@ CASES = [
     Case("auth.step_up", "POST", "/auth/step-up", None, status=302),
     Case("ui.static", "GET", "/static/vault.css", None),
     Case("ui.set_language", "GET", "/lang/zh_Hans", None, status=302),
+    # Public: the health probes at the root.
+    Case("health.healthz", "GET", "/healthz", None),
+    Case("health.readyz", "GET", "/readyz", None),
 ]
 
 

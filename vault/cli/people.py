@@ -13,6 +13,7 @@ import click
 from vault import proposals
 from vault.caller import Caller
 from vault.cli.common import Command, Group, _as, friendly, opened, parse_day
+from vault.models import Role
 from vault.people import departures, designations, directory
 
 
@@ -81,21 +82,28 @@ def people_grant_role(email: str, role: str, reason: str, by: str) -> None:
 
 
 @people.command("list")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=None,
+    help="only the people holding this role",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @friendly
-def people_list(as_json: bool) -> None:
-    """Everyone, by e-mail: name, roles, custodian tiers and leaving date."""
+def people_list(role: str | None, as_json: bool) -> None:
+    """Everyone, by e-mail: name, roles, hire date, leaving date and custodian tiers."""
     page = 500
     with opened() as (_v, db):
         found: list[dict[str, Any]] = []
-        while chunk := directory.list_people(db, limit=page, offset=len(found)):
+        while chunk := directory.list_people(db, role=role, limit=page, offset=len(found)):
             found += [
                 {
                     "email": p.email,
                     "name": p.name,
                     "roles": sorted(p.role_set),
-                    "custodian_tiers": sorted(p.custodian_tiers()),
+                    "hired_on": p.hired_on.isoformat(),
                     "leaving_on": p.leaving_on.isoformat() if p.leaving_on else None,
+                    "custodian_tiers": sorted(p.custodian_tiers()),
                 }
                 for p in chunk
             ]
@@ -104,12 +112,22 @@ def people_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
         return
-    for p in found:
-        click.echo(
-            f"{p['email']:<28} {p['name'][:24]:<24} {','.join(p['roles']):<22} "
-            f"{','.join(p['custodian_tiers']) or '-':<20} {p['leaving_on'] or '-'}"
+    header = ("NAME", "E-MAIL", "ROLES", "HIRED", "LEAVING", "CUSTODIAN TIERS")
+    rows = [
+        (
+            p["name"],
+            p["email"],
+            ",".join(p["roles"]) or "-",
+            p["hired_on"],
+            p["leaving_on"] or "-",
+            ",".join(p["custodian_tiers"]) or "-",
         )
-    click.echo(f"{len(found)} people")
+        for p in found
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(f"{len(found)} people" + (f" holding the role {role}" if role else ""))
 
 
 @people.command("set-password")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 
@@ -34,20 +35,20 @@ def policy_validate(file: Path) -> None:
 
 @policy.command("explain")
 @click.option("--person", "email", required=True)
-@click.option("--action", "action_name", required=True, help="e.g. record:consult")
+@click.option(
+    "--action",
+    "action_name",
+    required=True,
+    metavar="RESOURCE:VERB",
+    help="e.g. record:consult, record:copy, item:borrow (a wrong one lists them all)",
+)
 @click.option("--record", "record_id", type=int, default=None)
 @friendly
 def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
     """Print the decision for PERSON doing ACTION on RECORD, and the rules behind it."""
     from vault import access
 
-    try:
-        action = Action(action_name)
-    except ValueError:
-        valid = ", ".join(sorted(a.value for a in Action))
-        raise InvalidInput(
-            f"unknown action {action_name!r}; valid actions: {valid}", code="invalid_action"
-        ) from None
+    action = _action(action_name)
     with opened() as (v, db):
         result = access.explain(v, db, directory.get_by_email(db, email), action, record_id)
     verdict = "ALLOW" if result.allowed else "DENY"
@@ -56,6 +57,23 @@ def policy_explain(email: str, action_name: str, record_id: int | None) -> None:
     for key, value in sorted(result.facts.items()):
         click.echo(f"  {key}: {value}")
     sys.exit(0 if result.allowed else EXIT_DENIED)
+
+
+def _action(name: str) -> Action:
+    """The action named ``name``, or ``invalid_action`` (exit 2) listing the valid ones."""
+    try:
+        return Action(name)
+    except ValueError:
+        pass
+    values = sorted(a.value for a in Action)
+    guesses = [v for v in values if name and v.split(":", 1)[-1] == name.split(":")[-1]]
+    guesses += [g for g in difflib.get_close_matches(name, values, n=3) if g not in guesses]
+    hint = f" (did you mean {' or '.join(guesses)}?)" if guesses else ""
+    raise InvalidInput(
+        f"unknown action {name!r}{hint}; actions are written resource:verb. "
+        f"Valid actions: {', '.join(values)}",
+        code="invalid_action",
+    )
 
 
 def _propose_site_policy(text: str, by: str, reason: str) -> int:

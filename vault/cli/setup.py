@@ -82,6 +82,7 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("worker_class", "vault.web.server.ProblemWorker")
             self.cfg.set("accesslog", "-")
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("logger_class", "vault.web.server.QuietLogger")  # no health probes
 
         def load(self) -> Any:
             return create_app(cfg)

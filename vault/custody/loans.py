@@ -44,6 +44,7 @@ ITEM_KINDS = ("folder", "binder", "box", "media")
 
 
 MAX_PAGES = 100_000
+MAX_RENEWALS = 1  # a loan may be renewed once
 
 
 FINAL_REMINDER_DAYS = 7  # the third reminder goes out a week after the due date
@@ -322,6 +323,11 @@ def waiting_requests(db: Session, record: Record, other_than: int, now: datetime
     return sum(1 for r in rows if "lend" in r.action_list)
 
 
+def renewable(loan: Loan) -> bool:
+    """Whether ``loan`` has a renewal left (the page offers renewal only then)."""
+    return loan.renewals < MAX_RENEWALS
+
+
 def renew(v: Vault, db: Session, caller: Caller, item_id: int, *, days: int | None = None) -> Loan:
     """Extend a loan once, unless someone else is waiting to borrow the item."""
     item = get_item(db, item_id)
@@ -346,7 +352,7 @@ def renew(v: Vault, db: Session, caller: Caller, item_id: int, *, days: int | No
             Action.ITEM_RENEW,
             resource=resource,
         )
-    if loan.renewals >= 1:
+    if not renewable(loan):
         raise authz.refuse(
             Conflict("a loan may be renewed once", code="renewal_limit"),
             v,

@@ -84,7 +84,7 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
     if len(reason) < REASON_MIN or len(reason.split()) < REASON_WORDS or len(reason) > REASON_MAX:
         raise InvalidInput(
             f"give a reason of at least {REASON_WORDS} words and {REASON_MIN} characters",
-            code="reason_required",
+            code="missing_reason",
         )
     if ask.duration_hours is not None and ask.duration_minutes is not None:
         raise InvalidInput(

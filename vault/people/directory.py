@@ -289,12 +289,24 @@ def get_by_email(db: Session, email: str) -> Person:
 
 
 def list_people(
-    db: Session, *, q: str | None = None, limit: int = 50, offset: int = 0
+    db: Session,
+    *,
+    q: str | None = None,
+    role: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[Person]:
-    """People by e-mail, optionally those whose e-mail or name contains ``q``."""
+    """People by e-mail, optionally those whose e-mail or name contains ``q``, or those
+    holding ``role``."""
     stmt = select(Person).order_by(Person.email)
     if q:
         stmt = stmt.where(Person.email.contains(q.lower()) | Person.name.contains(q))
+    if role:
+        stmt = stmt.where(
+            select(PersonRole.person_id)
+            .where(PersonRole.person_id == Person.id, PersonRole.role == role)
+            .exists()
+        )
     return list(db.scalars(stmt.limit(limit).offset(offset)))
 
 

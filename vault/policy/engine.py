@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cedarpy
 
-from vault.policy.actions import LOOKUP_ACTIONS, Action
+from vault.policy.actions import GRANT_ACTIONS, LOOKUP_ACTIONS, Action
 
 DAYS_PER_YEAR = 365.25
 
@@ -203,7 +203,9 @@ class PolicyEngine:
             reason = "browser_session_required"
             message = "create API tokens from your own signed-in page, not with a token"
         else:
-            reason, message = self._why_not(who, action, target, tenure, minimum_days)
+            reason, message = self._why_not(
+                who, action, target, tenure, minimum_days, granted_actions
+            )
         return Decision(False, reason, message, (), facts)
 
     def minimum_days(self, tier: str) -> int:
@@ -219,7 +221,13 @@ class PolicyEngine:
         return min(found, key=lambda r: _PRECEDENCE.index(r) if r in _PRECEDENCE else 99)
 
     def _why_not(
-        self, who: Principal, action: Action, target: Target | None, tenure: int, minimum: int
+        self,
+        who: Principal,
+        action: Action,
+        target: Target | None,
+        tenure: int,
+        minimum: int,
+        granted: frozenset[str] = frozenset(),
     ) -> tuple[str, str]:
         """Explain a default deny from the facts the policy saw."""
         if target is None or not action.on_target:
@@ -235,6 +243,14 @@ class PolicyEngine:
                 "tenure_too_short",
                 f"custody of {target.tier} clients needs {years} years of service; "
                 f"this person has served {tenure} days ({tenure / DAYS_PER_YEAR:.1f} years)",
+            )
+        if action.on_record and granted:
+            # A grant on this record, but not for this act: say what it covers.
+            verb = next(v for v, a in GRANT_ACTIONS.items() if a is action)
+            return (
+                f"grant_does_not_cover_{verb}",
+                f"your grant on this record covers {', '.join(sorted(granted))}, "
+                f"not {verb}: ask for a grant that includes {verb}",
             )
         if who.custodian_tiers:
             return (

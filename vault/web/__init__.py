@@ -12,7 +12,7 @@ from vault.config import Config
 from vault.errors import InvalidInput
 from vault.oversight import departure_watch
 from vault.runtime import Vault
-from vault.web import api, auth, errors, gate, headers, i18n, sensitive, ui
+from vault.web import api, auth, errors, gate, headers, health, i18n, sensitive, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -58,6 +58,7 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     i18n.init_app(app)
     auth.init_app(app)
     gate.init_app(app)
+    app.register_blueprint(health.bp)
     api.init_app(app)
     ui.init_app(app)
     if config.bench_baseline:

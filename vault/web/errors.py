@@ -54,6 +54,40 @@ def _page(status: int, code: str, title: str, detail: str = "") -> Response | No
         return None
 
 
+_PROBE = 987_654_321  # a number put in place of a path segment, to find the id it stands for
+# A path id's name -> what it names, where the two differ (its code is ``<what>_not_found``).
+_ID_NAMES = {"seq": "event", "note_id": "notification"}
+
+
+def _malformed_id() -> tuple[str, str] | None:
+    """``(code, detail)`` of a path that matched nothing because an id in it is not a number
+    (``/api/v1/records/abc``): it matches a route once that segment is a number. It is not
+    found like an id no row has (``record_not_found``); the detail names the id and never
+    echoes the segment."""
+    try:
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+    except Exception:  # noqa: BLE001 - no detail then
+        return None
+    segments = request.path.split("/")
+    for i, segment in enumerate(segments):
+        if not segment or segment.isdigit():
+            continue
+        trial = "/".join([*segments[:i], str(_PROBE), *segments[i + 1 :]])
+        try:
+            _rule, args = adapter.match(trial, method=request.method, return_rule=True)
+        except HTTPException:
+            continue
+        for name, value in args.items():
+            if value == _PROBE:
+                what = _ID_NAMES.get(name, name.removesuffix("_id"))
+                shown = what.replace("_", " ")
+                return (
+                    f"{what}_not_found",
+                    f"the {shown} id in the path must be a whole number (like 12)",
+                )
+    return None
+
+
 def _end_unit_of_work(exc: BaseException) -> None:
     """Roll the request's work back, and keep what a refusal carries (its audit event)."""
     session = g.get("db")
@@ -97,7 +131,10 @@ def init_app(app: Flask) -> None:
         _rollback()
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "http_error")
-        return _page(status, code, exc.name) or problem(status, code, exc.name)
+        detail = ""
+        if status == 404 and (malformed := _malformed_id()) is not None:
+            code, detail = malformed
+        return _page(status, code, exc.name, detail) or problem(status, code, exc.name, detail)
 
     @app.errorhandler(SQLAlchemyError)
     def _storage_error(exc: SQLAlchemyError) -> Response:

@@ -14,10 +14,25 @@ import json
 from typing import Any
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 from gunicorn.http import errors as http
 from gunicorn.workers.sync import SyncWorker
 
-__all__ = ["ProblemWorker", "classify"]
+__all__ = ["QUIET_PATHS", "ProblemWorker", "QuietLogger", "classify"]
+
+# The health probes (vault.web.health), called every few seconds: not in the access log.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/healthz", "/api/v1/readyz"})
+
+
+class QuietLogger(Logger):
+    """gunicorn's logger, leaving successful health probes out of the access log."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        status = str(getattr(resp, "status", "") or "")
+        if environ.get("PATH_INFO") in QUIET_PATHS and status.startswith("2"):
+            return
+        super().access(resp, req, environ, request_time)
+
 
 # (exception types, status, reason phrase, stable code), first match wins.
 _CLIENT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], int, str, str], ...] = (

@@ -80,6 +80,7 @@ def _loan_rows(loans: list[Any]) -> list[dict[str, Any]]:
             "record": session.get(Record, loan.record_id),
             "borrower": session.get(Person, loan.borrower_id),
             "overdue": loan.is_overdue(now),
+            "renewable": loans_.renewable(loan),
         }
         for loan in loans
     ]

@@ -138,6 +138,15 @@ MESSAGES: dict[str, LazyString] = {
     "no_grant": _l(
         "Only designated custodians, or holders of an approved grant, may see this content."
     ),
+    "grant_does_not_cover_consult": _l(
+        "Your grant on this record does not include consulting it: ask for one that does."
+    ),
+    "grant_does_not_cover_copy": _l(
+        "Your grant on this record does not include making a copy: ask for one that does."
+    ),
+    "grant_does_not_cover_lend": _l(
+        "Your grant on this record does not include borrowing its items: ask for one that does."
+    ),
     "tenure_too_short": _l(
         "Custody of this tier needs more years of service than you have served."
     ),
@@ -198,7 +207,6 @@ MESSAGES: dict[str, LazyString] = {
     "invalid_action": _l("There is no such action."),
     "invalid_decision": _l("There is no such decision."),
     # access requests and grants
-    "reason_required": _l("Give a reason of at least three words."),
     "invalid_actions": _l("Choose what you need: consult, copy or borrow."),
     "copy_needs_single_record": _l("Copies are asked for one record, never a whole file."),
     "invalid_duration": _l("The duration is out of range."),
@@ -255,7 +263,7 @@ MESSAGES: dict[str, LazyString] = {
     "proposal_pending": _l("The same proposal is already waiting for a second administrator."),
     "proposal_stale": _l("The person's details changed since this was proposed."),
     "proposal_not_found": _l("There is no such proposal."),
-    "missing_reason": _l("Say why (a reason is required)."),
+    "missing_reason": _l("Say why: a reason is required (at least three words for access)."),
     "invalid_reason": _l("The reason is too long (500 characters at most)."),
     "missing_note": _l("Say why the proposal is turned down."),
     "invalid_note": _l("The note is too long (500 characters at most)."),
