@@ -33,6 +33,7 @@ TEXT = {
         "pending": "Waiting for a decision",
         "deposit": "Deposit a record",
         "mac_ok": "The event matches its MAC",
+        "tiers": "General, Special",
     },
     "zh": {
         "catalogue": "档案目录",
@@ -49,6 +50,7 @@ TEXT = {
         "pending": "等待审批",
         "deposit": "提交档案",
         "mac_ok": "事件与其 MAC 相符",
+        "tiers": "一般、特殊",
     },
 }
 
@@ -214,7 +216,7 @@ def test_admin_adds_a_person_designates_and_creates_their_own_token(
     page.click("#designate-button")
     # One admin proposes; the designation waits for a second admin.
     expect(page.locator(".flash-ok")).to_contain_text(TEXT[lang]["proposed"])
-    expect(page.locator("#waiting")).to_contain_text("general, special")
+    expect(page.locator("#waiting")).to_contain_text(TEXT[lang]["tiers"])  # in words
     # No token is issued for someone else: the person page only lists and revokes.
     expect(page.locator("#issue-token")).to_have_count(0)
     page.click("#my-profile")
