@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from flask_babel import LazyString
 
+from audit import query_events
 from tests.integration.test_ui_routes import CASES, Case
 from tests.integration.test_ui_routes import cast as cast  # the fixture, shared
 from tests.webclient import text_of
@@ -174,3 +175,19 @@ def test_no_chinese_page_shows_a_code(cast, case: Case, vault, db, make):
     page = resp.get_data(as_text=True)
     assert '<html lang="zh-Hans">' in page
     assert leaked_codes(page, codes) == [], case.endpoint
+
+
+def test_no_event_page_shows_a_code_in_chinese(cast, vault):
+    """Every event the cast's acts wrote, on its own page, in Chinese."""
+    codes = known_codes()
+    browser = cast["browsers"]["auditor"]
+    browser.lang = "zh-CN,zh;q=0.9"
+    with vault.engine.connect() as conn:
+        seqs = [seq for seq, _ev in query_events(conn, limit=500)]
+    assert len(seqs) > 20
+    leaks = {}
+    for seq in seqs:
+        page = browser.get(f"/audit/events/{seq}").get_data(as_text=True)
+        if found := leaked_codes(page, codes):
+            leaks[seq] = found
+    assert leaks == {}

@@ -631,6 +631,29 @@ def label(code: object, vocabulary: str | None = None) -> LazyString | str:
     return reason(key)
 
 
+def _known(code: str) -> bool:
+    return any(code in words for words in VOCABULARIES.values())
+
+
+def detail(value: object, key: str = "") -> object:
+    """An audit event's detail value: codes in words (also a comma-joined list of them);
+    in a service's own ``summary`` line, its codes in words; anything else (what people
+    wrote) exactly as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    parts = [p.strip() for p in value.split(",")]
+    if all(_known(p) for p in parts):
+        return str(lazy_pgettext("list separator", ", ")).join(str(label(p)) for p in parts)
+    if key == "summary":
+        return " ".join(str(label(w)) if _known(w) else w for w in value.split(" "))
+    return value if len(parts) > 1 else label(value)
+
+
+def detail_key(key: str) -> LazyString | str:
+    """The name of an audit event's detail: in words when it names a thing (a resource)."""
+    return RESOURCES.get(key, key)
+
+
 def message_for(code: str, status: int) -> LazyString:
     """The sentence for an error code (a generic one by status if the code is new)."""
     return MESSAGES.get(code) or STATUS_TITLES.get(status) or STATUS_TITLES[400]
