@@ -68,7 +68,8 @@ clean-demo:
 # The .po is compiled in memory when the app starts: no .mo file is built or committed.
 translations: $(STAMP)
 	mkdir -p build
-	$(BIN)/pybabel -q extract -F vault/web/babel.cfg -k _l -k lazy_gettext --no-location \
+	$(BIN)/pybabel -q extract -F vault/web/babel.cfg -k _l -k lazy_gettext \
+		-k pgettext:1c,2 -k npgettext:1c,2,3 -k lazy_pgettext:1c,2 --no-location \
 		--sort-output -o build/messages.pot .
 	$(BIN)/pybabel -q update -i build/messages.pot -d vault/web/translations -l zh_Hans \
 		--no-fuzzy-matching --ignore-obsolete -w 100

@@ -7,6 +7,7 @@ from audit.events import Actor, Event, canonical_json
 from audit.log import (
     MAX_QUERY_LIMIT,
     AuditLog,
+    EventCheck,
     VerifyReport,
     chain_hash,
     checkpoint_message,
@@ -26,6 +27,7 @@ __all__ = [
     "Actor",
     "AuditLog",
     "Event",
+    "EventCheck",
     "VerifyReport",
     "append_only_ddl",
     "audit_chain",

@@ -54,6 +54,7 @@ from audit.schema import audit_chain, audit_checkpoints, audit_events
 __all__ = [
     "MAX_QUERY_LIMIT",
     "AuditLog",
+    "EventCheck",
     "VerifyReport",
     "chain_hash",
     "checkpoint_message",
@@ -408,6 +409,107 @@ class AuditLog:
             if began and conn.in_transaction():
                 conn.rollback()
 
+    def inspect(self, conn: Connection, seq: int) -> EventCheck | None:
+        """Check one event where it stands: its MAC, its columns, its chain link and the
+        checkpoint that covers it (the same checks as ``verify``, for one event only).
+
+        Returns None when there is no event ``seq``. The chain link is checked against the
+        previous chain row's stored hash (the whole chain up to it is ``verify``'s work).
+        """
+        row = conn.execute(select(*_EVENT_COLUMNS).where(_e.seq == seq)).first()
+        if row is None:
+            return None
+        mac_ok = self._mac(row.body.encode("ascii")) == row.mac
+        columns_ok = _columns_match(
+            row.body,
+            row.event_id,
+            row.time,
+            row.action,
+            row.actor_person_id,
+            row.decision,
+            row.outcome,
+            row.resource_record,
+            row.resource_client,
+        )
+        link = conn.execute(select(_c.position, _c.hash).where(_c.event_seq == seq)).first()
+        if link is None:
+            return EventCheck(seq, row.event_id, row.mac, mac_ok, columns_ok)
+        prev = conn.execute(
+            select(_c.hash, _e.mac, _e.seq)
+            .select_from(audit_chain.outerjoin(audit_events, _e.seq == _c.event_seq))
+            .where(_c.position == link.position - 1)
+        ).first()
+        prev_hash = ZERO_HASH if link.position == 1 else bytes.fromhex(prev.hash) if prev else None
+        chain_ok = prev_hash is not None and (
+            chain_hash(prev_hash, link.position, row.event_id, row.mac).hex() == link.hash
+        )
+        cover = conn.execute(
+            select(audit_checkpoints)
+            .where(_k.position >= link.position)
+            .order_by(_k.position)
+            .limit(1)
+        ).first()
+        return EventCheck(
+            seq,
+            row.event_id,
+            row.mac,
+            mac_ok,
+            columns_ok,
+            position=link.position,
+            chain_ok=chain_ok,
+            prev_seq=prev.seq if prev else None,
+            prev_mac=prev.mac if prev else None,
+            checkpoint_position=cover.position if cover else None,
+            checkpoint_time=_utc(cover.time) if cover else None,
+            checkpoint_signature_ok=(
+                _signature_ok(self._verify_key, cover)
+                if cover is not None and self._verify_key is not None
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class EventCheck:
+    """What ``AuditLog.inspect`` found about one event.
+
+    ``position`` is None while the event awaits the chain (then so are the chain fields);
+    ``checkpoint_*`` are None until a checkpoint covers its position.
+    """
+
+    seq: int
+    event_id: str
+    mac: str
+    mac_ok: bool
+    columns_ok: bool
+    position: int | None = None
+    chain_ok: bool | None = None
+    prev_seq: int | None = None
+    prev_mac: str | None = None
+    checkpoint_position: int | None = None
+    checkpoint_time: datetime | None = None
+    checkpoint_signature_ok: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The event matches its MAC and columns, and its chain link holds if it has one."""
+        return self.mac_ok and self.columns_ok and self.chain_ok is not False
+
+
+def _signature_ok(verify_key: Ed25519PublicKey, checkpoint: Row[Any]) -> bool:
+    """Whether a checkpoint row's signature is the verify key's over its message."""
+    message = checkpoint_message(
+        checkpoint.position,
+        checkpoint.head_hash,
+        _utc(checkpoint.time),
+        checkpoint.prev_signature,
+    )
+    try:
+        verify_key.verify(bytes.fromhex(checkpoint.signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
 
 def _raw(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -639,17 +741,7 @@ class _Verifier:
         return str(checkpoint.signature)
 
     def _signature_ok(self, checkpoint: Row[Any]) -> bool:
-        message = checkpoint_message(
-            checkpoint.position,
-            checkpoint.head_hash,
-            _utc(checkpoint.time),
-            checkpoint.prev_signature,
-        )
-        try:
-            self.verify_key.verify(bytes.fromhex(checkpoint.signature), message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return _signature_ok(self.verify_key, checkpoint)
 
     def _truncated(self, checkpoint: Row[Any], length: int) -> None:
         if not self._signature_ok(checkpoint):
@@ -762,6 +854,8 @@ def query_events(
     conn: Connection,
     *,
     after_seq: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
     limit: int = 100,
     action: str | None = None,
     person_id: int | None = None,
@@ -779,12 +873,14 @@ def query_events(
 
     Args:
         after_seq: return only events with a larger seq.
+        before_seq: return only events with a smaller seq (paging newest first).
+        newest_first: descending seq order instead.
         limit: page size, capped at ``MAX_QUERY_LIMIT`` (500).
         since: inclusive lower bound on event time (timezone-aware).
         until: exclusive upper bound on event time (timezone-aware).
 
     Returns:
-        ``(seq, event)`` pairs in ascending seq order.
+        ``(seq, event)`` pairs in ascending seq order (descending with ``newest_first``).
 
     Raises:
         ValueError: ``limit`` below 1 or a naive ``since``/``until``.
@@ -793,11 +889,13 @@ def query_events(
         raise ValueError("limit must be at least 1")
     stmt = (
         select(_e.seq, _e.body, _e.event_id, _e.time)
-        .order_by(_e.seq)
+        .order_by(_e.seq.desc() if newest_first else _e.seq)
         .limit(min(limit, MAX_QUERY_LIMIT))
     )
     if after_seq is not None:
         stmt = stmt.where(_e.seq > after_seq)
+    if before_seq is not None:
+        stmt = stmt.where(_e.seq < before_seq)
     if action is not None:
         stmt = stmt.where(_e.action == action)
     if person_id is not None:

@@ -31,6 +31,9 @@ TEXT = {
         "added": "was added.",
         "proposed": "a second administrator approves it",
         "pending": "Waiting for a decision",
+        "deposit": "Deposit a record",
+        "mac_ok": "The event matches its MAC",
+        "tiers": "General, Special",
     },
     "zh": {
         "catalogue": "档案目录",
@@ -45,6 +48,9 @@ TEXT = {
         "added": "已添加",
         "proposed": "经第二位管理员批准后生效",
         "pending": "等待审批",
+        "deposit": "提交档案",
+        "mac_ok": "事件与其 MAC 相符",
+        "tiers": "一般、特殊",
     },
 }
 
@@ -167,9 +173,12 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
     page.click('form[role="search"] button[type="submit"]')
     rows = page.locator("#audit-events tbody tr")
     expect(rows).to_have_count(14)  # the demo's deposits (12 + a scan + a lapsed survey)
+    expect(page).to_have_url(re.compile(r"action=record%3Adeposit|action=record:deposit"))
+    expect(rows.first.locator("td").nth(2)).to_have_text(TEXT[lang]["deposit"])
     shots("audit-filtered")
     rows.first.locator("a").first.click()
-    expect(page.locator("#event-detail")).to_contain_text("record:deposit")
+    expect(page.locator("#event-detail")).to_contain_text(TEXT[lang]["deposit"])
+    expect(page.locator("#mac-check")).to_contain_text(TEXT[lang]["mac_ok"])
     shots("audit-event")
     page.goto(demo.url + "/audit?action=record:deposit")
     with page.expect_download() as download:
@@ -207,7 +216,7 @@ def test_admin_adds_a_person_designates_and_creates_their_own_token(
     page.click("#designate-button")
     # One admin proposes; the designation waits for a second admin.
     expect(page.locator(".flash-ok")).to_contain_text(TEXT[lang]["proposed"])
-    expect(page.locator("#waiting")).to_contain_text("general, special")
+    expect(page.locator("#waiting")).to_contain_text(TEXT[lang]["tiers"])  # in words
     # No token is issued for someone else: the person page only lists and revokes.
     expect(page.locator("#issue-token")).to_have_count(0)
     page.click("#my-profile")

@@ -255,9 +255,10 @@ def test_the_audit_log_filters_by_person_action_decision_record_and_time(web, ma
     page = web.get(f"/audit?person={stranger.email}&action=record:consult&decision=deny")
     rows = re.findall(r'<tr class="decision-(\w+)">', html(page))
     assert rows == ["deny"]
-    assert "no_grant" in html(page) and CANARY not in html(page)
+    assert "Only designated custodians, or holders of an approved grant" in html(page)
+    assert CANARY not in html(page)
     by_record = html(web.get(f"/audit?record={record.id}"))
-    assert "record:deposit" in by_record and "record:consult" in by_record
+    assert "<td>Deposit a record</td>" in by_record and "<td>Consult a record</td>" in by_record
     by_client = html(web.get(f"/audit?client={record.client_id}&action=record:deposit"))
     assert by_client.count('<tr class="decision-') == 1
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
@@ -284,7 +285,7 @@ def test_the_audit_log_pages_forward(web, make, vault):
     try:
         first = html(web.get("/audit"))
         later = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
-        assert "after=" in later
+        assert "before=" in later  # newest first: the next page holds earlier events
         assert web.get(later).status_code == 200
     finally:
         auditing.PAGE_SIZE = saved
@@ -349,7 +350,7 @@ def test_admins_add_people_and_duplicates_are_refused(web, make, db):
     assert person.role_set == {"employee"} and not person.hire_date_confirmed
     assert resp.headers["Location"] == f"/admin/people/{person.id}"
     shown = html(web.get(resp.headers["Location"]))
-    assert "Hire date confirmation" in shown and "role auditor" in shown
+    assert "Hire date confirmation" in shown and "Role: Auditor" in shown
     again = web.post("/admin/people/new", data)
     assert again.status_code == 409 and error_code(again) == "person_exists"
     bad = web.post("/admin/people/new", {**data, "email": "not-an-email"})

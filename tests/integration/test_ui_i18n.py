@@ -20,19 +20,28 @@ KEYWORDS = {
     "lazy_gettext": None,
     "ngettext": (1, 2),
     "lazy_ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "lazy_pgettext": ((1, "c"), 2),
+    "npgettext": ((1, "c"), 2, 3),
 }
 METHOD_MAP = [("vault/web/**.py", "python"), ("vault/web/templates/**.html", "jinja2")]
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
 
 
-def extracted() -> set[str]:
-    """Every msgid in the web layer's code and templates, as ``pybabel extract`` finds them."""
+def extracted_in_context() -> set[tuple[str, str | None]]:
+    """Every (msgid, message context) in the web layer's code and templates, as
+    ``pybabel extract`` finds them."""
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    for _file, _line, message, _comments, context in extract_from_dir(
         str(ROOT), METHOD_MAP, keywords=KEYWORDS
     ):
-        found.add(message if isinstance(message, str) else message[0])
+        found.add((message if isinstance(message, str) else message[0], context))
     return found
+
+
+def extracted() -> set[str]:
+    """Every msgid in the web layer's code and templates."""
+    return {message for message, _context in extracted_in_context()}
 
 
 def zh_catalog():
@@ -48,13 +57,14 @@ def test_the_babel_config_matches_the_extraction_used_here():
 
 def test_every_string_has_a_chinese_translation():
     catalog = zh_catalog()
-    wanted = extracted()
+    wanted = extracted_in_context()
     assert len(wanted) > 250
-    missing = sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string))
+    assert ("Open", "button") in wanted and ("Open", "alert") in wanted
+    missing = sorted(m for m, c in wanted if not (catalog.get(m, c) and catalog.get(m, c).string))
     assert missing == [], f"untranslated: {missing[:10]}"
     fuzzy = sorted(m.id for m in catalog if m.id and m.fuzzy)
     assert fuzzy == []
-    stale = sorted(m.id for m in catalog if m.id and m.id not in wanted)
+    stale = sorted(m.id for m in catalog if m.id and (m.id, m.context) not in wanted)
     assert stale == [], f"no longer used: {stale[:10]}"
 
 

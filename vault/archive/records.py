@@ -335,3 +335,29 @@ def list_records(
 def attachments_of(db: Session, record_id: int) -> list[Attachment]:
     """A record's attachments (metadata only)."""
     return list(db.scalars(select(Attachment).where(Attachment.record_id == record_id)))
+
+
+def client_codes(db: Session, client_ids: set[int]) -> dict[int, str]:
+    """Client codes by id, in one query (catalogue metadata, never content)."""
+    if not client_ids:
+        return {}
+    rows = db.execute(select(Client.id, Client.code).where(Client.id.in_(client_ids)))
+    return {cid: code for cid, code in rows}
+
+
+def file_numbers(db: Session, record_ids: set[int]) -> dict[int, str]:
+    """Record file numbers by id, in one query (catalogue metadata, never content)."""
+    if not record_ids:
+        return {}
+    rows = db.execute(select(Record.id, Record.file_number).where(Record.id.in_(record_ids)))
+    return {rid: number for rid, number in rows}
+
+
+def client_by_code(db: Session, code: str) -> Client | None:
+    """The client with this code, if any."""
+    return db.scalar(select(Client).where(Client.code == code.strip().upper()))
+
+
+def record_by_file_number(db: Session, file_number: str) -> Record | None:
+    """The record with this file number, if any."""
+    return db.scalar(select(Record).where(Record.file_number == file_number.strip()))

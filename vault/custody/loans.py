@@ -454,8 +454,22 @@ def send_reminders(
         body = f"{subject}.\nPlease bring it back to the archive" + (
             " now." if overdue else " by then, or ask the custodian to renew it."
         )
+        values: notifications.Params = {
+            "number": number,
+            "label": loan.item.label,
+            "file_number": record.file_number,
+            "when": f"{loan.due_at:%Y-%m-%d %H:%M}",
+            "overdue": int(overdue),
+        }
         notifications.send(
-            v, db, borrower, "loan_reminder", subject, body, link=f"/items/{loan.item_id}"
+            v,
+            db,
+            borrower,
+            "loan_reminder",
+            subject,
+            body,
+            link=f"/items/{loan.item_id}",
+            params=values,
         )
         if number == 3:
             lender = db.get(Person, loan.lent_by_id)
@@ -468,6 +482,7 @@ def send_reminders(
                     subject,
                     f"{borrower.email} has not returned it.",
                     link=f"/items/{loan.item_id}",
+                    params={**values, "borrower": borrower.email},
                 )
         loan.reminders_sent = number
         loan.last_reminder_at = now

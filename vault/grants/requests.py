@@ -141,6 +141,13 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
             f"Access request #{req.id} waits for you: {target}",
             f"{caller.person.name} asks to {', '.join(req.actions)} {target}.",
             link=f"/requests/{req.id}",
+            params={
+                "request": req.id,
+                "file_number": record.file_number if record else None,
+                "client": client.code,
+                "requester": caller.person.name,
+                "actions": list(req.actions),
+            },
         )
     return req
 
@@ -246,6 +253,8 @@ def approve(
                     "request_waiting",
                     f"Access request #{req.id} needs a second approval",
                     link=f"/requests/{req.id}",
+                    text="request_second_approval",
+                    params={"request": req.id},
                 )
     return req
 
@@ -290,6 +299,7 @@ def _issue(
         f"Your access request #{req.id} was approved",
         f"Access until {grant.expires_at:%Y-%m-%d %H:%M} UTC.",
         link="/grants",
+        params={"request": req.id, "until": f"{grant.expires_at:%Y-%m-%d %H:%M}"},
     )
     return grant
 
@@ -321,6 +331,7 @@ def deny(v: Vault, db: Session, caller: Caller, request_id: int, note: str = "")
             f"Your access request #{req.id} was turned down",
             note[:500],
             link=f"/requests/{req.id}",
+            params={"request": req.id, "note": note[:500]},
         )
     return req
 

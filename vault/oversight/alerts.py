@@ -42,7 +42,16 @@ def raise_alert(
     )
     for auditor in auditors:
         if auditor.leaving_on is None:
-            notifications.send(v, db, auditor, "alert", f"Alert: {kind}", summary, link="/alerts")
+            notifications.send(
+                v,
+                db,
+                auditor,
+                "alert",
+                f"Alert: {kind}",
+                summary,
+                link="/alerts",
+                params={"kind": kind, "summary": summary[:300]},
+            )
     return alert
 
 

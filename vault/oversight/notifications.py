@@ -20,12 +20,34 @@ from vault.runtime import Vault
 _OUTBOX = "notify_outbox"
 
 
+Params = dict[str, str | int | list[str] | None]
+
+
 def send(
-    v: Vault, db: Session, to: Person, kind: str, subject: str, body: str = "", link: str = ""
+    v: Vault,
+    db: Session,
+    to: Person,
+    kind: str,
+    subject: str,
+    body: str = "",
+    link: str = "",
+    *,
+    text: str | None = None,
+    params: Params | None = None,
 ) -> Notification:
-    """Queue an in-app notification (in ``db``'s transaction) and mail it after commit."""
+    """Queue an in-app notification (in ``db``'s transaction) and mail it after commit.
+
+    ``subject`` and ``body`` are the English text (the mail, and the API); ``text`` names
+    the message and ``params`` its values, from which the pages write it in the reader's
+    language (``vault.web.ui.labels.notification_text``). ``text`` defaults to ``kind``.
+    """
     note = Notification(
-        person_id=to.id, kind=kind, subject=subject[:200], body=body, link=link[:200]
+        person_id=to.id,
+        kind=kind,
+        subject=subject[:200],
+        body=body,
+        link=link[:200],
+        params={"text": text or kind, **(params or {})},
     )
     db.add(note)
     if v.config.smtp_host:

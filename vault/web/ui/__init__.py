@@ -96,4 +96,5 @@ def init_app(app: Flask) -> None:
     """Mount the pages and let errors render as pages."""
     app.register_blueprint(bp)
     app.context_processor(_context)
+    app.add_template_filter(labels.label, "label")
     app.extensions["vault_error_page"] = errors.render

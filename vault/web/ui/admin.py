@@ -29,6 +29,7 @@ from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
+from vault.web.ui import labels
 from vault.web.ui.blueprint import bp
 from vault.web.ui.catalogue import MAX_QUERY, page_number, page_size
 
@@ -105,7 +106,7 @@ def _person_page(
         tenure_years=Caller(person=person).principal(date.today()).tenure_days(date.today())
         / 365.25,
         waiting=proposals.pending(session, subject=person),
-        describe=proposals.describe,
+        describe=labels.proposal_line,
         role_choices=ROLE_CHOICES,
     ), status
 

@@ -18,8 +18,10 @@ from flask import Response, render_template, request, stream_with_context
 
 from audit import Event, query_events
 from vault import auditing, csvout
+from vault.archive import records as records_
 from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound, VaultError
+from vault.models import Person
 from vault.people import directory
 from vault.policy import Action
 from vault.web.api import parse
@@ -95,6 +97,21 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _by_number_or_name(value: str | None, name: str) -> int | None:
+    """A client by number or code, a record by number or file number."""
+    text = (value or "").strip()[:64]
+    if not text or text.isdigit():
+        return parse.integer(text or None, name, required=False)
+    found = (
+        records_.client_by_code(db(), text)
+        if name == "client"
+        else records_.record_by_file_number(db(), text)
+    )
+    if found is None:
+        raise InvalidInput(f"no such {name}", code=f"invalid_{name}")
+    return found.id
+
+
 def parse_filters(args: Any) -> Filters:
     """Filters from the query string; a bad value raises InvalidInput with a stable code."""
     who = (args.get("person") or "").strip()[:254]
@@ -112,8 +129,8 @@ def parse_filters(args: Any) -> Filters:
     decision = args.get("decision") or None
     if decision is not None and decision not in DECISION_VALUES:
         raise InvalidInput("unknown decision", code="invalid_decision")
-    record = parse.integer(args.get("record"), "record", required=False)
-    client = parse.integer(args.get("client"), "client", required=False)
+    record = _by_number_or_name(args.get("record"), "record")
+    client = _by_number_or_name(args.get("client"), "client")
     return Filters(
         person_id=person_id,
         client=str(client) if client is not None else None,
@@ -125,25 +142,96 @@ def parse_filters(args: Any) -> Filters:
     )
 
 
+ORDERS = ("newest", "oldest")
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the ids in some events stand for: people's names, client codes, file numbers."""
+
+    people: dict[int, Person]
+    clients: dict[int, str]
+    records: dict[int, str]
+
+    def person(self, person_id: object) -> str | None:
+        found = self.people.get(_int(person_id) or 0)
+        return f"{found.name} · {found.email}" if found else None
+
+    def about(self, key: str, value: str) -> str:
+        """One resource of an event in words: a client's code, a record's file number, a name."""
+        number = _int(value)
+        named = None
+        if number is not None:
+            if key == "client":
+                named = self.clients.get(number)
+            elif key == "record":
+                named = self.records.get(number)
+            elif key == "person":
+                named = self.person(number)
+        return named or f"#{value}"
+
+
+def _int(value: object) -> int | None:
+    text = str(value) if value is not None else ""
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def names_of(events: list[Event]) -> Names:
+    """Look the ids of ``events`` up, three queries in all."""
+    people: set[int] = set()
+    clients: set[int] = set()
+    records: set[int] = set()
+    for ev in events:
+        if ev.actor.person_id:
+            people.add(ev.actor.person_id)
+        for key, value in ev.resource.items():
+            number = _int(value)
+            if number is None:
+                continue
+            {"person": people, "client": clients, "record": records}.get(key, set()).add(number)
+    session = db()
+    return Names(
+        people=directory.names_of(session, people),
+        clients=records_.client_codes(session, clients),
+        records=records_.file_numbers(session, records),
+    )
+
+
 @route(bp, "/audit", action=Action.AUDIT_READ, summary="The audit log, with filters")
 def audit_log() -> tuple[str, int]:
     rows: list[tuple[int, Event]] = []
     error: VaultError | None = None
-    after = None
+    order = request.args.get("order") if request.args.get("order") in ORDERS else "newest"
     try:
         filters = parse_filters(request.args)
         after = parse.integer(request.args.get("after"), "after", required=False, hi=2**62)
+        before = parse.integer(request.args.get("before"), "before", required=False, hi=2**62)
         rows = query_events(
-            db().connection(), after_seq=after, limit=PAGE_SIZE + 1, **filters.query()
+            db().connection(),
+            after_seq=after,
+            before_seq=before,
+            newest_first=order == "newest",
+            limit=PAGE_SIZE + 1,
+            **filters.query(),
         )
     except VaultError as exc:
         refused(exc)
         error = exc
+    shown = rows[:PAGE_SIZE]
+    more = len(rows) > PAGE_SIZE
+    # The next page keeps every filter and the order; only the cursor changes.
+    cursor: dict[str, int | None] = {"after": None, "before": None}
+    if more:
+        cursor["before" if order == "newest" else "after"] = shown[-1][0]
     return render_template(
         "audit/log.html",
-        rows=rows[:PAGE_SIZE],
-        more=len(rows) > PAGE_SIZE,
+        rows=shown,
+        more=more,
+        next_page=cursor,
         args=request.args,
+        order=order,
+        orders=ORDERS,
+        names=names_of([ev for _seq, ev in shown]),
         actions=sorted(a.value for a in Action),
         error=error,
         decisions=DECISION_VALUES,
@@ -152,10 +240,18 @@ def audit_log() -> tuple[str, int]:
 
 @route(bp, "/audit/events/<int:seq>", action=Action.AUDIT_READ, summary="One audit event")
 def audit_event(seq: int) -> str:
-    rows = query_events(db().connection(), after_seq=seq - 1, limit=1)
+    conn = db().connection()
+    rows = query_events(conn, after_seq=seq - 1, limit=1)
     if not rows or rows[0][0] != seq:
         raise NotFound("no such event", code="event_not_found")
-    return render_template("audit/event.html", seq=seq, event=rows[0][1])
+    event = rows[0][1]
+    return render_template(
+        "audit/event.html",
+        seq=seq,
+        event=event,
+        check=vault().audit.inspect(conn, seq),
+        names=names_of([event]),
+    )
 
 
 @route(

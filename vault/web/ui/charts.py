@@ -6,7 +6,7 @@ offline and under a strict CSP (embed the string inline, or serve it as
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from vault.oversight.statistics import Stats
@@ -100,27 +100,49 @@ TITLES = {
 }
 
 
-def charts(stats: Stats, titles: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Every chart of the statistics page, by name; ``titles`` translates the headings."""
+def _same(code: str, vocabulary: str) -> str:
+    return code
+
+
+def charts(
+    stats: Stats,
+    titles: Mapping[str, str] | None = None,
+    words: Callable[[str, str], str] = _same,
+) -> dict[str, str]:
+    """Every chart of the statistics page, by name; ``titles`` translates the headings and
+    ``words(code, vocabulary)`` the codes on the bars (tiers, sections, statuses, actions)."""
     t = {**TITLES, **(titles or {})}
+
+    def named(data: Mapping[str, int], vocabulary: str) -> dict[str, int]:
+        return {words(code, vocabulary): n for code, n in data.items()}
+
     return {
         "holdings_by_tier": bar_chart(
             t["holdings_by_tier"],
-            {tier: v["records"] for tier, v in stats.holdings_by_tier.items()},
+            named({tier: v["records"] for tier, v in stats.holdings_by_tier.items()}, "tier"),
         ),
-        "holdings_by_section": bar_chart(t["holdings_by_section"], stats.holdings_by_section),
+        "holdings_by_section": bar_chart(
+            t["holdings_by_section"], named(stats.holdings_by_section, "section")
+        ),
         "holdings_by_year": bar_chart(
             t["holdings_by_year"], {str(y): n for y, n in stats.holdings_by_year.items()}
         ),
-        "loans": bar_chart(t["loans"], {"out": stats.loans_out, "overdue": stats.loans_overdue}),
-        "requests_by_status": bar_chart(t["requests_by_status"], stats.requests_by_status),
+        "loans": bar_chart(
+            t["loans"],
+            named({"out": stats.loans_out, "overdue": stats.loans_overdue}, "loan_status"),
+        ),
+        "requests_by_status": bar_chart(
+            t["requests_by_status"], named(stats.requests_by_status, "request_status")
+        ),
         "consultations_per_day": column_chart(
             t["consultations_per_day"], stats.consultations_per_day
         ),
         "top_readers": bar_chart(
             t["top_readers"], [(r["email"], r["consultations"]) for r in stats.top_readers]
         ),
-        "denials_by_action": bar_chart(t["denials_by_action"], stats.denials_by_action),
+        "denials_by_action": bar_chart(
+            t["denials_by_action"], named(stats.denials_by_action, "action")
+        ),
     }
 
 

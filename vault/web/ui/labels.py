@@ -6,8 +6,13 @@ translated here, so no English message from a service reaches a Chinese page.
 
 from __future__ import annotations
 
-from flask_babel import LazyString
+from collections.abc import Mapping
+
+from flask_babel import LazyString, lazy_pgettext
 from flask_babel import lazy_gettext as _l
+
+from vault import proposals
+from vault.models import Proposal
 
 SECTIONS = {
     1: _l("Basic information"),
@@ -33,7 +38,12 @@ RELATIONSHIPS = {
     "former": _l("Former"),
 }
 
-ROLES = {"employee": _l("Employee"), "auditor": _l("Auditor"), "admin": _l("Administrator")}
+ROLES = {
+    "employee": _l("Employee"),
+    "auditor": _l("Auditor"),
+    "admin": lazy_pgettext("role", "Administrator"),
+    "custodian": _l("Custodian"),
+}
 
 REQUEST_STATUSES = {
     "pending": _l("Waiting for a decision"),
@@ -81,6 +91,172 @@ PROPOSAL_STATUS = {
 }
 
 DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a decision")}
+
+# Every act, as the audit log and the statistics name it (vault.policy.Action values).
+ACTIONS = {
+    "alert:read": _l("Read the alerts"),
+    "audit:export": _l("Export the audit log"),
+    "audit:read": _l("Read the audit log"),
+    "audit:verify": _l("Verify the audit log"),
+    "auth:lockout": _l("Sign-in locked"),
+    "auth:login": _l("Sign in"),
+    "auth:logout": _l("Sign out"),
+    "client:create": _l("Create a client"),
+    "client:lookup": _l("Look up a client by tax id or bank account"),
+    "client:read": _l("Read a client"),
+    "client:review": _l("Review a client file"),
+    "client:review_due": _l("Client file review due"),
+    "departure:change": _l("Change a leaving date"),
+    "report:departure": _l("Departure report"),
+    "designation:create": _l("Designate a custodian"),
+    "grant:issue": _l("Issue a grant"),
+    "grant:read": _l("Read grants"),
+    "grant:revoke": _l("Revoke a grant"),
+    "guard:alert": _l("Raise an alert"),
+    "item:borrow": _l("Borrow an item"),
+    "item:checkin": _l("Check an item in"),
+    "item:checkout": _l("Check an item out"),
+    "item:create": _l("Register an item"),
+    "item:read": _l("Read items and loans"),
+    "item:remind": _l("Loan reminder"),
+    "item:renew": _l("Renew a loan"),
+    "key:retire": _l("Retire a key"),
+    "key:rewrap": _l("Re-wrap data keys"),
+    "key:rotate": _l("Rotate the keys"),
+    "key:status": _l("Read the key status"),
+    "notification:read": _l("Read notifications"),
+    "person:create": _l("Add a person"),
+    "person:depart": _l("Set a leaving date"),
+    "person:hire_date": _l("Change a hire date"),
+    "person:read": _l("Read people"),
+    "person:update": _l("Update a person"),
+    "policy:explain": _l("Explain a decision"),
+    "policy:load": _l("Load a site policy"),
+    "profile:read": _l("Read one's own page"),
+    "proposal:approve": _l("Approve a proposal"),
+    "proposal:create": _l("Make a proposal"),
+    "proposal:expire": _l("Proposal expired"),
+    "proposal:read": _l("Read proposals"),
+    "proposal:reject": _l("Turn down a proposal"),
+    "proposal:withdraw": _l("Withdraw a proposal"),
+    "public:read": _l("Public page"),
+    "record:attach": _l("Attach a file to a record"),
+    "record:consult": _l("Consult a record"),
+    "record:copy": _l("Copy a record"),
+    "record:deposit": _l("Deposit a record"),
+    "record:read": _l("Read the catalogue"),
+    "request:approve": _l("Approve an access request"),
+    "request:create": _l("Ask for access"),
+    "request:deny": _l("Turn down an access request"),
+    "request:read": _l("Read access requests"),
+    "request:withdraw": _l("Withdraw an access request"),
+    "review:clear": _l("Clear a person under review"),
+    "role:grant": _l("Give a role"),
+    "session:revoke": _l("End sessions"),
+    "stats:read": _l("Read the statistics"),
+    "token:create": _l("Create an API token"),
+    "token:issue": _l("Issue an API token"),
+    "token:revoke": _l("Revoke an API token"),
+    "token:revoke_own": _l("Revoke one's own API token"),
+}
+
+# What became of an act (an audit event's outcome).
+OUTCOMES = {
+    "ok": _l("Done"),
+    "denied": _l("Refused"),
+    "error": _l("Failed"),
+}
+
+# Why the policy allowed an act (its permit rule's reason) and other audit reasons;
+# the reasons for a refusal are the error sentences in MESSAGES.
+GROUNDS = {
+    "custodian": _l("as a custodian"),
+    "grant": _l("with a grant"),
+    "signed_in": _l("signed in"),
+    "auditor": _l("as an auditor"),
+    "admin": _l("as an administrator"),
+    "registered": _l("registered"),
+    "page": _l("a list page"),
+    "checkout": _l("at check-out"),
+    "checkin": _l("at check-in"),
+    "unwrap_failed": _l("the data key could not be unwrapped"),
+    "depositor": _l("as the depositor"),
+    "own_token": _l("for one's own token"),
+}
+
+ALERT_KINDS = {
+    "quota_exceeded": _l("Export quota crossed"),
+    "page_quota_exceeded": _l("Too many list pages read"),
+    "departed_access": _l("Access tried after leaving"),
+    "departing_access": _l("Access tried while leaving"),
+    "loan_returned_short": _l("Item returned with pages missing"),
+    "loan_damaged": _l("Item returned damaged"),
+}
+
+ALERT_STATUSES = {"open": lazy_pgettext("alert", "Open"), "cleared": _l("Cleared")}
+
+LOAN_STATUSES = {
+    "out": _l("Out on loan"),
+    "overdue": _l("Overdue"),
+    "returned": _l("Returned"),
+}
+
+NOTIFICATION_KINDS = {
+    "request_waiting": _l("Access request waiting"),
+    "request_approved": _l("Access request approved"),
+    "request_denied": _l("Access request turned down"),
+    "loan_reminder": _l("Loan reminder"),
+    "loan_overdue": _l("Loan overdue"),
+    "alert": _l("Alert"),
+}
+
+# What an audit event is about (the keys of its resource).
+RESOURCES = {
+    "client": _l("Client"),
+    "record": _l("Record"),
+    "person": _l("Person"),
+    "request": _l("Access request"),
+    "grant": _l("Grant"),
+    "alert": _l("Alert"),
+    "attachment": _l("Attachment"),
+    "designation": _l("Designation"),
+    "key": _l("Key"),
+    "proposal": _l("Proposal"),
+    "session": _l("Session"),
+    "site_policy": _l("Site policy"),
+    "token": _l("API token"),
+    "item": _l("Item"),
+    "loan": _l("Loan"),
+    "copy": _l("Copy"),
+}
+
+SECTION_NAMES = {key: SECTIONS[n] for n, key in SECTION_KEYS.items()}
+
+# One name per vocabulary, for the ``label`` filter: ``{{ ev.outcome|label("outcome") }}``.
+VOCABULARIES: dict[str, Mapping[str, LazyString]] = {
+    "action": ACTIONS,
+    "decision": DECISIONS,
+    "outcome": OUTCOMES,
+    "role": ROLES,
+    "tier": TIERS,
+    "section": SECTION_NAMES,
+    "kind": KINDS,
+    "relationship": RELATIONSHIPS,
+    "request_status": REQUEST_STATUSES,
+    "grant_status": GRANT_STATUSES,
+    "grant_action": GRANT_ACTIONS,
+    "item_kind": ITEM_KINDS,
+    "condition": CONDITIONS,
+    "proposal_kind": PROPOSAL_KINDS,
+    "proposal_status": PROPOSAL_STATUS,
+    "alert_kind": ALERT_KINDS,
+    "alert_status": ALERT_STATUSES,
+    "loan_status": LOAN_STATUSES,
+    "notification_kind": NOTIFICATION_KINDS,
+    "ground": GROUNDS,
+    "resource": RESOURCES,
+}
+
 
 STATUS_TITLES = {
     400: _l("The request could not be used"),
@@ -200,8 +376,8 @@ MESSAGES: dict[str, LazyString] = {
     "invalid_hired_on": _l("Dates are written YYYY-MM-DD."),
     "invalid_leaving_on": _l("Dates are written YYYY-MM-DD."),
     "invalid_person": _l("Give a person's e-mail address or number."),
-    "invalid_record": _l("A record is given by its number."),
-    "invalid_client": _l("A client is given by its number."),
+    "invalid_record": _l("A record is given by its number or its file number."),
+    "invalid_client": _l("A client is given by its number or its code."),
     "invalid_after": _l("There is no such page."),
     "invalid_year_filter": _l("The year is out of range."),
     "invalid_action": _l("There is no such action."),
@@ -320,7 +496,186 @@ MESSAGES: dict[str, LazyString] = {
     "page_quota_exceeded": _l(
         "You read too many catalogue pages in a short time; the auditors have been told."
     ),
+    # the catalogue, imports and copies
+    "client_exists": _l("A client with this code already exists."),
+    "invalid_client_code": _l("A client code has 2 to 32 of A-Z, 0-9 and _."),
+    "copy_not_found": _l("The audit log has no such copy."),
+    "copy_unreadable": _l("The record's content could not be read for a copy."),
+    "no_watermark": _l("This file carries no watermark of the vault."),
+    "import_bad_csv": _l("The CSV file could not be read."),
+    "import_bad_encoding": _l("The file is not in UTF-8."),
+    "import_bad_xlsx": _l("The workbook could not be read."),
+    "import_duplicate_column": _l("A column is given twice."),
+    "import_empty": _l("The file holds no rows."),
+    "import_missing_column": _l("A required column is missing."),
+    "import_too_large": _l("Too many rows for one import."),
+    "import_unknown_column": _l("The file has a column the import does not know."),
+    "import_unsupported_file": _l("Imports read .xlsx or .csv files."),
+    # keys, settings and proposals
+    "invalid_batch": _l("The batch size is out of range."),
+    "invalid_key_id": _l("There is no such key."),
+    "invalid_key_provider": _l("The keys cannot be moved to that provider."),
+    "invalid_setting": _l("A setting of the vault is out of range."),
+    "key_provider_settings": _l("The key provider is missing a setting."),
+    "retirement_unsupported": _l("This key provider retires its keys itself."),
+    "rotation_unsupported": _l("This key provider rotates its keys itself."),
+    "missing_person": _l("This proposal is about a person: name them."),
+    "missing_record_id": _l("This act needs a record."),
+    "missing_text": _l("Give the site policy's text."),
+    "policy_too_long": _l("The site policy is too long."),
+    "unknown_proposal_kind": _l("There is no such kind of proposal."),
 }
+
+
+# Notifications, written from their message and values in the reader's language.
+NOTIFICATION_SUBJECTS = {
+    "request_waiting": _l("Access request #%(request)s waits for you: %(target)s"),
+    "request_second_approval": _l("Access request #%(request)s needs a second approval"),
+    "request_approved": _l("Your access request #%(request)s was approved"),
+    "request_denied": _l("Your access request #%(request)s was turned down"),
+    "loan_reminder": _l("Reminder %(number)s: %(label)s (%(file_number)s) is due %(when)s UTC"),
+    "loan_overdue": _l("Reminder %(number)s: %(label)s (%(file_number)s) was due %(when)s UTC"),
+    "alert": _l("Alert: %(kind)s"),
+}
+NOTIFICATION_BODIES = {
+    "request_waiting": _l("%(requester)s asks to %(actions)s %(target)s."),
+    "request_approved": _l("Access until %(until)s UTC."),
+    "loan_reminder": _l(
+        "Please bring it back to the archive by then, or ask the custodian to renew it."
+    ),
+    "loan_overdue": _l("Please bring it back to the archive now."),
+    "lender_overdue": _l("%(borrower)s has not returned it."),
+}
+
+
+def notification_text(kind: str, params: Mapping[str, object] | None) -> tuple[str, str] | None:
+    """A notification's subject and body in the reader's language, from its message and
+    values; None for a row stored before notifications kept them (show it as stored)."""
+    if not params:
+        return None
+    text = str(params.get("text") or kind)
+    values: dict[str, object] = {k: ("" if v is None else v) for k, v in params.items()}
+    if text in ("request_waiting",):
+        values["target"] = params.get("file_number") or _l(
+            "client file %(code)s", code=str(params.get("client") or "")
+        )
+        actions = params.get("actions") or []
+        values["actions"] = str(lazy_pgettext("list separator", ", ")).join(
+            str(label(a, "grant_action")) for a in (actions if isinstance(actions, list) else [])
+        )
+    if text == "alert":
+        values["kind"] = label(str(params.get("kind") or ""), "alert_kind")
+    if text == "loan_reminder" and params.get("overdue"):
+        text = "loan_overdue"
+    subject = NOTIFICATION_SUBJECTS.get(text)
+    if subject is None:
+        return None
+    body_text = NOTIFICATION_BODIES.get("lender_overdue" if "borrower" in params else text)
+    try:
+        body = str(body_text) % values if body_text is not None else ""
+        written = str(subject) % values
+    except (KeyError, TypeError, ValueError):
+        return None
+    if text == "request_denied":
+        body = str(params.get("note") or "")
+    if text == "alert":
+        body = str(params.get("summary") or "")
+    return written, body
+
+
+def describe_proposal(kind: str, payload: Mapping[str, object]) -> str | None:
+    """One line saying what a proposal would do, in the reader's language (None: a kind
+    without its words here; the service's own line is shown then)."""
+    day = str(payload.get("hired_on") or payload.get("leaving_on") or "")
+    if kind == "designation":
+        tiers = payload.get("tiers")
+        return str(lazy_pgettext("list separator", ", ")).join(
+            str(label(t, "tier")) for t in (tiers if isinstance(tiers, list) else [])
+        )
+    if kind == "role_grant":
+        return str(label(str(payload.get("role") or ""), "role"))
+    if kind == "hire_date_confirm":
+        return str(_l("confirm hire date %(day)s", day=day))
+    if kind == "hire_date_change":
+        return str(_l("hire date %(day)s", day=day))
+    if kind == "departure_withdraw":
+        return str(_l("take back leaving date %(day)s", day=day))
+    if kind == "departure_postpone":
+        return str(
+            _l(
+                "postpone leaving date %(old)s to %(new)s",
+                old=str(payload.get("from") or ""),
+                new=day,
+            )
+        )
+    if kind == "key_retire":
+        return str(payload.get("key_id") or "")
+    if kind == "site_policy":
+        if not payload.get("text"):
+            return str(_l("remove the site policy"))
+        return str(
+            _l(
+                "site policy sha256 %(hash)s, %(lines)d lines",
+                hash=str(payload.get("sha256") or "")[:16],
+                lines=str(payload["text"]).count("\n") + 1,
+            )
+        )
+    return None
+
+
+def proposal_line(proposal: Proposal) -> str:
+    """What a proposal would do, in words (the service's line for a kind not known here)."""
+    found = describe_proposal(proposal.kind, proposal.payload or {})
+    return found if found is not None else proposals.describe(proposal)
+
+
+def reason(code: str | None) -> LazyString | str:
+    """An audit event's reason in words: why it was refused, or on what ground allowed."""
+    if not code:
+        return "—"
+    return GROUNDS.get(code) or MESSAGES.get(code) or ALERT_KINDS.get(code) or code
+
+
+def label(code: object, vocabulary: str | None = None) -> LazyString | str:
+    """The words for a code the pages show (the code itself if it is new: a test fails then).
+
+    With ``vocabulary`` the code is looked up there (``pending`` is not the same word for a
+    request and a proposal); without, in every vocabulary in turn, then the reasons.
+    """
+    if code is None or code == "":
+        return "—"
+    key = str(code)
+    if vocabulary == "reason":
+        return reason(key)
+    if vocabulary is not None:
+        return VOCABULARIES[vocabulary].get(key, key)
+    for words in VOCABULARIES.values():
+        if key in words:
+            return words[key]
+    return reason(key)
+
+
+def _known(code: str) -> bool:
+    return any(code in words for words in VOCABULARIES.values())
+
+
+def detail(value: object, key: str = "") -> object:
+    """An audit event's detail value: codes in words (also a comma-joined list of them);
+    in a service's own ``summary`` line, its codes in words; anything else (what people
+    wrote) exactly as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    parts = [p.strip() for p in value.split(",")]
+    if all(_known(p) for p in parts):
+        return str(lazy_pgettext("list separator", ", ")).join(str(label(p)) for p in parts)
+    if key == "summary":
+        return " ".join(str(label(w)) if _known(w) else w for w in value.split(" "))
+    return value if len(parts) > 1 else label(value)
+
+
+def detail_key(key: str) -> LazyString | str:
+    """The name of an audit event's detail: in words when it names a thing (a resource)."""
+    return RESOURCES.get(key, key)
 
 
 def message_for(code: str, status: int) -> LazyString:

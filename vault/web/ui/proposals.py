@@ -17,6 +17,7 @@ from vault.models import Person
 from vault.policy import Action
 from vault.web.context import caller, db, refused, vault
 from vault.web.routing import route
+from vault.web.ui import labels
 from vault.web.ui.blueprint import bp
 
 
@@ -36,7 +37,7 @@ def _page(error: VaultError | None = None, status: int = 200) -> tuple[str, int]
         waiting=waiting,
         decided=decided,
         people=people,
-        describe=proposals.describe,
+        describe=labels.proposal_line,
         now=utcnow(),
         error=error,
     ), status

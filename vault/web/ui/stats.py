@@ -16,7 +16,7 @@ from vault.web.api import parse
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
 from vault.web.ui import charts as charts_
-from vault.web.ui import nav
+from vault.web.ui import labels, nav
 from vault.web.ui.blueprint import bp
 
 nav.add("ui.stats_page", _l("Statistics"), Action.STATS_READ, "audit")
@@ -33,6 +33,10 @@ TITLES = {
 }
 
 
+def _words(code: str, vocabulary: str) -> str:
+    return str(labels.label(code, vocabulary))
+
+
 @route(bp, "/stats", action=Action.STATS_READ, summary="Statistics with charts")
 def stats_page() -> str:
     days = parse.integer(request.args.get("days"), "days", required=False, lo=1, hi=366) or 30
@@ -41,6 +45,6 @@ def stats_page() -> str:
     # The SVG is built from numbers and XML-escaped labels only (see vault.stats_charts).
     charts = {
         name: Markup(svg)  # noqa: S704
-        for name, svg in charts_.charts(figures, titles=titles).items()
+        for name, svg in charts_.charts(figures, titles=titles, words=_words).items()
     }
     return render_template("stats/stats.html", s=figures, charts=charts, days=days)

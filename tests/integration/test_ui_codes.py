@@ -1,0 +1,193 @@
+"""No page shows a raw code: every code the vault can put on a page has words in both
+languages (``vault.web.ui.labels``), and no page rendered in Chinese shows one.
+
+The codes are collected from the code itself (the enums, the policy's reasons, every
+``code=``/``outcome=``/``reason=``/``kind=`` string and every alert and notification kind),
+so a new code without words fails here, not on an auditor's screen.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from flask_babel import LazyString
+
+from audit import query_events
+from tests.integration.test_ui_routes import CASES, Case
+from tests.integration.test_ui_routes import cast as cast  # the fixture, shared
+from tests.webclient import text_of
+from vault import uow
+from vault.caller import Caller
+from vault.custody.loans import ITEM_KINDS
+from vault.models import Role
+from vault.models.clients import ClientKind, Relationship, Tier
+from vault.models.custody import Condition
+from vault.models.grants import GrantAction, RequestStatus
+from vault.models.proposals import ProposalStatus
+from vault.models.records import Section
+from vault.oversight import alerts
+from vault.policy import Action
+from vault.policy import engine as policy_engine
+from vault.proposals import kinds as proposal_kinds
+from vault.web.ui import labels
+from vault.web.ui.auditing import DECISION_VALUES
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = re.compile(r"^[a-z][a-z_]*(?::[a-z_]+)?$|^n/a$")
+KEYWORDS = {"code", "outcome", "reason", "kind", "status"}
+# Calls whose positional string arguments are kinds: raise_alert(v, db, caller, KIND, ...),
+# notifications.send(v, db, person, KIND, ...).
+KIND_ARGUMENT = {"raise_alert": 3, "send": 3}
+# The pages' own error codes are shown on purpose, next to their translated sentence.
+ERROR_CODE = re.compile(r'<code class="error-code">[^<]*</code>')
+TOKEN = re.compile(r"[A-Za-z0-9_:/@.+-]+")
+
+
+def _constant(node: ast.AST, names: dict[str, str]) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names.get(node.id)
+    return None
+
+
+def _from_source() -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / "vault").rglob("*.py"):
+        if "migrations" in path.parts or "web" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        names = {
+            t.id: n.value.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+            for t in n.targets
+            if isinstance(t, ast.Name) and t.id.isupper() and isinstance(n.value.value, str)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for kw in node.keywords:
+                    value = _constant(kw.value, names) if kw.arg in KEYWORDS else None
+                    if kw.arg in KEYWORDS and isinstance(kw.value, ast.IfExp):
+                        for branch in (kw.value.body, kw.value.orelse):
+                            if (v := _constant(branch, names)) is not None:
+                                found.add(v)
+                    if value is not None:
+                        found.add(value)
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                at = KIND_ARGUMENT.get(name)
+                if at is not None and len(node.args) > at:
+                    arg = node.args[at]
+                    branches = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+                    for branch in branches:
+                        if (v := _constant(branch, names)) is not None:
+                            found.add(v)
+                if name in {"Decision", "_Problem"}:
+                    for arg in node.args[1:2] if name == "Decision" else node.args[:1]:
+                        if (v := _constant(arg, names)) is not None:
+                            found.add(v)
+            # The policy's reasons for a default deny: ``return ("tenure_too_short", msg)``.
+            if (
+                path.name == "engine.py"
+                and isinstance(node, ast.Tuple)
+                and node.elts
+                and (v := _constant(node.elts[0], names)) is not None
+                and "_" in v
+            ):
+                found.add(v)
+    return {c for c in found if CODE.match(c)}
+
+
+def known_codes() -> set[str]:
+    """Every code or enum value the vault can put on a page."""
+    codes = {a.value for a in Action} | set(DECISION_VALUES) | set(ITEM_KINDS)
+    for enum in (Role, Tier, ClientKind, Relationship, GrantAction, RequestStatus):
+        codes |= {m.value for m in enum}
+    codes |= {m.value for m in ProposalStatus} | {m.value for m in Condition}
+    codes |= {s.name.lower() for s in Section}
+    codes |= set(proposal_kinds())
+    codes |= set(policy_engine._PRECEDENCE)
+    cedar = (ROOT / "vault/policy/vault.cedar").read_text()
+    codes |= set(re.findall(r'@reason\("([a-z_]+)"\)', cedar))
+    codes |= _from_source()
+    return codes
+
+
+def test_the_codes_are_collected_from_the_code():
+    codes = known_codes()
+    # A few that must be there, so a broken collector cannot pass quietly.
+    for code in (
+        "record:consult",
+        "ok",
+        "denied",
+        "custodian",
+        "tenure_too_short",
+        "loan_returned_short",
+        "request_waiting",
+        "quota_exceeded",
+        "admin",
+        "core",
+        "pending",
+    ):
+        assert code in codes, code
+    assert len(codes) > 150
+
+
+def test_every_code_has_words():
+    missing = sorted(c for c in known_codes() if not isinstance(labels.label(c), LazyString))
+    assert missing == [], f"codes without words in vault/web/ui/labels.py: {missing}"
+
+
+def leaked_codes(page: str, codes: set[str]) -> list[str]:
+    """Codes shown as visible text (tags stripped, so attributes and URLs do not count)."""
+    text = text_of(ERROR_CODE.sub(" ", page))
+    tokens = {t.strip(".:,;") for t in TOKEN.findall(text)}
+    return sorted(tokens & codes)
+
+
+def test_the_check_sees_a_code():
+    codes = {"record:consult", "ok", "tenure_too_short"}
+    page = '<td><a href="/audit?action=record:consult">查阅</a></td><td><code>ok</code></td>'
+    assert leaked_codes(page, codes) == ["ok"]
+    assert leaked_codes("<p>原因 tenure_too_short.</p>", codes) == ["tenure_too_short"]
+
+
+PAGES = [
+    c for c in CASES if c.method == "GET" and c.allowed is not None and not c.path.endswith(".csv")
+]
+
+
+@pytest.mark.parametrize("case", PAGES, ids=lambda c: c.endpoint)
+def test_no_chinese_page_shows_a_code(cast, case: Case, vault, db, make):
+    codes = known_codes()
+    # An alert of each kind, so the alerts and statistics pages show their kinds too.
+    watched = make.person()
+    for kind in labels.ALERT_KINDS:
+        uow.run(db, alerts.raise_alert, vault, db, Caller.operator(), kind, watched, "x")
+    browser = cast["browsers"][case.allowed]
+    browser.lang = "zh-CN,zh;q=0.9"
+    resp = browser.get(case.path.format(**cast["ids"]))
+    assert resp.status_code == case.status, resp.get_data(as_text=True)[:300]
+    page = resp.get_data(as_text=True)
+    assert '<html lang="zh-Hans">' in page
+    assert leaked_codes(page, codes) == [], case.endpoint
+
+
+def test_no_event_page_shows_a_code_in_chinese(cast, vault):
+    """Every event the cast's acts wrote, on its own page, in Chinese."""
+    codes = known_codes()
+    browser = cast["browsers"]["auditor"]
+    browser.lang = "zh-CN,zh;q=0.9"
+    with vault.engine.connect() as conn:
+        seqs = [seq for seq, _ev in query_events(conn, limit=500)]
+    assert len(seqs) > 20
+    leaks = {}
+    for seq in seqs:
+        page = browser.get(f"/audit/events/{seq}").get_data(as_text=True)
+        if found := leaked_codes(page, codes):
+            leaks[seq] = found
+    assert leaks == {}
