@@ -280,7 +280,7 @@ def test_the_alert_page_explains_the_rule_the_events_and_clearing(web, make: Fac
     assert "5.0 a week since notice" in text and "(5 uses)" in text and "0.16 a week" in text
     assert "An auditor clears this alert with a note" in text
     behind = _cells(html, "behind")
-    assert len(behind) == 5 and all(row[2] == "record:consult" for row in behind)
+    assert len(behind) == 5 and all(row[2] == "Consult a record" for row in behind)
     link = re.search(r'id="behind-log" href="([^"]+)"|href="([^"]+)" id="behind-log"', html)
     assert link is not None
     href = (link.group(1) or link.group(2)).replace("&amp;", "&")

@@ -96,12 +96,14 @@ DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a deci
 ACTIONS = {
     "alert:read": _l("Read the alerts"),
     "audit:export": _l("Export the audit log"),
+    "audit:patterns": _l("See the access patterns"),
     "audit:read": _l("Read the audit log"),
     "audit:verify": _l("Verify the audit log"),
     "auth:lockout": _l("Sign-in locked"),
     "auth:login": _l("Sign in"),
     "auth:logout": _l("Sign out"),
     "client:create": _l("Create a client"),
+    "client:import": _l("Import a spreadsheet"),
     "client:lookup": _l("Look up a client by tax id or bank account"),
     "client:read": _l("Read a client"),
     "client:review": _l("Review a client file"),
@@ -191,6 +193,7 @@ ALERT_KINDS = {
     "departing_access": _l("Access tried while leaving"),
     "loan_returned_short": _l("Item returned with pages missing"),
     "loan_damaged": _l("Item returned damaged"),
+    "departure_use_rise": _l("Use rose after notice of leaving"),
 }
 
 ALERT_STATUSES = {"open": lazy_pgettext("alert", "Open"), "cleared": _l("Cleared")}
@@ -502,15 +505,10 @@ MESSAGES: dict[str, LazyString] = {
     "copy_not_found": _l("The audit log has no such copy."),
     "copy_unreadable": _l("The record's content could not be read for a copy."),
     "no_watermark": _l("This file carries no watermark of the vault."),
-    "import_bad_csv": _l("The CSV file could not be read."),
-    "import_bad_encoding": _l("The file is not in UTF-8."),
-    "import_bad_xlsx": _l("The workbook could not be read."),
-    "import_duplicate_column": _l("A column is given twice."),
-    "import_empty": _l("The file holds no rows."),
-    "import_missing_column": _l("A required column is missing."),
-    "import_too_large": _l("Too many rows for one import."),
-    "import_unknown_column": _l("The file has a column the import does not know."),
-    "import_unsupported_file": _l("Imports read .xlsx or .csv files."),
+    "import_unknown_value": _l("A cell holds a value the import does not know."),
+    # alerts
+    "alert_not_found": _l("There is no such alert."),
+    "alert_cleared": _l("This alert is already cleared."),
     # keys, settings and proposals
     "invalid_batch": _l("The batch size is out of range."),
     "invalid_key_id": _l("There is no such key."),
