@@ -846,7 +846,7 @@ def _columns_match(
             and resource.get("record") == record
             and resource.get("client") == client
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return False
 
 
