@@ -234,6 +234,15 @@ CASES = [
         "auditor",
         "employee",
     ),
+    # Why can't I / why can they: anyone about themselves (is_self), not while leaving.
+    Case(
+        "ui.why",
+        "GET",
+        "/why?action=record:consult&record={record}",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
     Case("ui.designations", "GET", "/admin/designations", "admin", "employee"),
     Case("ui.keys", "GET", "/admin/keys", "admin", "auditor"),
     # Temporary access, alerts, notifications.
