@@ -234,6 +234,13 @@ CASES = [
         "auditor",
         "employee",
     ),
+    Case(
+        "ui.departure_report_csv",
+        "GET",
+        "/admin/people/{employee}/departure-report.csv",
+        "auditor",
+        "employee",
+    ),
     # Why can't I / why can they: anyone about themselves (is_self), not while leaving.
     Case(
         "ui.why",
