@@ -586,6 +586,9 @@ def explain(
             ],
             "quota_hour": f.quota.hour if f.quota else None,
             "quota_day": f.quota.day if f.quota else None,
+            "quota_hour_limit": f.quota.hour_limit if f.quota else None,
+            "quota_day_limit": f.quota.day_limit if f.quota else None,
+            "quota_exceeded": f.quota.exceeded if f.quota else False,
         }
     principal = who.principal(date.today())
     facts.update(

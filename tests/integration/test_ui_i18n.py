@@ -142,6 +142,9 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         "/patterns",
         f"/patterns?person={custodian.id}",
         "/departure-watch",
+        "/why",
+        f"/why?action=record:consult&record={record.id}",
+        f"/why?action=record:copy&record={record.id}&person={custodian.email}",
     ):
         _check(chinese.get(path), sentences, path)
     _check(chinese.post("/deposit", {"section": "basic"}), sentences, "bad deposit")

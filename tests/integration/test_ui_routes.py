@@ -234,6 +234,22 @@ CASES = [
         "auditor",
         "employee",
     ),
+    Case(
+        "ui.departure_report_csv",
+        "GET",
+        "/admin/people/{employee}/departure-report.csv",
+        "auditor",
+        "employee",
+    ),
+    # Why can't I / why can they: anyone about themselves (is_self), not while leaving.
+    Case(
+        "ui.why",
+        "GET",
+        "/why?action=record:consult&record={record}",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+    ),
     Case("ui.designations", "GET", "/admin/designations", "admin", "employee"),
     Case("ui.keys", "GET", "/admin/keys", "admin", "auditor"),
     # Temporary access, alerts, notifications.

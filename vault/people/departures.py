@@ -105,13 +105,20 @@ class Touch:
 
 
 def departure_report(
-    v: Vault, db: Session, caller: Caller, person: Person, days: int | None = None
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    days: int | None = None,
+    *,
+    export: str | None = None,
 ) -> list[Touch]:
     """Every record and client ``person`` consulted, copied, borrowed or deposited lately.
 
     Read from the audit log (allowed or completed acts only) for the last ``days``
     (default ``departure_report_days``) before now, so the company knows whom to call.
-    Producing the report is itself audited.
+    Producing the report is itself audited (``export``: the file format it leaves in,
+    e.g. ``csv``, recorded with it before the first row is written).
     """
     from audit import audit_events
     from vault.models import Client, Record
@@ -162,9 +169,47 @@ def departure_report(
         caller,
         Action.DEPARTURE_REPORT,
         resource={"person": person.id},
-        details={"days": days, "rows": len(touches)},
+        details={"days": days, "rows": len(touches), **({"format": export} if export else {})},
     )
     return touches
+
+
+# The columns of the report as CSV (the API's ``format=csv`` and the page's download).
+CSV_COLUMNS = (
+    "time",
+    "action",
+    "record_id",
+    "file_number",
+    "client_id",
+    "client_code",
+    "client_name",
+    "tier",
+    "pages",
+)
+
+
+def csv_rows(touches: list[Touch], read: dict[str, int]) -> list[list[object]]:
+    """The report as CSV rows under :data:`CSV_COLUMNS` (to write through
+    :func:`vault.csvout.writer`): one row per use, then one per kind of list page read."""
+    rows: list[list[object]] = [
+        [
+            t.time.isoformat(),
+            t.action,
+            t.record_id,
+            t.file_number,
+            t.client_id,
+            t.client_code,
+            t.client_name,
+            t.tier,
+            "",
+        ]
+        for t in touches
+    ]
+    # The list pages read in the period: one row per list read, its act and count.
+    for act, kind in (("record:read", "catalogue"), ("client:read", "clients")):
+        if read[kind]:
+            rows.append(["", act, "", "", "", "", "", "", read[kind]])
+    return rows
 
 
 REPORTED_ACTIONS = (

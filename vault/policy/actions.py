@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     PERSON_UPDATE = "person:update"
     POLICY_EXPLAIN = "policy:explain"
     POLICY_LOAD = "policy:load"
+    POLICY_WHY = "policy:why"
     PROFILE_READ = "profile:read"
     PROPOSAL_APPROVE = "proposal:approve"
     PROPOSAL_CREATE = "proposal:create"
@@ -96,6 +97,12 @@ class Action(enum.StrEnum):
         return self in CONTENT_ACTIONS or self in CUSTODY_ACTIONS or self in LOOKUP_ACTIONS
 
     @property
+    def about_person(self) -> bool:
+        """Questions about a person's decisions: anyone's own, admins' and auditors' about
+        others; decided with whether the question is about the caller (``is_self``)."""
+        return self in QUESTION_ACTIONS
+
+    @property
     def on_self(self) -> bool:
         """Acts on a person's own credentials, decided with whether it is the caller's."""
         return self in SELF_ACTIONS
@@ -124,6 +131,10 @@ CUSTODY_ACTIONS = frozenset(
 # Acts a person does to their own credentials only (context ``is_self``, ``by_token``).
 # ``token:issue`` is the operator's alone (the CLI on the server): no rule permits it.
 SELF_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_REVOKE_OWN})
+
+# "Why can't I / why can they": a decision explained, for oneself or (admins, auditors)
+# for someone else (context ``is_self``).
+QUESTION_ACTIONS = frozenset({Action.POLICY_WHY})
 
 # What each grant action lets its holder do (grants name these, not Cedar actions).
 GRANT_ACTIONS = {

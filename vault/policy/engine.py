@@ -131,6 +131,8 @@ class PolicyEngine:
                 defaults to ``False`` so that forgetting it denies.
             is_self, by_token: for acts on one's own credentials, whether they are the
                 caller's and whether the caller came with a bearer token; the defaults deny.
+                For questions about a person (``Action.about_person``), ``is_self`` says
+                whether the question is about ``who``.
 
         Returns:
             A :class:`Decision`. A denial with no ``forbid`` behind it is explained
@@ -176,6 +178,8 @@ class PolicyEngine:
                     context["quota_exceeded"] = quota_exceeded
         if action.on_self:
             context = {"is_self": is_self, "by_token": by_token}
+        elif action.about_person:
+            context = {"is_self": is_self}
         request = {
             "principal": {"type": "Person", "id": str(who.id)},
             "action": {"type": "Action", "id": action.value},
@@ -287,6 +291,7 @@ _MESSAGES = {
     "same_person_approval": "a second admin must approve: nobody approves their own proposal",
     "subject_approval": "nobody approves an act about themselves",
     "self_proposal": "nobody proposes an act about themselves: ask another admin",
+    "not_own_question": "only admins and auditors ask why about someone else",
 }
 
 

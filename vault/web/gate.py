@@ -60,6 +60,9 @@ def _decide(who: Caller, action: Action) -> Decision | None:
         # Routes of one's own credentials act on the caller by construction; the service
         # decides again on the credential itself (is it the caller's?).
         return policy.decide(principal, action, is_self=True, by_token=who.via_token)
+    if action.about_person:
+        # Anyone may ask about themselves; the service decides again on whom it is about.
+        return policy.decide(principal, action, is_self=True)
     if not action.on_target:
         return policy.decide(principal, action)
     decisions = [

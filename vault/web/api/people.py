@@ -137,7 +137,10 @@ def depart(person_id: int, body: DepartureBody) -> Departure:
 )
 def departure_report(person_id: int, query: ReportQuery) -> Response | DepartureReport:
     person = _person(person_id)
-    touches = departures.departure_report(vault(), db(), caller(), person, query.days)
+    as_csv = query.format == "csv"
+    touches = departures.departure_report(
+        vault(), db(), caller(), person, query.days, export="csv" if as_csv else None
+    )
     read = departures.pages_read(vault(), db(), caller(), person, query.days)
     rows = [
         Touch(
@@ -152,16 +155,11 @@ def departure_report(person_id: int, query: ReportQuery) -> Response | Departure
         )
         for t in touches
     ]
-    if query.format == "csv":
+    if as_csv:
         out = io.StringIO()
         writer = csvout.writer(out)
-        columns = [*Touch.model_fields, "pages"]
-        writer.writerow(columns)
-        writer.writerows([getattr(row, c) for c in columns[:-1]] + [""] for row in rows)
-        # The list pages read in the period: one row per list read, its act and count.
-        for act, kind in (("record:read", "catalogue"), ("client:read", "clients")):
-            if read[kind]:
-                writer.writerow([act if c == "action" else "" for c in columns[:-1]] + [read[kind]])
+        writer.writerow(departures.CSV_COLUMNS)
+        writer.writerows(departures.csv_rows(touches, read))
         return Response(
             out.getvalue(),
             mimetype="text/csv",

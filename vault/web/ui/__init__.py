@@ -31,6 +31,7 @@ from vault.web.ui import (
     profile,
     proposals,
     reading,
+    why,
 )
 from vault.web.ui import stats as stats_pages  # noqa: F401 - registers /stats
 from vault.web.ui.blueprint import bp
@@ -50,6 +51,7 @@ __all__ = [
     "profile",
     "proposals",
     "reading",
+    "why",
 ]
 
 nav.add("ui.catalogue", _l("Catalogue"), Action.RECORD_READ, order=10)
@@ -60,6 +62,7 @@ nav.add("ui.audit_verify", _l("Verify the log"), Action.AUDIT_VERIFY, "audit", o
 nav.add("ui.people_list", _l("People"), Action.PERSON_READ, "admin", order=10)
 nav.add("ui.designations", _l("Designations"), Action.PERSON_READ, "admin", order=20)
 nav.add("ui.keys", _l("Keys"), Action.KEY_STATUS, "admin", order=30)
+nav.add("ui.why", _l("Why? A decision explained"), Action.POLICY_WHY, "audit", order=90)
 nav.add("ui.proposals_page", _l("Proposals"), Action.PROPOSAL_APPROVE, "admin", order=25)
 
 
@@ -89,6 +92,7 @@ def _context() -> dict[str, Any]:
         "labels": labels,
         "url_with": url_with,
         "can": can,
+        "why_url": why.why_url,
     }
 
 

@@ -10,15 +10,17 @@ for anyone (people create their own, :mod:`vault.web.ui.profile`).
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from vault import proposals
+from vault import csvout, proposals
 from vault.caller import Caller
 from vault.config import TIERS
+from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
 from vault.identity import accounts, sessions, tokens
 from vault.keys import status as status_
@@ -289,6 +291,28 @@ def departure_report(person_id: int) -> str:
         touches=touches,
         pages_read=departures.pages_read(vault(), db(), caller(), person),
         days=vault().config.departure_report_days,
+    )
+
+
+@route(
+    bp,
+    "/admin/people/<int:person_id>/departure-report.csv",
+    action=Action.DEPARTURE_REPORT,
+    summary="The departure report as CSV (recorded before the first row leaves)",
+)
+def departure_report_csv(person_id: int) -> Response:
+    person = directory.get_person(db(), person_id)
+    touches = departures.departure_report(vault(), db(), caller(), person, export="csv")
+    read = departures.pages_read(vault(), db(), caller(), person)
+    out = io.StringIO()
+    writer = csvout.writer(out)
+    writer.writerow(departures.CSV_COLUMNS)
+    writer.writerows(departures.csv_rows(touches, read))
+    name = f"departure-{person.id}-{utcnow():%Y%m%d}.csv"
+    return Response(
+        "\ufeff" + out.getvalue(),  # a BOM, so spreadsheets read the Chinese correctly
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

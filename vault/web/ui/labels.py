@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from vault import proposals
 from vault.models import Proposal
+from vault.oversight.decisions import Change
 
 SECTIONS = {
     1: _l("Basic information"),
@@ -134,6 +135,7 @@ ACTIONS = {
     "person:update": _l("Update a person"),
     "policy:explain": _l("Explain a decision"),
     "policy:load": _l("Load a site policy"),
+    "policy:why": _l("Ask why a decision is what it is"),
     "profile:read": _l("Read one's own page"),
     "proposal:approve": _l("Approve a proposal"),
     "proposal:create": _l("Make a proposal"),
@@ -194,6 +196,26 @@ ALERT_KINDS = {
     "loan_returned_short": _l("Item returned with pages missing"),
     "loan_damaged": _l("Item returned damaged"),
     "departure_use_rise": _l("Use rose after notice of leaving"),
+}
+
+# What would change a decision explained on the "why" page (vault.oversight.decisions).
+CHANGES = {
+    "grant_ends": _l("It lasts while the grant is in force; after that, ask again."),
+    "custody_holds": _l(
+        "Custody is in effect: it holds while the designation stands and no leaving date is set."
+    ),
+    "nothing_leaving": _l("Nothing: a leaving date is set, and access has ended."),
+    "nothing_auditor": _l(
+        "Nothing: auditors never see content (separation of duties); the audit log is theirs."
+    ),
+    "auditor_clears": _l("An auditor looks into the use and clears the review."),
+    "wait_quota_hour": _l(
+        "Wait: the count of the last hour falls as earlier openings pass the hour."
+    ),
+    "wait_quota_day": _l("Wait: the count of the last day falls as earlier openings pass a day."),
+    "wait_tenure": _l("Serve longer: the designation for this tier then takes effect."),
+    "ask_grant": _l("Ask a custodian of this tier for a temporary grant."),
+    "ask_admin": _l("Another rule refused it (a site rule, for instance): ask an administrator."),
 }
 
 ALERT_STATUSES = {"open": lazy_pgettext("alert", "Open"), "cleared": _l("Cleared")}
@@ -258,6 +280,7 @@ VOCABULARIES: dict[str, Mapping[str, LazyString]] = {
     "notification_kind": NOTIFICATION_KINDS,
     "ground": GROUNDS,
     "resource": RESOURCES,
+    "change": CHANGES,
 }
 
 
@@ -344,6 +367,7 @@ MESSAGES: dict[str, LazyString] = {
         "You opened too many different records in a short time; an auditor must clear you."
     ),
     "self_designation": _l("Nobody may designate themselves."),
+    "not_own_question": _l("Only administrators and auditors ask this about someone else."),
     "designation_needs_admin": _l("A designation needs an administrator."),
     "policy_error": _l("The policy could not be evaluated, so nothing was allowed."),
     "undeclared_route": _l("This page declares no policy action, so it is never served."),
@@ -674,6 +698,26 @@ def detail(value: object, key: str = "") -> object:
 def detail_key(key: str) -> LazyString | str:
     """The name of an audit event's detail: in words when it names a thing (a resource)."""
     return RESOURCES.get(key, key)
+
+
+def change(c: Change) -> LazyString | str:
+    """What would change a decision, in words, with its figure (days, the grant's end)."""
+    if c.kind == "wait_tenure" and c.days is not None:
+        return _l(
+            "Serve %(days)d more days: the designation for this tier then takes effect.",
+            days=c.days,
+        )
+    if c.kind == "ask_grant" and c.verb:
+        return _l(
+            "Ask a custodian of this tier for a temporary grant that includes: %(what)s.",
+            what=GRANT_ACTIONS.get(c.verb, c.verb),
+        )
+    if c.kind == "grant_ends" and c.until is not None:
+        return _l(
+            "It lasts until the grant ends (%(time)s UTC); after that, ask again.",
+            time=c.until.strftime("%Y-%m-%d %H:%M"),
+        )
+    return CHANGES.get(c.kind, c.kind)
 
 
 def message_for(code: str, status: int) -> LazyString:
