@@ -142,6 +142,7 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         "/patterns",
         f"/patterns?person={custodian.id}",
         "/departure-watch",
+        "/me/account",
     ):
         _check(chinese.get(path), sentences, path)
     _check(chinese.post("/deposit", {"section": "basic"}), sentences, "bad deposit")
