@@ -466,6 +466,8 @@ class Stream:
 
     attachment: Attachment
     chunks: Iterator[bytes]
+    record: Record | None = None
+    event_id: str = ""
 
 
 def consult_attachment(
@@ -483,7 +485,7 @@ def consult_attachment(
             resource={"record": record_id, "attachment": attachment_id},
             purpose=text,
         )
-    record, _ = _decide(
+    record, event = _decide(
         v,
         db,
         caller,
@@ -510,7 +512,45 @@ def consult_attachment(
                 _keep_now(v, failed)
                 raise
 
-    return Stream(attachment=att, chunks=chunks())
+    return Stream(attachment=att, chunks=chunks(), record=record, event_id=event.id)
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    """An attachment consulted whole, for a page that shows it (the reading room)."""
+
+    attachment: Attachment
+    record: Record
+    data: bytes | None  # None: larger than the page shows (decided and audited all the same)
+    event_id: str
+
+
+def read_attachment(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    record_id: int,
+    attachment_id: int,
+    purpose: str | None,
+    *,
+    limit: int,
+) -> AttachmentContent:
+    """Consult one attachment and read it whole: :func:`consult_attachment`'s decision,
+    audit event and decryption (the one path), for the reading room's page. An
+    attachment larger than ``limit`` bytes is decided and audited but not decrypted."""
+    got = consult_attachment(v, db, caller, record_id, attachment_id, purpose)
+    assert got.record is not None
+    if got.attachment.size > limit:
+        return AttachmentContent(got.attachment, got.record, None, got.event_id)
+    try:
+        data = b"".join(got.chunks)
+    except DecryptionError:
+        # The stream has kept its failure's event already (outcome ``error``); the
+        # consultation's own event rolls back with the request: no content left.
+        raise Unavailable(
+            "the attachment could not be decrypted", code="decryption_failed"
+        ) from None
+    return AttachmentContent(got.attachment, got.record, data, got.event_id)
 
 
 def _keep_now(v: Vault, error: Exception) -> None:

@@ -145,6 +145,7 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         "/why",
         f"/why?action=record:consult&record={record.id}",
         f"/why?action=record:copy&record={record.id}&person={custodian.email}",
+        "/me/account",
     ):
         _check(chinese.get(path), sentences, path)
     _check(chinese.post("/deposit", {"section": "basic"}), sentences, "bad deposit")

@@ -6,6 +6,7 @@ page cannot be added without saying who may use it and checking that others cann
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.webclient import Browser, error_code, events
+from tests.webclient import PASSWORD, Browser, error_code, events
 from vault import uow
+from vault.archive import records
 from vault.caller import Caller
 from vault.custody import loans
 from vault.grants import requests
@@ -92,6 +94,15 @@ CASES = [
         "ui.consult",
         "POST",
         "/records/{record}/consult",
+        "custodian",
+        "auditor",
+        denied_code="auditor_no_content",
+        data={"purpose": "renew the payment terms"},
+    ),
+    Case(
+        "ui.consult_attachment",
+        "POST",
+        "/records/{record}/attachments/{attachment}/consult",
         "custodian",
         "auditor",
         denied_code="auditor_no_content",
@@ -216,6 +227,41 @@ CASES = [
         "departing",
         status=302,
         denied_code="person_departing",
+    ),
+    # My account: one's own password and one-time code (account:password, account:totp).
+    Case("ui.account", "GET", "/me/account", "employee", "disabled", denied_code="person_disabled"),
+    Case(
+        "ui.account_password",
+        "POST",
+        "/me/account/password",
+        "employee",
+        "departing",
+        status=302,
+        denied_code="person_departing",
+        data={
+            "current": PASSWORD,
+            "new": "a brand new passphrase",
+            "again": "a brand new passphrase",
+        },
+    ),
+    Case(
+        "ui.account_totp_start",
+        "POST",
+        "/me/account/totp",
+        "employee",
+        "departing",
+        denied_code="person_departing",
+        data={"current": PASSWORD},
+    ),
+    Case(
+        "ui.account_totp_confirm",
+        "POST",
+        "/me/account/totp/confirm",
+        "employee",
+        "departing",
+        status=400,
+        denied_code="person_departing",
+        data={"pending": "not.sealed", "code": "123456"},
     ),
     Case("ui.token_revoke", "POST", "/admin/tokens/{token}/revoke", "admin", "auditor", status=302),
     Case(
@@ -496,8 +542,20 @@ def cast(web, make, vault, db) -> dict[str, Any]:
     uow.run(
         db, loans.checkout, vault, db, keeper, loaned.id, borrower, pages=10, purpose="audit prep"
     )
+    attachment = uow.run(
+        db,
+        records.attach,
+        vault,
+        db,
+        Caller(person=custodian),
+        record.id,
+        filename="visit-note.txt",
+        content_type="text/plain",
+        stream=io.BytesIO(b"the visit went well"),
+    )
     ids = {
         "record": record.id,
+        "attachment": attachment.id,
         "client": record.client_id,
         "employee": employee.id,
         "token": token.id,

@@ -15,6 +15,7 @@ limit holds across worker processes."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from vault.errors import (
 from vault.identity import sessions
 from vault.models import LocalCredential, LoginFailure, Person, Role
 from vault.people import departures, directory
-from vault.policy import Action
+from vault.policy import Action, Decision
 from vault.runtime import Vault
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
@@ -139,14 +140,7 @@ def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enroll
     """Give ``person`` a new TOTP secret (replacing any old one); returned once, kept sealed."""
     authz.require(v, db, caller, Action.PERSON_UPDATE)
     secret = pyotp.random_base32()
-    dek = DataKey.generate()
-    cred = _credential(db, person)
-    cred.totp_wrapped_dek = v.keys.wrap(dek, totp_context(person.id)).to_bytes()
-    cred.totp_secret_ct = encrypt_field(
-        dek, secret.encode(), record_id=f"person:{person.id}", field="totp", version=1
-    )
-    cred.totp_last_step = None
-    cred.totp_enrolled_at = utcnow()
+    _store_totp(v, _credential(db, person), person, secret)
     db.flush()
     auditing.record(
         v,
@@ -159,6 +153,19 @@ def enroll_totp(v: Vault, db: Session, caller: Caller, person: Person) -> Enroll
     sessions.end_all_sessions(v, db, caller, person, "totp_changed")
     uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
     return Enrollment(secret=secret, uri=uri)
+
+
+def _store_totp(
+    v: Vault, cred: LocalCredential, person: Person, secret: str, last_step: int | None = None
+) -> None:
+    """Seal ``secret`` as ``person``'s one-time-code secret under a fresh data key."""
+    dek = DataKey.generate()
+    cred.totp_wrapped_dek = v.keys.wrap(dek, totp_context(person.id)).to_bytes()
+    cred.totp_secret_ct = encrypt_field(
+        dek, secret.encode(), record_id=f"person:{person.id}", field="totp", version=1
+    )
+    cred.totp_last_step = last_step
+    cred.totp_enrolled_at = utcnow()
 
 
 def _totp_secret(v: Vault, cred: LocalCredential) -> str | None:
@@ -242,8 +249,11 @@ def _count_failure(
     person: Person | None,
     attempt: Attempt,
     reason: str,
+    action: Action = Action.AUTH_LOGIN,
+    details: dict[str, str | int | bool | None] | None = None,
 ) -> None:
-    """Record a failed attempt (audited); lock the account when it crosses the limit."""
+    """Record a failed attempt (audited as ``action``); lock the account when it crosses
+    the limit. A wrong current password on one's own page counts like a wrong sign-in."""
     settings = v.config.auth
     now = utcnow()
     db.execute(
@@ -259,11 +269,11 @@ def _count_failure(
         v,
         db,
         caller,
-        Action.AUTH_LOGIN,
+        action,
         outcome="denied",
         reason=reason,
         resource=resource,
-        details={"method": "password"},
+        details=details if details is not None else {"method": "password"},
     )
     for scope, value, limit in (
         ("account", email, settings.login_max_failures),
@@ -287,7 +297,13 @@ def _count_failure(
 
 
 def _refuse_if_throttled(
-    v: Vault, db: Session, caller: Caller, email: str, attempt: Attempt
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    email: str,
+    attempt: Attempt,
+    action: Action = Action.AUTH_LOGIN,
+    details: dict[str, str | int | bool | None] | None = None,
 ) -> None:
     settings = v.config.auth
     for scope, value, limit, code in (
@@ -303,8 +319,8 @@ def _refuse_if_throttled(
                 ),
                 v,
                 caller,
-                Action.AUTH_LOGIN,
-                details={"method": "password"},
+                action,
+                details=details if details is not None else {"method": "password"},
             )
 
 
@@ -393,6 +409,278 @@ def has_totp(db: Session, person: Person) -> bool:
     """Whether ``person`` has enrolled a one-time code."""
     cred = db.get(LocalCredential, person.id)
     return cred is not None and cred.totp_secret_ct is not None
+
+
+# ---- One's own account: changing the password and the one-time code -----------------------
+
+# How long a new one-time-code secret waits for its first code before it must be made again.
+PENDING_TOTP_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class PendingTotp:
+    """A new one-time-code secret, shown to its person, waiting for a first code from it.
+
+    ``sealed`` carries it to the confirming form: sealed under a fresh data key wrapped
+    for this person, bound to the browser session it was made in, good for
+    ``PENDING_TOTP_MINUTES``. Nothing is replaced until a code from it is confirmed."""
+
+    secret: str
+    uri: str
+    sealed: str
+
+
+def _own(
+    v: Vault, db: Session, caller: Caller, person: Person, action: Action
+) -> tuple[LocalCredential, Decision]:
+    """Decide an act on ``person``'s own account: theirs alone, from a signed-in browser."""
+    decision = authz.decide(
+        v, caller, action, is_self=caller.person_id == person.id, by_token=caller.via_token
+    )
+    authz.require(v, db, caller, action, resource={"person": person.id}, decision=decision)
+    cred = db.get(LocalCredential, person.id)
+    if cred is None or cred.password_hash is None:
+        raise authz.refuse(
+            Conflict(
+                "your password is managed by your identity provider", code="no_local_password"
+            ),
+            v,
+            caller,
+            action,
+            resource={"person": person.id},
+        )
+    return cred, decision
+
+
+def _attempt(caller: Caller) -> Attempt:
+    return Attempt(ip=caller.ip, user_agent=caller.user_agent, request_id=caller.request_id)
+
+
+def _check_current(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    cred: LocalCredential,
+    action: Action,
+    password: str,
+    code: str | None,
+) -> None:
+    """The current password (and current one-time code, when enrolled and ``code`` is
+    asked): throttled and counted toward the account's lockout like a sign-in."""
+    attempt = _attempt(caller)
+    details: dict[str, str | int | bool | None] = {"method": "password"}
+    _refuse_if_throttled(v, db, caller, person.email, attempt, action, details)
+    wrong = None
+    if not _verify_password(cred.password_hash, password or ""):
+        wrong = InvalidInput("the current password is wrong", code="wrong_password")
+    elif code is not None and cred.totp_secret_ct is not None and not _check_totp(v, cred, code):
+        wrong = InvalidInput("the current one-time code is wrong", code="wrong_code")
+    if wrong is None:
+        return
+    reason = wrong.code
+
+    def count(session: Session) -> None:
+        _count_failure(v, session, caller, person.email, person, attempt, reason, action, details)
+
+    wrong.keep = (count,)
+    raise wrong
+
+
+def _refused(
+    v: Vault, caller: Caller, person: Person, action: Action, exc: VaultError
+) -> Exception:
+    return authz.refuse(exc, v, caller, action, resource={"person": person.id})
+
+
+def change_own_password(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    current: str,
+    new: str,
+    again: str,
+    *,
+    session_id: int | None = None,
+) -> int:
+    """``person`` changes their own local password (audited as ``account:password``).
+
+    The current password is checked first (a wrong one counts toward the lockout); the
+    new one follows the rules of :func:`check_password_rules`, typed twice, and is hashed
+    with argon2id's current parameters. Every other session of theirs ends; the one with
+    id ``session_id`` (where they made the change) stays.
+
+    Returns:
+        How many other sessions ended.
+    """
+    action = Action.ACCOUNT_PASSWORD
+    cred, decision = _own(v, db, caller, person, action)
+    _check_current(v, db, caller, person, cred, action, current, None)
+    try:
+        check_password_rules(new)
+    except InvalidInput as exc:
+        raise _refused(v, caller, person, action, exc) from None
+    if new != again:
+        raise _refused(
+            v,
+            caller,
+            person,
+            action,
+            InvalidInput("the new password was not typed the same twice", code="password_mismatch"),
+        )
+    cred.password_hash = _hasher.hash(new)
+    cred.password_set_at = utcnow()
+    db.flush()
+    _clear_failures(db, "account", person.email)
+    auditing.record(
+        v,
+        db,
+        caller,
+        action,
+        decision=decision,
+        resource={"person": person.id},
+        details={"credential": "password"},
+    )
+    return sessions.end_all_sessions(
+        v, db, caller, person, "password_changed", except_session=session_id
+    )
+
+
+def _pending_place(person: Person, session_id: int | None) -> dict[str, str | int]:
+    return {"record_id": f"person:{person.id}", "field": f"totp_pending:{session_id}", "version": 1}
+
+
+def start_totp_change(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    current: str,
+    code: str,
+    *,
+    session_id: int | None = None,
+) -> PendingTotp:
+    """Make ``person`` a new one-time-code secret, after their current password and
+    current code (a wrong one counts toward the lockout); audited as ``account:totp``.
+    The old secret stays in force until :func:`confirm_totp_change`."""
+    action = Action.ACCOUNT_TOTP
+    cred, decision = _own(v, db, caller, person, action)
+    _check_current(v, db, caller, person, cred, action, current, code or "")
+    _clear_failures(db, "account", person.email)
+    secret = pyotp.random_base32()
+    dek = DataKey.generate()
+    wrapped = v.keys.wrap(dek, totp_context(person.id)).to_bytes()
+    issued = int(utcnow().timestamp())
+    sealed = encrypt_field(
+        dek,
+        f"{issued}:{secret}".encode(),
+        **_pending_place(person, session_id),  # type: ignore[arg-type]
+    )
+    auditing.record(
+        v,
+        db,
+        caller,
+        action,
+        decision=decision,
+        resource={"person": person.id},
+        details={"credential": "totp", "step": "new_secret"},
+    )
+    uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
+    text = ".".join(base64.urlsafe_b64encode(b).decode() for b in (wrapped, sealed))
+    return PendingTotp(secret=secret, uri=uri, sealed=text)
+
+
+def _open_pending(v: Vault, person: Person, sealed: str, session_id: int | None) -> str | None:
+    """The pending secret ``sealed`` carries, if it is this person's, from this session
+    and fresh; ``None`` otherwise."""
+    try:
+        wrapped_text, ct_text = (sealed or "").split(".")
+        wrapped = WrappedKey.from_bytes(base64.urlsafe_b64decode(wrapped_text))
+        dek = v.keys.unwrap_own_secret(wrapped, totp_context(person.id))
+        plain = decrypt_field(
+            dek,
+            base64.urlsafe_b64decode(ct_text),
+            **_pending_place(person, session_id),  # type: ignore[arg-type]
+        ).decode()
+        issued, _, secret = plain.partition(":")
+        age = utcnow().timestamp() - int(issued)
+    except (DecryptionError, ValueError, TypeError):
+        return None
+    if not 0 <= age <= PENDING_TOTP_MINUTES * 60 or not secret:
+        return None
+    return secret
+
+
+def reopen_pending_totp(
+    v: Vault, person: Person, sealed: str, session_id: int | None = None
+) -> PendingTotp | None:
+    """The pending secret again (to type a code from it once more after a wrong one),
+    if ``sealed`` is still good for this person and session; records nothing."""
+    secret = _open_pending(v, person, sealed, session_id)
+    if secret is None:
+        return None
+    uri = pyotp.TOTP(secret).provisioning_uri(name=person.email, issuer_name=TOTP_ISSUER)
+    return PendingTotp(secret=secret, uri=uri, sealed=sealed)
+
+
+def confirm_totp_change(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    sealed: str,
+    code: str,
+    *,
+    session_id: int | None = None,
+) -> int:
+    """Replace ``person``'s one-time-code secret with the pending one, on a valid code
+    from it (audited as ``account:totp``); every other session of theirs ends.
+
+    Returns:
+        How many other sessions ended.
+    """
+    action = Action.ACCOUNT_TOTP
+    cred, decision = _own(v, db, caller, person, action)
+    secret = _open_pending(v, person, sealed, session_id)
+    if secret is None:
+        raise _refused(
+            v,
+            caller,
+            person,
+            action,
+            InvalidInput("the new secret has expired: make another", code="totp_pending_expired"),
+        )
+    digits = (code or "").strip().replace(" ", "")
+    step = None
+    if digits.isdigit() and len(digits) == 6:
+        try:
+            step = pyotp.TOTP(secret).verify_and_get_timecode(digits, valid_window=1)
+        except (OTPVerificationError, ValueError):
+            step = None
+    if step is None:
+        raise _refused(
+            v,
+            caller,
+            person,
+            action,
+            InvalidInput("the code is not one of the new secret", code="wrong_new_code"),
+        )
+    # The confirming code is used: it does not sign in afterwards (replay).
+    _store_totp(v, cred, person, secret, last_step=step)
+    db.flush()
+    auditing.record(
+        v,
+        db,
+        caller,
+        action,
+        decision=decision,
+        resource={"person": person.id},
+        details={"credential": "totp", "step": "replaced"},
+    )
+    return sessions.end_all_sessions(
+        v, db, caller, person, "totp_changed", except_session=session_id
+    )
 
 
 @dataclass(frozen=True)

@@ -132,19 +132,32 @@ def end_session(v: Vault, db: Session, caller: Caller, row: WebSession, reason: 
     )
 
 
-def end_all_sessions(v: Vault, db: Session, caller: Caller, person: Person, reason: str) -> int:
+def end_all_sessions(
+    v: Vault,
+    db: Session,
+    caller: Caller,
+    person: Person,
+    reason: str,
+    *,
+    except_session: int | None = None,
+) -> int:
     """End every live session of ``person`` at once, in the caller's transaction.
 
     The consequence of an act already decided (a password or one-time-code change, a
     change of roles, a departure, an admin's or the person's own request), so it asks
     the policy nothing. Audited as ``auth:logout`` with ``reason`` when any ended.
+    ``except_session`` is left open: the person's own change of password or one-time
+    code ends every other session, not the one they made it in.
 
     Returns:
         How many sessions ended.
     """
+    which = [WebSession.person_id == person.id, WebSession.revoked_at.is_(None)]
+    if except_session is not None:
+        which.append(WebSession.id != except_session)
     result = db.execute(
         update(WebSession)
-        .where(WebSession.person_id == person.id, WebSession.revoked_at.is_(None))
+        .where(*which)
         .values(revoked_at=utcnow(), ended_reason=reason[:32])
         .execution_options(synchronize_session="fetch")
     )
@@ -158,7 +171,7 @@ def end_all_sessions(v: Vault, db: Session, caller: Caller, person: Person, reas
             outcome="ok",
             reason=reason,
             resource={"person": person.id},
-            details={"sessions": int(ended), "everywhere": True},
+            details={"sessions": int(ended), "everywhere": except_session is None},
         )
     return int(ended or 0)
 

@@ -13,6 +13,8 @@ import enum
 class Action(enum.StrEnum):
     """Acts the policy decides and the audit log records."""
 
+    ACCOUNT_PASSWORD = "account:password"
+    ACCOUNT_TOTP = "account:totp"
     ALERT_READ = "alert:read"
     AUDIT_EXPORT = "audit:export"
     AUDIT_PATTERNS = "audit:patterns"
@@ -130,7 +132,14 @@ CUSTODY_ACTIONS = frozenset(
 
 # Acts a person does to their own credentials only (context ``is_self``, ``by_token``).
 # ``token:issue`` is the operator's alone (the CLI on the server): no rule permits it.
-SELF_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_REVOKE_OWN})
+# Changing one's own password or one-time code is the person's alone too: an admin
+# resets someone else's through the operator's path (``person:update``), never these.
+SELF_ACTIONS = frozenset(
+    {Action.TOKEN_CREATE, Action.TOKEN_REVOKE_OWN, Action.ACCOUNT_PASSWORD, Action.ACCOUNT_TOTP}
+)
+
+# Of those, the acts on one's own local account (password, one-time code).
+ACCOUNT_ACTIONS = frozenset({Action.ACCOUNT_PASSWORD, Action.ACCOUNT_TOTP})
 
 # "Why can't I / why can they": a decision explained, for oneself or (admins, auditors)
 # for someone else (context ``is_self``).

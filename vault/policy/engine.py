@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cedarpy
 
-from vault.policy.actions import GRANT_ACTIONS, LOOKUP_ACTIONS, Action
+from vault.policy.actions import ACCOUNT_ACTIONS, GRANT_ACTIONS, LOOKUP_ACTIONS, Action
 
 DAYS_PER_YEAR = 365.25
 
@@ -201,7 +201,13 @@ class PolicyEngine:
         if ids:
             reason = self._reason_of(result.diagnostics.reasons, "forbidden")
             return Decision(False, reason, _MESSAGES.get(reason, reason), ids, facts)
-        if action.on_self and not is_self:
+        if action in ACCOUNT_ACTIONS and not is_self:
+            reason = "not_own_account"
+            message = "only the person themselves changes their password or one-time code"
+        elif action in ACCOUNT_ACTIONS and by_token:
+            reason = "account_browser_only"
+            message = "change your password or one-time code from your signed-in page"
+        elif action.on_self and not is_self:
             reason, message = "not_own_credential", "API tokens are their holder's alone"
         elif action.on_self and by_token:
             reason = "browser_session_required"

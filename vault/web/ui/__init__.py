@@ -17,6 +17,7 @@ from vault.policy import Action
 from vault.web import i18n
 from vault.web.context import caller, vault
 from vault.web.ui import (
+    account,
     admin,
     auditing,
     catalogue,
@@ -37,6 +38,7 @@ from vault.web.ui import stats as stats_pages  # noqa: F401 - registers /stats
 from vault.web.ui.blueprint import bp
 
 __all__ = [
+    "account",
     "admin",
     "auditing",
     "bp",

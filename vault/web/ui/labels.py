@@ -95,6 +95,8 @@ DECISIONS = {"allow": _l("Allowed"), "deny": _l("Denied"), "n/a": _l("Not a deci
 
 # Every act, as the audit log and the statistics name it (vault.policy.Action values).
 ACTIONS = {
+    "account:password": _l("Change one's own password"),
+    "account:totp": _l("Change one's own one-time code"),
     "alert:read": _l("Read the alerts"),
     "audit:export": _l("Export the audit log"),
     "audit:patterns": _l("See the access patterns"),
@@ -186,6 +188,9 @@ GROUNDS = {
     "unwrap_failed": _l("the data key could not be unwrapped"),
     "depositor": _l("as the depositor"),
     "own_token": _l("for one's own token"),
+    "own_account": _l("for one's own account"),
+    "password_changed": _l("the password was changed"),
+    "totp_changed": _l("the one-time code was changed"),
 }
 
 ALERT_KINDS = {
@@ -513,6 +518,25 @@ MESSAGES: dict[str, LazyString] = {
         "Create API tokens from your own page, signed in with your browser, not with a token."
     ),
     "invalid_token_label": _l("Name the token (1 to 100 characters), e.g. the script using it."),
+    # one's own account
+    "wrong_password": _l(
+        "The current password is wrong. Failed tries count toward locking the account."
+    ),
+    "wrong_code": _l(
+        "The current one-time code is wrong. Failed tries count toward locking the account."
+    ),
+    "password_mismatch": _l("The new password was not typed the same twice."),
+    "wrong_new_code": _l("That code is not one of the new secret: type the code it shows now."),
+    "totp_pending_expired": _l("The new secret is no longer valid: make a new one."),
+    "no_local_password": _l("Your password is managed by your identity provider: change it there."),
+    "not_own_account": _l(
+        "Only the person themselves changes their password or one-time code; an "
+        "administrator resets them through the operator on the server."
+    ),
+    "account_browser_only": _l(
+        "Change your password or one-time code from your own page, signed in with your "
+        "browser, not with a token."
+    ),
     # sensitive lookups and the page quota
     "sensitive_in_url": _l(
         "Tax ids and bank accounts are never put in a web address: use the lookup form."
