@@ -27,6 +27,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit import Actor, Event
+from vault import proposals
 from vault.caller import Caller
 from vault.config import Config
 from vault.crypto import DataKey, LocalKeyring, encrypt_field
@@ -142,7 +143,9 @@ class Staff:
 
 
 def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None = None) -> Staff:
-    """An admin, designated custodians (every tier, long tenure) and employees, via the services."""
+    """Two admins, designated custodians (every tier, long tenure) and employees, through
+    the services and the two-person rule: the operator adds people, one admin confirms
+    their hire dates and proposes designations, the second approves them."""
     op = Caller.operator()
     hired = date.today() - timedelta(days=int(12 * 365.25))
     with unit_of_work(v) as db:
@@ -155,13 +158,28 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
             hired_on=hired,
             roles=("employee", "admin"),
         )
+        second = directory.add_person(
+            v,
+            db,
+            op,
+            email="admin2@bench.test",
+            name="Second admin",
+            hired_on=hired,
+            roles=("employee", "admin"),
+        )
+        _approve_all(v, db, second, by=admin)
+        _approve_all(v, db, admin, by=second)
         by = Caller(person=admin)
         keepers, keeper_tokens = [], []
         for i in range(custodians):
             p = directory.add_person(
                 v, db, op, email=f"custodian{i}@bench.test", name=f"Custodian {i}", hired_on=hired
             )
-            designations.designate(v, db, by, p, list(TIERS))
+            _approve_all(v, db, p, by=admin)
+            proposal = designations.designate(
+                v, db, by, p, list(TIERS), reason="long-serving, knows these clients"
+            )
+            proposals.approve(v, db, Caller(person=second), proposal)
             keepers.append(p)
             keeper_tokens.append(tokens.issue_token(v, db, op, p, "bench"))
         staffers, staff_tokens = [], []
@@ -174,10 +192,20 @@ def staff(v: Vault, custodians: int, employees: int, *, tokens_for: int | None =
                 name=f"Employee {i}",
                 hired_on=hired + timedelta(days=i),
             )
+            _approve_all(v, db, p, by=admin)
             staffers.append(p)
             if tokens_for is None or i < tokens_for:
                 staff_tokens.append(tokens.issue_token(v, db, op, p, "bench"))
     return Staff(admin, keepers, keeper_tokens, staffers, staff_tokens)
+
+
+def _approve_all(v: Vault, db: sa.orm.Session, person: Person, *, by: Person) -> None:
+    """``by`` approves what waits about ``person`` (their hire date, an admin role)."""
+    for proposal in proposals.pending(db, subject=person):
+        if proposal.kind in ("hire_date_confirm", "role_grant"):
+            proposals.approve(v, db, Caller(person=by), proposal)
+    db.flush()
+    db.refresh(person)
 
 
 def catalogue(

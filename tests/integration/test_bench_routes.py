@@ -4,6 +4,7 @@ asked for, the lean route does what the benchmark says it does."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -67,3 +68,18 @@ def test_baseline_reads_and_inserts(bench_client, make) -> None:
     make.db.commit()
     resp = bench_client.get(f"/bench/baseline/{record.id}")
     assert resp.status_code == 200 and resp.json["record"] == record.id
+
+
+def test_the_benchmarks_staff_and_catalogue_build_and_consult(vault: Vault, monkeypatch) -> None:
+    """The benchmarks' set-up goes through the services (and so the two-person rule):
+    when a service's rules change, this fails here, not in the next benchmark run."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
+    import _common as common
+
+    staff = common.staff(vault, 2, 3, tokens_for=1)
+    ids = common.catalogue(vault, clients=2, records=4, by=staff.employees[0].id)
+    assert len(staff.custodian_tokens) == 2 and len(staff.employee_tokens) == 1
+    client = create_app(vault.config, vault=vault).test_client()
+    headers = {"Authorization": f"Bearer {staff.custodian_tokens[0]}"}
+    got = client.get(f"/api/v1/records/{ids[0]}/content?purpose=bench check", headers=headers)
+    assert got.status_code == 200, got.json
