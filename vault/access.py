@@ -278,10 +278,13 @@ def lookup_quota(v: Vault, db: Session, caller: Caller) -> Quota | None:
     return _quota(v, caller, row._mapping, now, tier=None)
 
 
-def quota_crossed(v: Vault, db: Session, caller: Caller, quota: Quota, what: str) -> None:
-    """A refusal for the export quota: under review and an alert (in the refusal's keep)."""
+def quota_crossed(
+    v: Vault, db: Session, caller: Caller, quota: Quota, what: str, lookup: str | None = None
+) -> None:
+    """A refusal for the export quota: under review and an alert (in the refusal's keep);
+    ``lookup`` is what a client was looked up by (``tax_id``), for the alert's words."""
     if caller.person is not None:
-        _trip(v, db, caller, caller.person, quota, what)
+        _trip(v, db, caller, caller.person, quota, what, lookup=lookup)
 
 
 def _aware(t: datetime) -> datetime:
@@ -410,6 +413,11 @@ def _after_denial(
             person,
             f"{person.email} (leaving {person.leaving_on}) tried to open record {record.id}",
             details={"record": str(record.id)},
+            params={
+                "email": person.email,
+                "leaving_on": str(person.leaving_on),
+                "record": record.id,
+            },
         )
 
 
@@ -421,6 +429,7 @@ def _trip(
     quota: Quota,
     what: str,
     record_id: int | None = None,
+    lookup: str | None = None,
 ) -> None:
     """Put ``person`` under review and alert the auditors (the refusal's own transaction);
     ``what`` says what they tried ("opening record 12", "looking up a client by tax_id")."""
@@ -443,6 +452,15 @@ def _trip(
             "day": quota.day,
             "record": str(record_id) if record_id is not None else None,
             "first": first,
+        },
+        params={
+            "email": person.email,
+            "hour": quota.hour,
+            "hour_limit": quota.hour_limit,
+            "day": quota.day,
+            "day_limit": quota.day_limit,
+            "record": record_id,
+            "lookup": lookup,
         },
     )
 

@@ -139,6 +139,8 @@ def test_lending_life_cycle(api, make: Factory, vault, db, config):
     db.rollback()
     alert = db.scalar(sa.select(Alert).where(Alert.kind == "loan_returned_short"))
     assert alert is not None and alert.person_id == borrower.id
+    assert alert.params is not None
+    assert (alert.params["pages_in"], alert.params["condition"]) == (11, "worn")
     card = api.get(f"/items/{item_id}", token).json
     assert card["location"] == "Room 2, shelf B4" and card["loan"] is None
     assert [(h["reason"], h["location"]) for h in card["history"]] == [

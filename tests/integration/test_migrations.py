@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from vault.db import make_engine, make_sessionmaker
 from vault.migrations import alembic_config, upgrade
-from vault.models import AccessRequest, Designation, Grant, Person
+from vault.models import AccessRequest, Alert, Designation, Grant, Person
 
 BEFORE_ROWS = "0007_merge_heads"  # the last head whose tables held comma-joined names
 
@@ -155,3 +155,41 @@ def test_upgrade_counts_the_people_already_there_as_confirmed(db_url):
         assert designation is not None and designation.approved_by_id is None
         assert "proposals" in sa.inspect(db.connection()).get_table_names()
     engine.dispose()
+
+
+def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(db_url):
+    """0016: alerts from before keep ``params`` NULL (their English summary is shown);
+    the downgrade drops the column and keeps the rows."""
+    upgrade(db_url, "0015_notification_params")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO alerts (kind, summary, created_at) "
+                "VALUES ('quota_exceeded', 'an old line', :now)"
+            ),
+            {"now": datetime.now(UTC)},
+        )
+    engine.dispose()
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as db:
+        old = db.scalars(sa.select(Alert)).one()
+        assert (old.summary, old.params) == ("an old line", None)
+        old.params = {"email": "ann@example.com", "record": 7}
+        db.commit()
+        db.expire_all()
+        assert db.scalars(sa.select(Alert)).one().params == {
+            "email": "ann@example.com",
+            "record": 7,
+        }
+    engine.dispose()
+
+    command.downgrade(alembic_config(db_url), "0015_notification_params")
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("alerts")}
+        summary = conn.execute(sa.text("SELECT summary FROM alerts")).scalar_one()
+    engine.dispose()
+    assert "params" not in columns and summary == "an old line"

@@ -153,6 +153,9 @@ def test_lookups_count_against_the_export_quota(api, make: Factory, vault, db):
     alerts = db.scalars(sa.select(Alert).where(Alert.person_id == custodian.id)).all()
     assert [a.kind for a in alerts] == ["quota_exceeded"]
     assert "by tax_id" in alerts[0].summary and TAX not in alerts[0].summary
+    # Its values, for the pages to write it in the reader's language (never the value).
+    assert alerts[0].params is not None and alerts[0].params["lookup"] == "tax_id"
+    assert alerts[0].params["record"] is None and TAX not in str(alerts[0].params)
     listed = api.get("/alerts", make.token(auditor)).json["items"]
     assert [a["kind"] for a in listed] == ["quota_exceeded"]
     # Under review: lookups and records alike are refused until an auditor clears them.

@@ -162,6 +162,140 @@ def test_the_check_sees_a_code():
     assert leaked_codes('<td lang="en">ok</td>', codes) == []
 
 
+# One alert of each kind as its service raises it: the English line and its values.
+ALERTS: dict[str, tuple[str, dict[str, str | int | float | None]]] = {
+    "quota_exceeded": (
+        "ann@example.com crossed the export quota (6/5 per hour, 6/20 per day) opening record 7",
+        {
+            "email": "ann@example.com",
+            "hour": 6,
+            "hour_limit": 5,
+            "day": 6,
+            "day_limit": 20,
+            "record": 7,
+            "lookup": None,
+        },
+    ),
+    "page_quota_exceeded": (
+        "ann@example.com read too many list pages (31/30 per hour, 31/200 per day), "
+        "the last of the catalogue",
+        {
+            "email": "ann@example.com",
+            "hour": 31,
+            "hour_limit": 30,
+            "day": 31,
+            "day_limit": 200,
+            "page": "catalogue",
+        },
+    ),
+    "departed_access": (
+        "ann@example.com (left 2026-11-30) tried record:consult",
+        {"email": "ann@example.com", "leaving_on": "2026-11-30", "action": "record:consult"},
+    ),
+    "departing_access": (
+        "ann@example.com (leaving 2026-12-31) tried to open record 7",
+        {"email": "ann@example.com", "leaving_on": "2026-12-31", "record": 7},
+    ),
+    "loan_returned_short": (
+        "Folder A (F-7) came back with 9 of 10 pages, condition good",
+        {
+            "label": "Folder A",
+            "file_number": "F-7",
+            "pages_in": 9,
+            "pages_out": 10,
+            "condition": "good",
+        },
+    ),
+    "loan_damaged": (
+        "Folder B (F-8) came back with 10 of 10 pages, condition damaged",
+        {
+            "label": "Folder B",
+            "file_number": "F-8",
+            "pages_in": 10,
+            "pages_out": 10,
+            "condition": "damaged",
+        },
+    ),
+    "departure_use_rise": (
+        "ann@example.com (leaving 2026-12-31) used records 12 times a week since notice on "
+        "2026-11-01, against 3 before",
+        {
+            "email": "ann@example.com",
+            "leaving_on": "2026-12-31",
+            "weekly_after": "12",
+            "weekly_before": "3",
+            "notice_on": "2026-11-01",
+        },
+    ),
+}
+# A piece of each kind's summary in Chinese (vault/web/translations).
+ALERTS_ZH = {
+    "quota_exceeded": "超出导出限额（每小时 6/5，每天 6/20），当时在打开档案 7",  # noqa: RUF001
+    "page_quota_exceeded": "读取的列表页过多（每小时 31/30，每天 31/200），最后一页属于档案目录",  # noqa: RUF001
+    "departed_access": "（已于 2026-11-30 离职）试图：",  # noqa: RUF001
+    "departing_access": "（离职日期 2026-12-31）试图打开档案 7",  # noqa: RUF001
+    "loan_returned_short": "Folder A（F-7）归还时为 9 页（借出时 10 页），状况：",  # noqa: RUF001
+    "loan_damaged": "Folder B（F-8）归还时为 10 页（借出时 10 页），状况：",  # noqa: RUF001
+    "departure_use_rise": "自 2026-11-01 通知离职以来每周使用档案 12 次，此前每周 3 次",  # noqa: RUF001
+}
+
+
+def test_every_alert_kind_has_a_summary_in_words():
+    assert set(labels.ALERT_KINDS) == set(ALERTS) == set(ALERTS_ZH)
+    assert set(labels.ALERT_KINDS) <= set(labels.ALERT_SUMMARIES)
+
+
+def test_alert_summaries_show_in_the_readers_language(cast, vault, db, make):
+    """/alerts and /alerts/<id> in Chinese write each kind's summary from its values; a
+    row from before alerts kept them shows its stored line; the API keeps the English."""
+    watched = make.person()
+    ids = {}
+    for kind, (summary, params) in ALERTS.items():
+        alert = uow.run(
+            db,
+            alerts.raise_alert,
+            vault,
+            db,
+            Caller.operator(),
+            kind,
+            watched,
+            summary,
+            params=params,
+        )
+        ids[kind] = alert.id
+    old = uow.run(
+        db,
+        alerts.raise_alert,
+        vault,
+        db,
+        Caller.operator(),
+        "quota_exceeded",
+        watched,
+        "an old row as stored",
+    )
+    browser = cast["browsers"]["auditor"]
+    browser.lang = "zh-CN,zh;q=0.9"
+    listing = browser.get("/alerts").get_data(as_text=True)
+    assert "an old row as stored" in listing
+    missing, english = {}, {}
+    for kind, (summary, _params) in ALERTS.items():
+        page = browser.get(f"/alerts/{ids[kind]}").get_data(as_text=True)
+        for where, text in (("list", listing), ("alert", page)):
+            if ALERTS_ZH[kind] not in text:
+                missing.setdefault(kind, []).append(where)
+            if summary in text:
+                english.setdefault(kind, []).append(where)
+    assert missing == {} and english == {}
+    # The auditor's notification of an alert carries the summary in Chinese too.
+    notes = browser.get("/notifications").get_data(as_text=True)
+    assert ALERTS_ZH["departure_use_rise"] in notes
+    assert ALERTS["departure_use_rise"][0] not in notes
+    assert "an old row as stored" in browser.get(f"/alerts/{old.id}").get_data(as_text=True)
+    browser.lang = "en"
+    page = browser.get(f"/alerts/{ids['loan_damaged']}").get_data(as_text=True)
+    assert "Folder B (F-8) came back with 10 of 10 pages, condition: Damaged" in page
+
+
 PAGES = [
     c for c in CASES if c.method == "GET" and c.allowed is not None and not c.path.endswith(".csv")
 ]
@@ -174,7 +308,18 @@ def test_no_chinese_page_shows_a_code(cast, vault, db, make):
     # An alert of each kind, so the alerts and statistics pages show their kinds too.
     watched = make.person()
     for kind in labels.ALERT_KINDS:
-        uow.run(db, alerts.raise_alert, vault, db, Caller.operator(), kind, watched, "x")
+        summary, params = ALERTS[kind]
+        uow.run(
+            db,
+            alerts.raise_alert,
+            vault,
+            db,
+            Caller.operator(),
+            kind,
+            watched,
+            summary,
+            params=params,
+        )
     leaks, wrong = {}, {}
     for case in PAGES:
         browser = cast["browsers"][case.allowed]
@@ -186,6 +331,9 @@ def test_no_chinese_page_shows_a_code(cast, vault, db, make):
         elif found := leaked_codes(page, codes):
             leaks[case.endpoint] = found
     assert len(PAGES) > 20 and wrong == {} and leaks == {}
+    # The alerts' summaries are written in Chinese too: no stored English line shows.
+    page = cast["browsers"]["auditor"].get("/alerts").get_data(as_text=True)
+    assert [k for k, (summary, _p) in ALERTS.items() if summary in page] == []
 
 
 def test_no_event_page_shows_a_code_in_chinese(cast, vault):

@@ -62,7 +62,9 @@ def lookup_clients(v: Vault, db: Session, caller: Caller, *, by: str, value: str
             crossed = quota
 
             def alert(session: Session) -> None:
-                access.quota_crossed(v, session, caller, crossed, f"looking up a client by {by}")
+                access.quota_crossed(
+                    v, session, caller, crossed, f"looking up a client by {by}", lookup=by
+                )
 
             keep.append(alert)
         raise Denied(decision.message, code=decision.reason, keep=keep)

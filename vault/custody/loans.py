@@ -305,6 +305,13 @@ def checkin(
                 "pages_out": loan.pages_out,
                 "pages_in": pages,
             },
+            params={
+                "label": item.label,
+                "file_number": record.file_number,
+                "pages_in": pages,
+                "pages_out": loan.pages_out,
+                "condition": str(state),
+            },
         )
     return loan
 

@@ -177,6 +177,9 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     summary: Mapped[str] = mapped_column(String(300))
+    # The summary's values, written in the reader's language on the pages (labels.alert_summary);
+    # None on rows from before it (their English summary is shown as stored).
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)

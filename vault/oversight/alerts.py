@@ -22,9 +22,18 @@ def raise_alert(
     person: Person | None,
     summary: str,
     details: dict[str, str | int | bool | None] | None = None,
+    params: dict[str, str | int | float | None] | None = None,
 ) -> Alert:
-    """Record an alert, audit it and tell every auditor."""
-    alert = Alert(kind=kind, person_id=person.id if person else None, summary=summary[:300])
+    """Record an alert, audit it and tell every auditor.
+
+    ``summary`` is the English line (the API, and rows from before ``params``); ``params``
+    are its values, from which the pages write it in the reader's language."""
+    alert = Alert(
+        kind=kind,
+        person_id=person.id if person else None,
+        summary=summary[:300],
+        params=dict(params) if params is not None else None,
+    )
     db.add(alert)
     db.flush()
     auditing.record(
@@ -50,7 +59,7 @@ def raise_alert(
                 f"Alert: {kind}",
                 summary,
                 link="/alerts",
-                params={"kind": kind, "summary": summary[:300]},
+                params={"kind": kind, "summary": summary[:300], "values": alert.params},
             )
     return alert
 

@@ -221,6 +221,13 @@ def sweep(v: Vault, db: Session, caller: Caller, *, now: datetime | None = None)
                     "factor": str(RISE_FACTOR),
                     "min_uses": MIN_USES,
                 },
+                params={
+                    "email": watched.person.email,
+                    "leaving_on": str(watched.leaving_on),
+                    "weekly_after": f"{watched.weekly_after:g}",
+                    "weekly_before": f"{watched.weekly_before:g}",
+                    "notice_on": f"{watched.notice_at:%Y-%m-%d}",
+                },
             )
         )
     return raised

@@ -20,7 +20,7 @@ from vault.runtime import Vault
 _OUTBOX = "notify_outbox"
 
 
-Params = dict[str, str | int | list[str] | None]
+Params = dict[str, str | int | list[str] | dict[str, str | int | float | None] | None]
 
 
 def send(

@@ -137,6 +137,14 @@ def _alert_once(
         f"{person.email} read too many list pages ({quota.hour}/{quota.hour_limit} per hour, "
         f"{quota.day}/{quota.day_limit} per day), the last of the {kind}",
         details={"page": kind, "hour": quota.hour, "day": quota.day},
+        params={
+            "email": person.email,
+            "hour": quota.hour,
+            "hour_limit": quota.hour_limit,
+            "day": quota.day,
+            "day_limit": quota.day_limit,
+            "page": kind,
+        },
     )
 
 

@@ -103,6 +103,11 @@ def _refuse(who: Caller, action: Action, decision: Decision) -> None:
                 "departed_access",
                 person,
                 f"{person.email} (left {person.leaving_on}) tried {action.value}",
+                params={
+                    "email": person.email,
+                    "leaving_on": str(person.leaving_on),
+                    "action": action.value,
+                },
             )
 
     authz.require(

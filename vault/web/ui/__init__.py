@@ -103,4 +103,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.context_processor(_context)
     app.add_template_filter(labels.label, "label")
+    app.add_template_filter(labels.alert_text, "alert_summary")
     app.extensions["vault_error_page"] = errors.render

@@ -24,7 +24,7 @@ from vault.policy import Action
 from vault.web.api import parse
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
-from vault.web.ui import charts, nav
+from vault.web.ui import charts, labels, nav
 from vault.web.ui.blueprint import bp
 
 nav.add("ui.access_patterns", _l("Access patterns"), Action.AUDIT_PATTERNS, "audit", order=35)
@@ -186,7 +186,7 @@ def alert_page(alert_id: int) -> str:
     return render_template(
         "grants/alert.html",
         ex=ex,
-        rule=str(rule) if rule and ex.known else ex.alert.summary,
+        rule=str(rule) if rule and ex.known else labels.alert_text(ex.alert),
         threshold=str(threshold) % ex.threshold if threshold and ex.known else "",
         observed=str(observed) % ex.observed if observed and ex.known else "",
         log_args=ex.behind.query() if ex.behind else None,

@@ -625,8 +625,78 @@ def notification_text(kind: str, params: Mapping[str, object] | None) -> tuple[s
     if text == "request_denied":
         body = str(params.get("note") or "")
     if text == "alert":
-        body = str(params.get("summary") or "")
+        values_of = params.get("values")
+        body = alert_summary(
+            str(params.get("kind") or ""), values_of if isinstance(values_of, Mapping) else None
+        ) or str(params.get("summary") or "")
     return written, body
+
+
+# Alert summaries, written from their values in the reader's language.
+ALERT_SUMMARIES = {
+    "quota_exceeded": _l(
+        "%(email)s crossed the export quota (%(hour)s/%(hour_limit)s per hour, "
+        "%(day)s/%(day_limit)s per day) opening record %(record)s"
+    ),
+    "quota_exceeded_lookup": _l(
+        "%(email)s crossed the export quota (%(hour)s/%(hour_limit)s per hour, "
+        "%(day)s/%(day_limit)s per day) looking up a client by %(lookup)s"
+    ),
+    "page_quota_exceeded": _l(
+        "%(email)s read too many list pages (%(hour)s/%(hour_limit)s per hour, "
+        "%(day)s/%(day_limit)s per day), the last of the %(page)s"
+    ),
+    "departing_access": _l("%(email)s (leaving %(leaving_on)s) tried to open record %(record)s"),
+    "departed_access": _l("%(email)s (left %(leaving_on)s) tried: %(action)s"),
+    "loan_returned_short": _l(
+        "%(label)s (%(file_number)s) came back with %(pages_in)s of %(pages_out)s pages, "
+        "condition: %(condition)s"
+    ),
+    "loan_damaged": _l(
+        "%(label)s (%(file_number)s) came back with %(pages_in)s of %(pages_out)s pages, "
+        "condition: %(condition)s"
+    ),
+    "departure_use_rise": _l(
+        "%(email)s (leaving %(leaving_on)s) used records %(weekly_after)s times a week "
+        "since notice on %(notice_on)s, against %(weekly_before)s before"
+    ),
+}
+ALERT_PAGE_LISTS = {"catalogue": _l("record catalogue"), "clients": _l("client list")}
+ALERT_LOOKUPS = {"tax_id": _l("tax id"), "bank_account": _l("bank account")}
+
+
+def alert_summary(kind: str, params: Mapping[str, object] | None) -> str | None:
+    """An alert's summary in the reader's language, from its values; None for a row stored
+    before alerts kept them, or a kind without its words here (show the stored line)."""
+    if not params:
+        return None
+    values: dict[str, object] = {k: ("—" if v is None else v) for k, v in params.items()}
+    key = kind
+    if kind == "quota_exceeded" and params.get("record") is None:
+        key = "quota_exceeded_lookup"
+        lookup = str(params.get("lookup") or "")
+        values["lookup"] = ALERT_LOOKUPS.get(lookup, lookup)
+    if kind == "page_quota_exceeded":
+        page = str(params.get("page") or "")
+        values["page"] = ALERT_PAGE_LISTS.get(page, page)
+    if "condition" in params:
+        values["condition"] = label(str(params.get("condition") or ""), "condition")
+    if "action" in params:
+        values["action"] = label(str(params.get("action") or ""), "action")
+    template = ALERT_SUMMARIES.get(key)
+    if template is None:
+        return None
+    try:
+        return str(template) % {k: str(v) for k, v in values.items()}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def alert_text(alert: object) -> str:
+    """What a page shows as an alert's summary: its words, or the stored line."""
+    kind = str(getattr(alert, "kind", ""))
+    params = getattr(alert, "params", None)
+    return alert_summary(kind, params) or str(getattr(alert, "summary", ""))
 
 
 def describe_proposal(kind: str, payload: Mapping[str, object]) -> str | None:
