@@ -115,15 +115,19 @@ def check_password_rules(password: str) -> None:
         raise InvalidInput("a password cannot be only spaces", code="weak_password")
 
 
-def set_password(v: Vault, db: Session, caller: Caller, person: Person, password: str) -> None:
-    """Set or replace ``person``'s local password (the operator's act; audited)."""
-    authz.require(v, db, caller, Action.PERSON_UPDATE)
-    check_password_rules(password)
-    cred = _credential(db, person)
+def _store_password(db: Session, person: Person, cred: LocalCredential, password: str) -> None:
+    """Hash and store a new password; the failed attempts against the account start over."""
     cred.password_hash = _hasher.hash(password)
     cred.password_set_at = utcnow()
     db.flush()
     _clear_failures(db, "account", person.email)
+
+
+def set_password(v: Vault, db: Session, caller: Caller, person: Person, password: str) -> None:
+    """Set or replace ``person``'s local password (the operator's act; audited)."""
+    authz.require(v, db, caller, Action.PERSON_UPDATE)
+    check_password_rules(password)
+    _store_password(db, person, _credential(db, person), password)
     auditing.record(
         v,
         db,
@@ -529,10 +533,7 @@ def change_own_password(
             action,
             InvalidInput("the new password was not typed the same twice", code="password_mismatch"),
         )
-    cred.password_hash = _hasher.hash(new)
-    cred.password_set_at = utcnow()
-    db.flush()
-    _clear_failures(db, "account", person.email)
+    _store_password(db, person, cred, new)
     auditing.record(
         v,
         db,
