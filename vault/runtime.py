@@ -67,8 +67,9 @@ class Vault:
             verify_key=keys.verify_key(),
             logger=audit_logger(config.logs),
             # AUDIT-ALGORITHM: the audit MACs and chain follow the vault's suite. Once
-            # AuditLog takes its hash parameter ("sha256" | "sm3"), pass it here:
-            #     <parameter>=suite.mac_hash,
+            # AuditLog takes its hash parameter (branch audit-evidence: ``algorithm``,
+            # "sha256" | "sm3"), pass it here:
+            #     algorithm=suite.mac_hash,
         )
         policy = PolicyEngine(
             config.tenure_years, site_policy=config.site_policy, site_text=_site_text(engine)

@@ -121,6 +121,9 @@ def test_sm_vault_scenario_and_a_vault_of_both_suites(api, make: Factory, vault,
     vault.maybe_seal(force=True)
     with vault.engine.connect() as conn:
         assert vault.audit.verify(conn).ok
+    # The audit log follows the suite too (HMAC-SM3) once AuditLog has its algorithm
+    # parameter (vault/runtime.py, AUDIT-ALGORITHM): this fails if it is not passed.
+    assert getattr(vault.audit, "algorithm", "sm3") == "sm3"
 
 
 def test_init_keeps_the_suite_in_the_database(config, tmp_path):
