@@ -23,6 +23,7 @@ from tests import databases
 from tests.factories import Factory
 from tests.integration.test_invariants import forms
 from vault.cli import main
+from vault.crypto import LocalKeyring
 from vault.runtime import Vault
 from vault.web import create_app
 
@@ -151,6 +152,13 @@ def test_backup_round_trip_refusals_and_canary(
             refused = runner.invoke(main, ["restore", str(copy)], env=env)
             assert refused.exit_code == 2, (name, refused.output)
             assert "backup_tampered" in refused.output and "Traceback" not in refused.output, name
+        # A vault with another key provider (here: another key file) cannot take it.
+        stranger = tmp_path / "stranger"
+        LocalKeyring.create(stranger / "keyring.json")
+        alien = runner.invoke(
+            main, ["restore", str(folder)], env={**env, "VAULT_HOME": str(stranger)}
+        )
+        assert alien.exit_code == 2 and "made by another vault" in alien.output, alien.output
         with sa.create_engine(target_url).connect() as conn:
             assert conn.scalar(sa.text("SELECT count(*) FROM records")) == 0
 

@@ -131,7 +131,7 @@ def write(
     v.maybe_seal(force=True)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
-    with _snapshot(v, folder) as (database_file, blob_keys, tool):
+    with _snapshot(v, folder) as (database_file, blob_keys, events, tool):
         blob_dir = folder / BLOBS
         on_blobs(len(blob_keys))
         for key in blob_keys:
@@ -145,8 +145,6 @@ def write(
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
-    with v.engine.connect() as conn:
-        events = conn.scalar(sa.text("SELECT count(*) FROM audit_events")) or 0
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -314,8 +312,9 @@ def _key_ids_named(db: Session) -> set[str]:
 
 
 @contextmanager
-def _snapshot(v: Vault, folder: Path) -> Iterator[tuple[str, list[str], str]]:
-    """The database copied into ``folder`` and the blob keys of that same snapshot."""
+def _snapshot(v: Vault, folder: Path) -> Iterator[tuple[str, list[str], int, str]]:
+    """The database copied into ``folder``, and the blob keys and audit event count of
+    that same snapshot (and the tool that made it)."""
     if v.engine.dialect.name == "sqlite":
         target = folder / SQLITE_FILE
         raw = v.engine.raw_connection()
@@ -326,18 +325,20 @@ def _snapshot(v: Vault, folder: Path) -> Iterator[tuple[str, list[str], str]]:
                 # One self-contained file: no -wal or -shm beside it, then or later.
                 copy.execute("PRAGMA journal_mode=DELETE")
                 keys = [k for (k,) in copy.execute("SELECT blob_key FROM attachments")]
+                events = copy.execute("SELECT count(*) FROM audit_events").fetchone()[0]
             finally:
                 copy.close()
         finally:
             raw.close()
         target.chmod(0o600)
-        yield SQLITE_FILE, sorted(keys), f"sqlite {sqlite3.sqlite_version}"
+        yield SQLITE_FILE, sorted(keys), int(events), f"sqlite {sqlite3.sqlite_version}"
         return
     tool = _pg_dump_version(v)
     with v.engine.connect() as conn:
         conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         snapshot = conn.scalar(sa.text("SELECT pg_export_snapshot()"))
         keys = list(conn.scalars(sa.select(Attachment.blob_key)))
+        events = conn.scalar(sa.text("SELECT count(*) FROM audit_events")) or 0
         target = folder / PG_FILE
         _run(
             [
@@ -352,7 +353,7 @@ def _snapshot(v: Vault, folder: Path) -> Iterator[tuple[str, list[str], str]]:
             "pg_dump",
         )
         target.chmod(0o600)
-        yield PG_FILE, sorted(keys), tool
+        yield PG_FILE, sorted(keys), int(events), tool
 
 
 def _pg_dump_version(v: Vault) -> str:
