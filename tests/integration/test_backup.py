@@ -2,7 +2,8 @@
 
 The backup holds no plaintext and no key (scanned like the vault itself, invariant 1);
 a backup with a changed byte, a missing file, an added file or a forged manifest is
-refused with its exit code and changes nothing; a vault that is not empty is refused;
+refused with its exit code and changes nothing; a vault that is not empty, or holds
+another vault's blob, is refused, while one a stopped restore left blobs in is not;
 and the round trip into an empty vault that reaches the same key provider gives back
 every record, attachment and lookup, with an audit log that verifies.
 """
@@ -166,6 +167,16 @@ def test_backup_round_trip_refusals_and_canary(
         busy = runner.invoke(main, ["restore", str(folder)], env=_env(config))
         assert busy.exit_code == 5 and "vault_not_empty" in busy.output
 
+        # A restore that stopped while writing blobs left some behind: a new run goes on.
+        left = target.blobs / rel.parent.name
+        left.mkdir(parents=True)
+        shutil.copy2(blob, left / blob.name)
+        (left / f"{blob.name}.part").write_bytes(b"half")
+        foreign = left / ("0" * 32)
+        foreign.write_bytes(b"another vault's blob")
+        mixed = runner.invoke(main, ["restore", str(folder)], env=env)
+        assert mixed.exit_code == 5 and "vault_not_empty" in mixed.output, mixed.output
+        foreign.unlink()
         done = runner.invoke(main, ["restore", str(folder)], env=env)
         assert done.exit_code == 0, done.output
         assert "3 records" in done.output and "2 blobs" in done.output

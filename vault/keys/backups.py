@@ -224,13 +224,17 @@ def restore(
 ) -> RestoreReport:
     """Bring the backup in ``folder`` back into the empty vault ``v``.
 
-    Everything is checked first (:func:`check`); then the database is replaced, migrated
-    to the current head, the blobs are written into the blob store, and a
-    ``vault:restore`` event is recorded and sealed in the restored log.
+    Everything is checked first (:func:`check`). Then the blobs are written into the
+    blob store, and only then is the database replaced (in one step: SQLite's backup API,
+    ``pg_restore --single-transaction``) and migrated to the current head, and a
+    ``vault:restore`` event recorded and sealed in the restored log. A restore stopped
+    before the database step leaves only blobs of this backup, which a new run of the same
+    restore accepts and writes again.
 
     Raises:
         InvalidInput (``backup_tampered``): see :func:`check`.
-        Conflict (``vault_not_empty``): the target vault holds data or blobs.
+        Conflict (``vault_not_empty``): the target vault holds data, or blobs that are
+            not this backup's.
     """
     folder = Path(folder)
     manifest = check(v, folder)
@@ -240,7 +244,15 @@ def restore(
             f"this backup is of a {manifest['backend']} database; the vault runs on {backend}",
             code="backup_backend",
         )
-    _require_empty(v)
+    blob_root = folder / BLOBS
+    keys = sorted(p.name for p in blob_root.rglob("*") if p.is_file()) if blob_root.exists() else []
+    _require_empty(v, set(keys))
+    on_blobs(len(keys))
+    for key in keys:
+        v.blobs.delete(key)  # a blob of this backup left by a restore that stopped
+        with (blob_root / key[:2] / key).open("rb") as src, v.blobs.writer(key) as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+        progress(1)
     url = v.config.database_url
     v.engine.dispose()
     if backend == "sqlite":
@@ -250,13 +262,6 @@ def restore(
     from vault.migrations import upgrade
 
     upgrade(url)
-    blob_root = folder / BLOBS
-    keys = sorted(p.name for p in blob_root.rglob("*") if p.is_file()) if blob_root.exists() else []
-    on_blobs(len(keys))
-    for key in keys:
-        with (blob_root / key[:2] / key).open("rb") as src, v.blobs.writer(key) as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
-        progress(1)
     with v.sessions() as db, db.begin():
         records = db.scalar(sa.text("SELECT count(*) FROM records")) or 0
         named = _key_ids_named(db)
@@ -284,7 +289,7 @@ def _tampered(message: str) -> InvalidInput:
     return InvalidInput(f"backup refused: {message}", code="backup_tampered")
 
 
-def _require_empty(v: Vault) -> None:
+def _require_empty(v: Vault, backup_blobs: set[str]) -> None:
     with v.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         for table in _CONTENT_TABLES:
@@ -295,7 +300,9 @@ def _require_empty(v: Vault) -> None:
                     code="vault_not_empty",
                 )
     root = v.blobs.root
-    if root.exists() and any(p.is_file() for p in root.rglob("*")):
+    # A blob of this backup (or its partial write) is what a stopped restore left behind.
+    left = {p.name.removesuffix(".part") for p in root.rglob("*") if p.is_file()}
+    if root.exists() and left - backup_blobs:
         raise Conflict(
             f"the target vault's blob store {root} is not empty; restore into a new vault",
             code="vault_not_empty",
