@@ -130,3 +130,24 @@ def test_suites() -> None:
     assert suites.STANDARD.mac_hash == "sha256" and suites.SM.mac_hash == "sm3"
     with pytest.raises(ValueError, match="standard or sm"):
         suites.suite("gost")
+
+
+def test_every_encryption_outside_crypto_follows_the_vault_suite() -> None:
+    """A service that encrypts names ``cipher=v.suite.cipher``: none falls back to AES."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "vault"
+    calls = []
+    for path in root.rglob("*.py"):
+        if "crypto" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in (
+                "encrypt_field",
+                "encrypt_stream",
+            ):
+                cipher = next((k.value for k in node.keywords if k.arg == "cipher"), None)
+                calls.append((path.name, node.lineno, ast.unparse(cipher) if cipher else None))
+    assert len(calls) >= 5
+    assert [c for c in calls if c[2] != "v.suite.cipher"] == []
