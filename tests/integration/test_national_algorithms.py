@@ -149,5 +149,9 @@ def test_init_keeps_the_suite_in_the_database(config, tmp_path):
     assert again.exit_code == 0 and "algorithms: sm" in again.output
     changed = runner.invoke(main, ["init", "--algorithms", "standard"], env=env)
     assert changed.exit_code == 2 and "algorithms_set" in changed.output
+    # The setting alone moves new ciphertext, never refuses (init is also the upgrade).
+    moving = runner.invoke(main, ["init"], env={**env, "VAULT_ALGORITHMS": "standard"})
+    assert moving.exit_code == 0 and "algorithms: sm" in moving.output
+    assert "VAULT_ALGORITHMS=standard" in moving.output
     bad = runner.invoke(main, ["init"], env={**env, "VAULT_ALGORITHMS": "gost"})
     assert bad.exit_code == 2 and "VAULT_ALGORITHMS must be standard or sm" in bad.output

@@ -56,12 +56,18 @@ def init(key_provider: str | None = None, algorithms: str | None = None) -> None
             click.echo(f"set VAULT_KEY_PROVIDER={cfg.key_provider} for every command")
     cfg.write_secret_key()
     upgrade(cfg.database_url)
-    suite = _store_algorithms(cfg, algorithms or cfg.algorithms)
+    suite = _store_algorithms(cfg, algorithms)
     click.echo(f"database ready: {_safe_url(cfg.database_url)} (algorithms: {suite})")
+    if cfg.algorithms and cfg.algorithms != suite:
+        click.echo(f"new ciphertext follows VAULT_ALGORITHMS={cfg.algorithms} where it is set")
 
 
-def _store_algorithms(cfg: Config, wanted: str | None) -> str:
-    """Keep the vault's suite in its database once; refuse to change it silently."""
+def _store_algorithms(cfg: Config, flag: str | None) -> str:
+    """Keep the vault's suite in its database once (``--algorithms``, else
+    ``VAULT_ALGORITHMS``, else standard); refuse an ``--algorithms`` that would change it.
+
+    ``VAULT_ALGORITHMS`` alone never refuses: it is how a vault's processes move to the
+    other suite, and ``init`` is also how a vault is upgraded."""
     from sqlalchemy.orm import Session
 
     from vault.db import make_engine
@@ -73,12 +79,12 @@ def _store_algorithms(cfg: Config, wanted: str | None) -> str:
         with Session(engine) as db, db.begin():
             row = db.get(VaultSetting, ALGORITHMS)
             if row is None:
-                row = VaultSetting(name=ALGORITHMS, value=wanted or "standard")
+                row = VaultSetting(name=ALGORITHMS, value=flag or cfg.algorithms or "standard")
                 db.add(row)
-            elif wanted is not None and wanted != row.value:
+            elif flag is not None and flag != row.value:
                 raise InvalidInput(
-                    f"this vault was set up with --algorithms {row.value}; new ciphertext "
-                    f"follows VAULT_ALGORITHMS={wanted} where it is set, the stored suite stays",
+                    f"this vault was set up with --algorithms {row.value}; to make new "
+                    f"ciphertext with {flag}, set VAULT_ALGORITHMS={flag} for every process",
                     code="algorithms_set",
                 )
             return row.value
