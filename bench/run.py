@@ -42,6 +42,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "consult": ([], ["--duration", "3", "--rounds", "1", "--warmup", "1"]),
     "pipeline": ([], ["--quick"]),
     "providers": ([], ["--keys", "300", "--records", "2000"]),
+    "backup": ([], ["--records", "2000", "--blobs", "20"]),
 }
 SCRIPTS = {
     "audit": "audit_bench.py",
@@ -52,6 +53,7 @@ SCRIPTS = {
     "consult": "consult_bench.py",
     "pipeline": "pipeline_bench.py",
     "providers": "provider_bench.py",
+    "backup": "backup_bench.py",
 }
 
 

@@ -380,7 +380,11 @@ def seal_attachment(
     """Encrypt an attachment of ``record`` under the record's key (the depositor's act is
     decided and audited by the caller); returns the plaintext size."""
     return encrypt_stream(
-        _data_key(v, record), stream, out, aad=attachment_aad(record.id, attachment_id)
+        _data_key(v, record),
+        stream,
+        out,
+        aad=attachment_aad(record.id, attachment_id),
+        cipher=v.suite.cipher,
     )
 
 

@@ -52,5 +52,7 @@ class BlobStore:
             raise NotFound("no such blob") from None
 
     def delete(self, key: str) -> None:
-        """Remove a blob if present."""
-        self._path(key).unlink(missing_ok=True)
+        """Remove a blob, and any partial write of it left by a killed process, if present."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        path.with_suffix(".part").unlink(missing_ok=True)

@@ -36,6 +36,10 @@ class Config:
     transit_token_file: Path | None = None
     transit_mount: str = "transit"
     transit_key: str = "archive-vault"
+    # The algorithm suite of new ciphertext and MACs: "standard" (AES-256-GCM,
+    # HMAC-SHA-256) or "sm" (SM4-GCM, HMAC-SM3). None: the one `init` stored in the
+    # database (VAULT_ALGORITHMS overrides it, e.g. while moving a vault to the other).
+    algorithms: str | None = None
     blob_dir: Path | None = None
     log_dir: Path | None = None
     site_policy: Path | None = None
@@ -94,6 +98,11 @@ class Config:
         object.__setattr__(self, "home", home)
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{(home / 'vault.db').resolve()}")
+        if self.algorithms is not None and self.algorithms not in ALGORITHMS:
+            raise InvalidInput(
+                f"VAULT_ALGORITHMS must be standard or sm, not {self.algorithms!r}",
+                code="invalid_setting",
+            )
         defaults = {"keyring_path": "keyring.json", "blob_dir": "blobs", "log_dir": "logs"}
         for name, leaf in defaults.items():
             if getattr(self, name) is None:
@@ -133,7 +142,13 @@ class Config:
         kw: dict[str, object] = {}
         if "VAULT_HOME" in env:
             kw["home"] = Path(env["VAULT_HOME"])
-        for name in ("database_url", "secret_key", "key_provider", *_PROVIDER_SETTINGS):
+        for name in (
+            "database_url",
+            "secret_key",
+            "key_provider",
+            "algorithms",
+            *_PROVIDER_SETTINGS,
+        ):
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]
@@ -246,6 +261,9 @@ class Config:
 
 
 KEY_PROVIDERS = ("local", "pkcs11", "transit")
+
+
+ALGORITHMS = ("standard", "sm")
 
 
 _PROVIDER_SETTINGS = (

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditLog
 from vault.blobs import BlobStore
 from vault.config import Config
-from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
+from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
 from vault.crypto.capability import Unsealer, WrapOnly
 from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
-from vault.models import SitePolicy
+from vault.models import SitePolicy, VaultSetting
+from vault.models.settings import ALGORITHMS
 from vault.policy import PolicyEngine, PolicyError
 
 DEFERRED = "audit_deferred"  # events inserted with the commit (write_deferred)
@@ -41,6 +42,8 @@ class Vault:
     audit: AuditLog
     policy: PolicyEngine
     blobs: BlobStore
+    # The algorithm suite of new ciphertext and MACs (decryption goes by the ciphertext).
+    suite: suites.Suite = suites.STANDARD
     _last_seal: float = 0.0
     _last_policy_check: float = 0.0
     _last_chores: float = 0.0
@@ -58,11 +61,16 @@ class Vault:
             keys = open_provider(config)
         view, unsealer = capability.split(keys)
         engine = make_engine(config.database_url)
+        suite = suites.suite(config.algorithms or _stored_algorithms(engine))
         audit = AuditLog(
             keys.secret("audit-mac"),
             signing_key=keys.signing_key(),
             verify_key=keys.verify_key(),
             logger=audit_logger(config.logs),
+            # AUDIT-ALGORITHM: the audit MACs and chain follow the vault's suite. Once
+            # AuditLog takes its hash parameter (branch audit-evidence: ``algorithm``,
+            # "sha256" | "sm3"), pass it here:
+            #     algorithm=suite.mac_hash,
         )
         policy = PolicyEngine(
             config.tenure_years, site_policy=config.site_policy, site_text=_site_text(engine)
@@ -81,15 +89,27 @@ class Vault:
             audit=audit,
             policy=policy,
             blobs=BlobStore(config.blobs),
+            suite=suite,
         )
         for maker in (sessions, read_sessions, token_read_sessions):
             _emit_audit_copy_after_commit(maker, audit, opened._wake)
         return opened
 
     def index(self, value: str, *, purpose: str) -> str:
-        """The blind index of a sensitive value, for exact-match lookup."""
+        """The blind index of a sensitive value under the vault's suite, to store."""
+        return self._index(value, purpose, self.suite.mac_hash)
+
+    def indexes(self, value: str, *, purpose: str) -> tuple[str, ...]:
+        """The blind index under every suite, the vault's first: what a lookup matches, so
+        a vault holding values indexed under both (a move between suites) finds them all."""
+        others = [s.mac_hash for s in suites.SUITES.values() if s.mac_hash != self.suite.mac_hash]
+        return tuple(self._index(value, purpose, h) for h in (self.suite.mac_hash, *others))
+
+    def _index(self, value: str, purpose: str, hash_name: str) -> str:
         try:
-            return blind_index(self.keys.secret("blind-index"), value, purpose=purpose)
+            return blind_index(
+                self.keys.secret("blind-index"), value, purpose=purpose, hash_name=hash_name
+            )
         except ValueError:
             raise InvalidInput("nothing to look up in that value", code="invalid_lookup") from None
 
@@ -210,6 +230,16 @@ def _site_text(engine: Engine) -> str:
     except (OperationalError, ProgrammingError):
         return ""  # a database not yet migrated: `init` / `migrate` come first
     return text or ""
+
+
+def _stored_algorithms(engine: Engine) -> str:
+    """The suite `init` stored ("standard" if none, or before the table exists)."""
+    try:
+        with engine.connect() as conn:
+            stored = conn.scalar(select(VaultSetting.value).where(VaultSetting.name == ALGORITHMS))
+    except (OperationalError, ProgrammingError):
+        return suites.STANDARD.name  # a database not yet migrated: `init` comes first
+    return stored or suites.STANDARD.name
 
 
 def open_provider(config: Config, name: str | None = None) -> KeyProvider:

@@ -289,7 +289,7 @@ class _Checker:
 
 def _row_key(v: Vault, code: str, section: int, year: int, title: str, content: bytes) -> str:
     """The blind index of a row's natural key: nothing about the row is stored in clear."""
-    digest = hashlib.sha256()
+    digest = hashlib.new(v.suite.mac_hash)  # SHA-256, or SM3 under the national suite
     for part in (code, str(section), str(year), title):
         digest.update(part.encode() + b"\x1f")
     digest.update(content)
@@ -387,7 +387,7 @@ def _against_existing(v: Vault, existing: Client, row: ClientRow, line: int) -> 
     for fname in ("tax_id", "bank_account"):
         given = getattr(row, fname)
         stored_idx = getattr(existing, f"{fname}_bidx")
-        if given and stored_idx and v.index(given, purpose=f"client.{fname}") != stored_idx:
+        if given and stored_idx and stored_idx not in v.indexes(given, purpose=f"client.{fname}"):
             out.append(RowError(line, fname, f"does not match the {fname} on file"))
     return out
 

@@ -71,11 +71,11 @@ def lookup_clients(v: Vault, db: Session, caller: Caller, *, by: str, value: str
     if len(value) > MAX_VALUE:
         raise InvalidInput(f"{by} is too long", code=f"invalid_{by}")
     column = Client.tax_id_bidx if by == "tax_id" else Client.bank_account_bidx
-    index = v.index(value, purpose=f"client.{by}")
+    indexes = v.indexes(value, purpose=f"client.{by}")
     found = list(
         db.scalars(
             select(Client)
-            .where(column == index, Client.tier.in_(tiers))
+            .where(column.in_(indexes), Client.tier.in_(tiers))
             .order_by(Client.code)
             .limit(v.config.page_size_max)
         )

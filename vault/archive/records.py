@@ -82,7 +82,12 @@ def create_client(
         if len(value) > 64:
             raise InvalidInput(f"{field} is too long", code=f"invalid_{field}")
         sealed = encrypt_field(
-            dek, value.strip().encode(), record_id=f"client:{client.id}", field=field, version=1
+            dek,
+            value.strip().encode(),
+            record_id=f"client:{client.id}",
+            field=field,
+            version=1,
+            cipher=v.suite.cipher,
         )
         setattr(client, f"{field}_ct", sealed)
         setattr(client, f"{field}_bidx", v.index(value, purpose=f"client.{field}"))
@@ -188,7 +193,12 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     dek = DataKey.generate()
     record.wrapped_dek = v.keys.wrap(dek, record_context(record.id)).to_bytes()
     record.content_ct = encrypt_field(
-        dek, bytes(d.content), record_id=str(record.id), field="content", version=1
+        dek,
+        bytes(d.content),
+        record_id=str(record.id),
+        field="content",
+        version=1,
+        cipher=v.suite.cipher,
     )
     auditing.record(
         v,

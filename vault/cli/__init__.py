@@ -13,6 +13,7 @@ import click
 
 from vault.cli import (
     audit,
+    backup,
     files,
     grants,
     intake,
@@ -63,5 +64,7 @@ for command in (
     loans.loans,
     proposals.proposals_,
     people.depart_change,
+    backup.backup,
+    backup.restore,
 ):
     main.add_command(command)

@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from vault.cli.common import Command, config, friendly, opened
+from vault.config import Config
 from vault.crypto import LocalKeyring
+from vault.errors import InvalidInput
 from vault.runtime import Vault
 
 
@@ -19,12 +21,20 @@ from vault.runtime import Vault
     default=None,
     help="where the key-encryption keys live (default: VAULT_KEY_PROVIDER, else local)",
 )
+@click.option(
+    "--algorithms",
+    type=click.Choice(["standard", "sm"]),
+    default=None,
+    help="standard: AES-256-GCM, HMAC-SHA-256 (default); sm: SM4-GCM, HMAC-SM3 "
+    "(default: VAULT_ALGORITHMS, else standard); kept in the database",
+)
 @friendly
-def init(key_provider: str | None = None) -> None:
+def init(key_provider: str | None = None, algorithms: str | None = None) -> None:
     """Create the data folder, the keyring (0600), the secret key and the database.
 
     With --key-provider pkcs11|transit, also the first key-encryption key in the HSM
-    token or the Transit key (settings VAULT_PKCS11_* / VAULT_TRANSIT_*).
+    token or the Transit key (settings VAULT_PKCS11_* / VAULT_TRANSIT_*). With
+    --algorithms sm, the vault encrypts with SM4-GCM and MACs with HMAC-SM3.
     """
     from vault.migrations import upgrade
     from vault.runtime import open_provider
@@ -46,7 +56,40 @@ def init(key_provider: str | None = None) -> None:
             click.echo(f"set VAULT_KEY_PROVIDER={cfg.key_provider} for every command")
     cfg.write_secret_key()
     upgrade(cfg.database_url)
-    click.echo(f"database ready: {_safe_url(cfg.database_url)}")
+    suite = _store_algorithms(cfg, algorithms)
+    click.echo(f"database ready: {_safe_url(cfg.database_url)} (algorithms: {suite})")
+    if cfg.algorithms and cfg.algorithms != suite:
+        click.echo(f"new ciphertext follows VAULT_ALGORITHMS={cfg.algorithms} where it is set")
+
+
+def _store_algorithms(cfg: Config, flag: str | None) -> str:
+    """Keep the vault's suite in its database once (``--algorithms``, else
+    ``VAULT_ALGORITHMS``, else standard); refuse an ``--algorithms`` that would change it.
+
+    ``VAULT_ALGORITHMS`` alone never refuses: it is how a vault's processes move to the
+    other suite, and ``init`` is also how a vault is upgraded."""
+    from sqlalchemy.orm import Session
+
+    from vault.db import make_engine
+    from vault.models import VaultSetting
+    from vault.models.settings import ALGORITHMS
+
+    engine = make_engine(cfg.database_url)
+    try:
+        with Session(engine) as db, db.begin():
+            row = db.get(VaultSetting, ALGORITHMS)
+            if row is None:
+                row = VaultSetting(name=ALGORITHMS, value=flag or cfg.algorithms or "standard")
+                db.add(row)
+            elif flag is not None and flag != row.value:
+                raise InvalidInput(
+                    f"this vault was set up with --algorithms {row.value}; to make new "
+                    f"ciphertext with {flag}, set VAULT_ALGORITHMS={flag} for every process",
+                    code="algorithms_set",
+                )
+            return row.value
+    finally:
+        engine.dispose()
 
 
 def _safe_url(url: str) -> str:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
-def aead_open(aead: AESGCM, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+class _Opens(Protocol):
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+def aead_open(aead: _Opens, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
     """Decrypt and authenticate, returning None instead of raising.
 
     Callers raise `DecryptionError` outside any `except` block, so the error

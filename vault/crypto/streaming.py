@@ -2,20 +2,23 @@
 
 Memory stays flat for any file size: at most two segments are held at a time.
 
-Stream layout (format version 1):
-    header      0x01 (1 byte) || segment_size (4 bytes BE) || salt (32 bytes)
+Stream layout:
+    header      format (1 byte) || segment_size (4 bytes BE) || salt (32 bytes)
                 || nonce_prefix (7 bytes)                                  = 44 bytes
-    segments    segment 0 .. n-1, each AES-256-GCM ciphertext || tag (16 bytes); every
+    segments    segment 0 .. n-1, each AEAD ciphertext || tag (16 bytes); every
                 segment but the last holds exactly segment_size plaintext bytes, the last
                 0..segment_size (an empty input gives one empty last segment)
 
-    file key        HKDF-SHA256(ikm=dek, salt=salt, info=b"archive-vault stream v1" || aad,
-                    length=32)
+    format 0x01     AES-256-GCM; file key HKDF-SHA256(ikm=dek, salt=salt,
+                    info=b"archive-vault stream v1" || aad, length=32)
+    format 0x02     SM4-GCM; file key HKDF-SM3(ikm=dek, salt=salt,
+                    info=b"archive-vault stream sm4 v2" || aad, length=16)
     segment nonce   nonce_prefix (7) || segment index (4 bytes BE)
                     || last flag (1 byte: 0x01 for the last segment, else 0x00)
     segment AAD     the 44-byte header
 
 The index and last flag in each nonce make reordering, truncation and extension fail.
+The format byte names the cipher and decryption goes by it (``vault.crypto.suites``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from vault.crypto import suites
 from vault.crypto._util import aead_open, require_bytes
 from vault.crypto.errors import DecryptionError
 from vault.crypto.providers import KEY_SIZE, TAG_SIZE, DataKey, require_data_key
@@ -40,13 +44,23 @@ SALT_SIZE = 32
 NONCE_PREFIX_SIZE = 7
 HEADER_SIZE = 1 + 4 + SALT_SIZE + NONCE_PREFIX_SIZE
 _INFO = b"archive-vault stream v1"
+_SM4_INFO = b"archive-vault stream sm4 v2"
 _MAX_INDEX = 2**32 - 1
 
 
 def encrypt_stream(
-    dek: DataKey, src: IO[bytes], dst: IO[bytes], *, aad: bytes, segment_size: int = SEGMENT_SIZE
+    dek: DataKey,
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    aad: bytes,
+    segment_size: int = SEGMENT_SIZE,
+    cipher: str = suites.AES_256_GCM,
 ) -> int:
-    """Encrypt src to dst segment by segment; return the number of plaintext bytes read."""
+    """Encrypt src to dst segment by segment; return the number of plaintext bytes read.
+
+    ``cipher``: ``suites.AES_256_GCM`` (default) or ``suites.SM4_GCM``.
+    """
     return _encrypt_stream(
         dek,
         src,
@@ -55,6 +69,7 @@ def encrypt_stream(
         segment_size=segment_size,
         salt=os.urandom(SALT_SIZE),
         nonce_prefix=os.urandom(NONCE_PREFIX_SIZE),
+        cipher=cipher,
     )
 
 
@@ -67,6 +82,7 @@ def _encrypt_stream(
     segment_size: int,
     salt: bytes,
     nonce_prefix: bytes,
+    cipher: str = suites.AES_256_GCM,
 ) -> int:
     """Encrypt with caller-chosen salt and nonce prefix: known-answer tests only."""
     require_data_key(dek)
@@ -77,8 +93,11 @@ def _encrypt_stream(
         raise ValueError(f"salt must be {SALT_SIZE} bytes")
     if len(require_bytes("nonce_prefix", nonce_prefix)) != NONCE_PREFIX_SIZE:
         raise ValueError(f"nonce_prefix must be {NONCE_PREFIX_SIZE} bytes")
-    header = bytes([FORMAT_V1]) + struct.pack(">I", segment_size) + salt + nonce_prefix
-    aead = _segment_aead(dek, salt, aad)
+    fmt = suites.FORMATS.get(cipher)
+    if fmt is None:
+        raise ValueError(f"unknown cipher {cipher!r}")
+    header = bytes([fmt]) + struct.pack(">I", segment_size) + salt + nonce_prefix
+    aead = _segment_aead(fmt, dek, salt, aad)
     dst.write(header)
     total, index = 0, 0
     current = _read_up_to(src, segment_size)
@@ -120,10 +139,11 @@ def decrypt_stream_to(dek: DataKey, src: IO[bytes], dst: IO[bytes], *, aad: byte
 def _decrypt_segments(dek: DataKey, src: IO[bytes], aad: bytes) -> Iterator[bytes]:
     header = _read_up_to(src, HEADER_SIZE)
     segment_size = struct.unpack(">I", header[1:5])[0] if len(header) == HEADER_SIZE else 0
-    if header[:1] != bytes([FORMAT_V1]) or not 1 <= segment_size <= MAX_SEGMENT_SIZE:
+    fmt = header[0] if header else 0
+    if fmt not in suites.CIPHER_OF_FORMAT or not 1 <= segment_size <= MAX_SEGMENT_SIZE:
         raise DecryptionError() from None
     salt, nonce_prefix = header[5 : 5 + SALT_SIZE], header[5 + SALT_SIZE :]
-    aead = _segment_aead(dek, salt, aad)
+    aead = _segment_aead(fmt, dek, salt, aad)
     sealed_size = segment_size + TAG_SIZE
     index = 0
     current = _read_up_to(src, sealed_size)
@@ -141,7 +161,9 @@ def _decrypt_segments(dek: DataKey, src: IO[bytes], aad: bytes) -> Iterator[byte
         current, index = following, index + 1
 
 
-def _segment_aead(dek: DataKey, salt: bytes, aad: bytes) -> AESGCM:
+def _segment_aead(fmt: int, dek: DataKey, salt: bytes, aad: bytes) -> suites.Aead:
+    if fmt == suites.FORMAT_SM4_GCM:
+        return suites.SM4GCM(suites.derive_sm4_key(dek.material, salt=salt, info=_SM4_INFO + aad))
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=_INFO + aad)
     return AESGCM(hkdf.derive(dek.material))
 

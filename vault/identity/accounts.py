@@ -166,7 +166,12 @@ def _store_totp(
     dek = DataKey.generate()
     cred.totp_wrapped_dek = v.keys.wrap(dek, totp_context(person.id)).to_bytes()
     cred.totp_secret_ct = encrypt_field(
-        dek, secret.encode(), record_id=f"person:{person.id}", field="totp", version=1
+        dek,
+        secret.encode(),
+        record_id=f"person:{person.id}",
+        field="totp",
+        version=1,
+        cipher=v.suite.cipher,
     )
     cred.totp_last_step = last_step
     cred.totp_enrolled_at = utcnow()
@@ -576,6 +581,7 @@ def start_totp_change(
     sealed = encrypt_field(
         dek,
         f"{issued}:{secret}".encode(),
+        cipher=v.suite.cipher,
         **_pending_place(person, session_id),  # type: ignore[arg-type]
     )
     auditing.record(

@@ -19,6 +19,7 @@ from vault.models.policies import SitePolicy
 from vault.models.proposals import Proposal, ProposalStatus
 from vault.models.records import Attachment, Item, Record, Section
 from vault.models.sessions import WebSession
+from vault.models.settings import VaultSetting
 
 __all__ = [
     "AccessRequest",
@@ -54,5 +55,6 @@ __all__ = [
     "Section",
     "SitePolicy",
     "Tier",
+    "VaultSetting",
     "WebSession",
 ]

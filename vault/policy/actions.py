@@ -82,6 +82,8 @@ class Action(enum.StrEnum):
     TOKEN_ISSUE = "token:issue"
     TOKEN_REVOKE = "token:revoke"
     TOKEN_REVOKE_OWN = "token:revoke_own"
+    VAULT_BACKUP = "vault:backup"
+    VAULT_RESTORE = "vault:restore"
 
     @property
     def on_record(self) -> bool:

@@ -164,6 +164,8 @@ ACTIONS = {
     "token:issue": _l("Issue an API token"),
     "token:revoke": _l("Revoke an API token"),
     "token:revoke_own": _l("Revoke one's own API token"),
+    "vault:backup": _l("Back up the vault"),
+    "vault:restore": _l("Restore the vault from a backup"),
 }
 
 # What became of an act (an audit event's outcome).
@@ -258,6 +260,7 @@ RESOURCES = {
     "item": _l("Item"),
     "loan": _l("Loan"),
     "copy": _l("Copy"),
+    "backup": _l("Backup"),
 }
 
 SECTION_NAMES = {key: SECTIONS[n] for n, key in SECTION_KEYS.items()}
@@ -483,6 +486,11 @@ MESSAGES: dict[str, LazyString] = {
     "key_in_use": _l("This key still wraps data keys: re-wrap them first."),
     "key_not_found": _l("There is no such key in the keyring."),
     "invalid_policy": _l("The site policy does not validate against the schema."),
+    "algorithms_set": _l("This vault's algorithms were chosen when it was set up."),
+    "backup_exists": _l("Back up into a new, empty folder."),
+    "backup_tampered": _l("The backup was changed or is not this vault's: it is refused."),
+    "backup_backend": _l("The backup is of another kind of database than this vault's."),
+    "vault_not_empty": _l("A backup is restored only into a new, empty vault."),
     # the service
     "storage_unavailable": _l("The request could not be recorded, so it did not happen."),
     "internal_error": _l("The request did not complete."),
