@@ -272,7 +272,7 @@ class AuditLog:
     def __repr__(self) -> str:
         return (
             f"AuditLog(keys=<hidden: {self._keys!r}>, algorithm={self._algorithm!r}, "
-            f"can_seal={self._keys.signing_key_id() is not None}, "
+            f"can_seal={self._can_seal()}, "
             f"can_verify={self._can_verify})"
         )
 
@@ -383,8 +383,7 @@ class AuditLog:
             ValueError: no signing key, bad arguments, or ``conn`` is in a transaction.
             audit.witness.WitnessConflict: the witness holds a different checkpoint.
         """
-        key_id = self._keys.signing_key_id()
-        if key_id is None:
+        if not self._can_seal():
             raise ValueError("sealing needs the signing key")
         if not 1 <= batch <= 10_000:
             raise ValueError("batch must be between 1 and 10000")
@@ -400,7 +399,7 @@ class AuditLog:
         batches = 0
         while max_batches is None or batches < max_batches:
             with conn.begin():
-                linked, checkpoint = self._seal_batch(conn, key_id, batch, gap_grace)
+                linked, checkpoint = self._seal_batch(conn, batch, gap_grace)
             batches += 1
             total += linked
             if checkpoint is not None:
@@ -411,8 +410,14 @@ class AuditLog:
                 break
         return total
 
+    def _can_seal(self) -> bool:
+        # Only the in-memory keys can say without asking a provider outside the box,
+        # which is asked when there is something to sign.
+        keys = self._keys
+        return not isinstance(keys, LocalAuditKeys) or keys.signing_key_id() is not None
+
     def _seal_batch(
-        self, conn: Connection, key_id: str, batch: int, gap_grace: float
+        self, conn: Connection, batch: int, gap_grace: float
     ) -> tuple[int, dict[str, Any] | None]:
         dialect = conn.dialect.name
         if dialect == "postgresql":
@@ -452,6 +457,9 @@ class AuditLog:
             expected = seq + 1
         if not links:
             return 0, None
+        key_id = self._keys.signing_key_id()
+        if key_id is None:
+            raise ValueError("sealing needs the signing key")
         conn.execute(insert(audit_chain), links)
         root = self._extend_tree(conn, self._algorithm, position).root().hex()
         head_hash = head.hex()

@@ -38,6 +38,12 @@ class Config:
     transit_key: str = "archive-vault"
     blob_dir: Path | None = None
     log_dir: Path | None = None
+    # Audit evidence outside the database (VAULT_WITNESS_DIR): an append-only directory
+    # that receives a signed copy of every checkpoint; unset: no witness directory.
+    witness_dir: Path | None = None
+    # The audit log's hash for new events and checkpoints (VAULT_AUDIT_ALGORITHM):
+    # "sha256" (HMAC-SHA-256, SHA-256) or "sm3" (HMAC-SM3, SM3; GB/T 32905).
+    audit_algorithm: str = "sha256"
     site_policy: Path | None = None
     testing: bool = False
     # Sign-in: browser sessions, local accounts and OpenID Connect (VAULT_SESSION_*,
@@ -141,7 +147,7 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
-        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy"):
+        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy", "witness_dir"):
             var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
@@ -188,6 +194,11 @@ class Config:
             if not 1 <= watch <= 86400:
                 raise InvalidInput("VAULT_WATCH_INTERVAL_S must be 1 to 86400 seconds")
             kw["watch_interval_s"] = watch
+        if env.get("VAULT_AUDIT_ALGORITHM"):
+            algorithm = env["VAULT_AUDIT_ALGORITHM"].strip().lower()
+            if algorithm not in AUDIT_ALGORITHMS:
+                raise InvalidInput("VAULT_AUDIT_ALGORITHM must be sha256 or sm3")
+            kw["audit_algorithm"] = algorithm
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)
@@ -246,6 +257,7 @@ class Config:
 
 
 KEY_PROVIDERS = ("local", "pkcs11", "transit")
+AUDIT_ALGORITHMS = ("sha256", "sm3")
 
 
 _PROVIDER_SETTINGS = (

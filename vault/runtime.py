@@ -13,11 +13,13 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import AuditLog
+from audit import AuditKeys, AuditLog, DirectoryWitness, LocalAuditKeys
+from audit.keys import LEGACY_KEY_ID, UnknownAuditKey
 from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
 from vault.crypto.capability import Unsealer, WrapOnly
+from vault.crypto.errors import AuditKeyUnknown, KeyProviderUnavailable
 from vault.db import make_engine, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
@@ -58,9 +60,9 @@ class Vault:
         view, unsealer = capability.split(keys)
         engine = make_engine(config.database_url)
         audit = AuditLog(
-            keys.secret("audit-mac"),
-            signing_key=keys.signing_key(),
-            verify_key=keys.verify_key(),
+            keys=audit_keys_of(keys),
+            algorithm=config.audit_algorithm,
+            witness=DirectoryWitness(config.witness_dir) if config.witness_dir else None,
             logger=audit_logger(config.logs),
         )
         policy = PolicyEngine(
@@ -122,6 +124,9 @@ class Vault:
             self._last_seal = now
             with self.engine.connect() as conn:
                 self.audit.seal(conn)
+        except KeyProviderUnavailable as exc:
+            # The provider names itself, never a secret; retried next time.
+            structlog.get_logger("vault").error("audit seal failed", error=str(exc))
         except Exception:  # noqa: BLE001 - sealing is retried next time; never fail a request
             structlog.get_logger("vault").exception("audit seal failed")
         finally:
@@ -192,6 +197,61 @@ class Vault:
             self._sealer = None
             self.maybe_seal(force=True)
         self.engine.dispose()
+
+
+def audit_keys_of(keys: KeyProvider) -> AuditKeys:
+    """The audit log's keys from the key provider: by version, inside the provider where
+    it keeps them (an HSM, Transit), else the key file's."""
+    own = getattr(keys, "audit_keys", None)
+    if callable(own):
+        return _ProviderAuditKeys(own())
+    # A provider without versions (a test's own): its one secret and signing key.
+    return LocalAuditKeys(
+        {LEGACY_KEY_ID: keys.secret("audit-mac")}, signing={LEGACY_KEY_ID: keys.signing_key()}
+    )
+
+
+class _ProviderAuditKeys:
+    """A provider's audit keys as the audit log takes them: its "unknown key" error
+    becomes the log's (``vault.crypto`` does not import ``audit``)."""
+
+    def __init__(self, keys: Any) -> None:
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return repr(self._keys)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("audit keys cannot be pickled")
+
+    @property
+    def provider_keys(self) -> Any:
+        """The provider's own object (it rotates)."""
+        return self._keys
+
+    def mac_key_id(self) -> str:
+        return str(self._keys.mac_key_id())
+
+    def signing_key_id(self) -> str | None:
+        return str(self._keys.signing_key_id())
+
+    def macs(self, key_id: str, algorithm: str, messages: Any) -> list[str]:
+        try:
+            return list(self._keys.macs(key_id, algorithm, messages))
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
+
+    def sign(self, key_id: str, message: bytes) -> bytes:
+        try:
+            return bytes(self._keys.sign(key_id, message))
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
+
+    def public_key(self, key_id: str) -> Any:
+        try:
+            return self._keys.public_key(key_id)
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
 
 
 def _site_text(engine: Engine) -> str:
