@@ -18,15 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify-bundle", help="check an evidence bundle of the audit log")
     check.add_argument("file", type=Path)
-    check.add_argument("--key", type=Path, help="the signer's Ed25519 public key (PEM or hex)")
+    check.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        default=[],
+        help="a trusted Ed25519 public key of the signer (PEM or hex); repeat for two",
+    )
     args = parser.parse_args(argv)
     try:
         data = args.file.read_bytes()
-        key = load_public_key(args.key.read_bytes()) if args.key else None
+        keys = [load_public_key(path.read_bytes()) for path in args.key]
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = verify_bundle(data, key)
+    result = verify_bundle(data, keys)
     for line in result.lines:
         print(line)
     if not result.ok:

@@ -21,6 +21,7 @@ not checked here; the tree covers it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +83,7 @@ def _hex(value: object, what: str, size: int = 32) -> bytes:
 
 
 def _statement(
-    st: object, trusted: Ed25519PublicKey | None, what: str, lines: list[str]
+    st: object, trusted: Sequence[Ed25519PublicKey], what: str, lines: list[str]
 ) -> tuple[dict[str, Any], str]:
     if not isinstance(st, dict):
         raise _Refused("malformed", f"no {what}")
@@ -94,12 +95,13 @@ def _statement(
     except (KeyError, TypeError, ValueError):
         raise _Refused("malformed", f"the {what} is malformed") from None
     embedded = st.get("public_key")
-    if trusted is not None:
-        key = trusted
-        if embedded is not None and str(embedded) != public_key_hex(trusted):
+    if trusted:
+        known = {public_key_hex(k): k for k in trusted}
+        if embedded is not None and str(embedded) not in known:
             raise _Refused(
-                "wrong_key", f"the {what} names a different public key than the one given"
+                "wrong_key", f"the {what} names a different public key than the one(s) given"
             )
+        key = known[str(embedded)] if embedded is not None else trusted[0]
     else:
         key = Ed25519PublicKey.from_public_bytes(_hex(embedded, "the public key"))
     try:
@@ -113,7 +115,7 @@ def _statement(
     return st, alg
 
 
-def _inclusion(doc: dict[str, Any], trusted: Ed25519PublicKey | None, lines: list[str]) -> None:
+def _inclusion(doc: dict[str, Any], trusted: Sequence[Ed25519PublicKey], lines: list[str]) -> None:
     st, alg = _statement(doc.get("checkpoint"), trusted, "checkpoint", lines)
     ev, proof = doc.get("event"), doc.get("proof")
     if not isinstance(ev, dict) or not isinstance(proof, dict):
@@ -158,7 +160,9 @@ def _inclusion(doc: dict[str, Any], trusted: Ed25519PublicKey | None, lines: lis
     lines.append(f"inclusion proof: {len(path)} hashes, leaf {index} of {size}")
 
 
-def _consistency(doc: dict[str, Any], trusted: Ed25519PublicKey | None, lines: list[str]) -> None:
+def _consistency(
+    doc: dict[str, Any], trusted: Sequence[Ed25519PublicKey], lines: list[str]
+) -> None:
     first, alg1 = _statement(doc.get("first"), trusted, "first checkpoint", lines)
     second, alg2 = _statement(doc.get("second"), trusted, "second checkpoint", lines)
     if alg1 != alg2:
@@ -183,9 +187,13 @@ def _consistency(doc: dict[str, Any], trusted: Ed25519PublicKey | None, lines: l
     lines.append(f"consistency proof: {len(proof)} hashes, {m} events are a prefix of {n}")
 
 
-def verify_bundle(data: bytes, key: Ed25519PublicKey | None = None) -> BundleResult:
-    """Check an evidence bundle (its bytes); never raises for a bad bundle."""
+def verify_bundle(
+    data: bytes, key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None
+) -> BundleResult:
+    """Check an evidence bundle (its bytes) against the trusted public key(s) (a proof
+    across a key rotation names two); never raises for a bad bundle."""
     lines: list[str] = []
+    trusted = [] if key is None else [key] if isinstance(key, Ed25519PublicKey) else list(key)
     try:
         try:
             doc = json.loads(data)
@@ -194,14 +202,14 @@ def verify_bundle(data: bytes, key: Ed25519PublicKey | None = None) -> BundleRes
         if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
             raise _Refused("malformed", f"not an {BUNDLE_FORMAT} bundle")
         if doc.get("kind") == "inclusion":
-            _inclusion(doc, key, lines)
+            _inclusion(doc, trusted, lines)
         elif doc.get("kind") == "consistency":
-            _consistency(doc, key, lines)
+            _consistency(doc, trusted, lines)
         else:
             raise _Refused("malformed", "unknown kind of bundle")
     except _Refused as r:
         return BundleResult(False, r.problem, r.message, lines)
-    if key is None:
+    if not trusted:
         lines.append(
             "checked against the public key in the bundle: compare it with the vault's "
             "published key, or pass --key"

@@ -191,10 +191,9 @@ def audit_public_key(key_id: str | None) -> None:
         except UnknownAuditKey:
             click.echo(f"error: no audit signing key {chosen}", err=True)
             sys.exit(EXIT_NOT_FOUND)
-    click.echo(f"# archive-vault audit signing key {chosen}")
-    click.echo(
-        public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(), nl=False
-    )
+    click.echo(f"archive-vault audit signing key {chosen}:", err=True)
+    pem = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    click.echo(pem.decode(), nl=False)
 
 
 @audit.command("rotate-keys")
