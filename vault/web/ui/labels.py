@@ -483,6 +483,8 @@ MESSAGES: dict[str, LazyString] = {
     "not_proposer": _l("Only the administrator who proposed it may withdraw it."),
     "key_active": _l("The active key cannot be retired: rotate the keys first."),
     "key_in_use": _l("This key still wraps data keys: re-wrap them first."),
+    "audit_keys_rotated": _l("The audit keys were rotated since: propose again."),
+    "audit_rotation_unsupported": _l("This vault's audit keys cannot be rotated from here."),
     "key_not_found": _l("There is no such key in the keyring."),
     "invalid_policy": _l("The site policy does not validate against the schema."),
     # the service
