@@ -2,8 +2,8 @@
 
 Run ``PYTHONPATH=. .venv/bin/python bench/audit_proof_bench.py [N] [--alg sm3]``.
 
-Builds the tree of N leaves (leaf hashes of synthetic events: the tree never reads the
-events again) into the real ``audit_tree`` table of a SQLite file, as the sealer does,
+Builds the tree of N leaves (leaf hashes of synthetic events, no event rows: a proof never
+reads the events) into the real ``audit_tree`` table of a SQLite file, as the sealer does,
 then makes inclusion proofs for random events and consistency proofs from random earlier
 tree sizes with the same code ``audit prove`` uses (stored complete subtrees, never the
 leaves), and checks each with the standalone verifier. Prints the build rate, proof sizes
@@ -39,11 +39,11 @@ def _build(engine: sa.Engine, alg: str, n: int) -> bytes:
     pending: list[dict[str, object]] = []
     mac = "ab" * 32
     body = '{"action":"record:consult","v":1}'
+    # Leaf hashes only: one real leaf input as the sealer makes it, then its position.
+    template = leaf_input(alg, 1, "0" * 32, body, mac, "file:1", "sha256")
     with engine.begin() as conn:
         for i in range(n):
-            leaf = merkle.leaf_hash(
-                h, leaf_input(alg, i + 1, f"{i:032x}", body, mac, "file:1", "sha256")
-            )
+            leaf = merkle.leaf_hash(h, template + i.to_bytes(8, "big"))
             pending.extend(
                 {"alg": alg, "level": lv, "idx": ix, "hash": v.hex()}
                 for lv, ix, v in frontier.append(leaf)

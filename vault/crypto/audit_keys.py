@@ -18,10 +18,10 @@ the key file, and nothing here puts a key in a message.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.crypto.errors import AuditKeyUnknown
 
@@ -67,6 +67,14 @@ class KeyfileAuditKeys:
 
     def __init__(self, keyring: LocalKeyring) -> None:
         self._keyring = keyring
+        self._seen: object = None
+        self._active = 1
+
+    def _versions(self) -> Mapping[int, tuple[bytes, Ed25519PrivateKey]]:
+        versions = self._keyring.audit_versions()
+        if versions is not self._seen:  # a new keyring state: another rotation
+            self._seen, self._active = versions, max(versions)
+        return versions
 
     def __repr__(self) -> str:
         return f"KeyfileAuditKeys(active={self.mac_key_id()!r})"
@@ -78,27 +86,28 @@ class KeyfileAuditKeys:
         n = _number(key_id, FILE_PREFIX)
         if n is None:
             raise AuditKeyUnknown(key_id)
-        if n not in self._keyring.audit_versions():
+        if n not in self._versions():
             self._keyring.reload()  # another process may have rotated
-            if n not in self._keyring.audit_versions():
+            if n not in self._versions():
                 raise AuditKeyUnknown(key_id)
         return n
 
     def mac_key_id(self) -> str:
-        return f"{FILE_PREFIX}{max(self._keyring.audit_versions())}"
+        self._versions()
+        return f"{FILE_PREFIX}{self._active}"
 
     def signing_key_id(self) -> str:
         return self.mac_key_id()
 
     def macs(self, key_id: str, algorithm: str, messages: Sequence[bytes]) -> list[str]:
-        key = self._keyring.audit_versions()[self._version(key_id)][0]
+        key = self._versions()[self._version(key_id)][0]
         return [_mac(key, m, algorithm) for m in messages]
 
     def sign(self, key_id: str, message: bytes) -> bytes:
-        return self._keyring.audit_versions()[self._version(key_id)][1].sign(message)
+        return self._versions()[self._version(key_id)][1].sign(message)
 
     def public_key(self, key_id: str) -> Ed25519PublicKey:
-        return self._keyring.audit_versions()[self._version(key_id)][1].public_key()
+        return self._versions()[self._version(key_id)][1].public_key()
 
     def rotate(self) -> str:
         """Add a new MAC key and signing key to the key file and make them active."""

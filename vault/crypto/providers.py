@@ -201,7 +201,7 @@ class _KeyringState:
     aeads: Mapping[str, AESGCM]
     secrets: Mapping[str, bytes]
     signing: Ed25519PrivateKey
-    # Audit key versions from 2 on (version 1: secrets["audit-mac"] and signing).
+    # Audit key versions (1: secrets["audit-mac"] and signing; 2.. from "audit_keys").
     audit: Mapping[int, tuple[bytes, Ed25519PrivateKey]]
 
 
@@ -368,8 +368,7 @@ class LocalKeyring:
 
     def audit_versions(self) -> Mapping[int, tuple[bytes, Ed25519PrivateKey]]:
         """The audit log's (MAC key, signing key) by version: 1 is the file's first pair."""
-        state = self._state
-        return {1: (state.secrets["audit-mac"], state.signing), **state.audit}
+        return self._state.audit
 
     def audit_keys(self) -> KeyfileAuditKeys:
         """The audit keys of this file, by version (``audit.keys.AuditKeys``)."""
@@ -380,7 +379,7 @@ class LocalKeyring:
         events and checkpoints made under them still verify. Returns ``file:N``."""
         with _locked(self._path):
             current = _parse(_read(self._path), self._path)
-            n = max(current.audit, default=1) + 1
+            n = max(current.audit) + 1
             document = _document(current)
             document.setdefault("audit_keys", {})[str(n)] = {
                 "mac": _b64(secrets.token_bytes(KEY_SIZE)),
@@ -458,9 +457,10 @@ def _document(state: _KeyringState) -> dict[str, Any]:
                 "audit_keys": {
                     str(n): {"mac": _b64(m), "signing_key": _b64(k.private_bytes_raw())}
                     for n, (m, k) in state.audit.items()
+                    if n != 1
                 }
             }
-            if state.audit
+            if len(state.audit) > 1
             else {}
         ),
     }
@@ -539,12 +539,14 @@ def _parse(payload: bytes, path: Path) -> _KeyringState:
         if mac is None or key is None or not number.isdigit() or int(number) < 2:
             _corrupt(path, f"bad audit key version {number!r}")
         audit[int(number)] = (mac, Ed25519PrivateKey.from_private_bytes(key))
+    signing_key = Ed25519PrivateKey.from_private_bytes(signing)
+    audit[1] = (found["audit-mac"], signing_key)
     return _KeyringState(
         active=doc["active"],
         keks=keks,
         aeads={kid: AESGCM(key) for kid, key in keks.items()},
         secrets=found,
-        signing=Ed25519PrivateKey.from_private_bytes(signing),
+        signing=signing_key,
         audit=audit,
     )
 
