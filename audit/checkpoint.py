@@ -7,6 +7,7 @@ Kept apart from the database code so that a third party's verifier
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ __all__ = ["checkpoint_message", "leaf_input", "statement_message"]
 _CHECKPOINT_DOMAIN = b"archive-vault/audit-checkpoint/v1\n"
 _CHECKPOINT_DOMAIN_V2 = b"archive-vault/audit-checkpoint/v2\n"
 _LEAF_DOMAIN = b"archive-vault/audit-leaf/v1\n"
+_LEAF_PREFIX = _LEAF_DOMAIN.decode("ascii")
+# Strings JSON writes as they are (no escapes): the fast path of leaf_input.
+_SAFE = re.compile(r"[A-Za-z0-9_.:/-]*\Z")
 
 
 def _json(obj: dict[str, Any]) -> bytes:
@@ -78,10 +82,17 @@ def leaf_input(
     "mac_key", "position"}``: ``body_hash`` is the tree hash of the event's canonical
     JSON, so whoever holds the event can check it belongs to the tree without the MAC key.
     """
+    body_hash = hasher(tree_alg)(body.encode("ascii")).hex()
+    if _SAFE.match(alg) and _SAFE.match(event_id) and _SAFE.match(mac) and _SAFE.match(mac_key):
+        # The same bytes as the JSON below, without its cost (verify makes one per event).
+        return (
+            f'{_LEAF_PREFIX}{{"alg":"{alg}","body_hash":"{body_hash}","event_id":"{event_id}",'
+            f'"mac":"{mac}","mac_key":"{mac_key}","position":{int(position)}}}'
+        ).encode("ascii")
     return _LEAF_DOMAIN + _json(
         {
             "alg": alg,
-            "body_hash": hasher(tree_alg)(body.encode("ascii")).hex(),
+            "body_hash": body_hash,
             "event_id": event_id,
             "mac": mac,
             "mac_key": mac_key,

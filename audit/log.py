@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from sqlalchemy import Row, and_, exists, func, insert, or_, select, text
+from sqlalchemy import Row, exists, func, insert, select, text
 from sqlalchemy.engine import Connection, Dialect
 
 from audit import merkle
@@ -406,8 +406,7 @@ class AuditLog:
             total += linked
             if checkpoint is not None:
                 self._logger.info("audit.checkpoint", **checkpoint)
-                if self._witness is not None:
-                    self._witness.record(checkpoint)
+                self._to_witness(checkpoint)
             if linked < batch:
                 break
         return total
@@ -423,8 +422,24 @@ class AuditLog:
                 .order_by(_k.position.desc())
                 .limit(1)
             ).first()
-        if row is not None and self._witness is not None:
-            self._witness.record(self._statement(row))
+        if row is not None:
+            self._to_witness(self._statement(row))
+
+    def _to_witness(self, statement: dict[str, Any]) -> None:
+        # A witness that cannot be written (a share gone, a full disk) does not stop the
+        # chain: it is logged, and the next seal sends the newest checkpoint again. One
+        # that holds a different checkpoint raises (WitnessConflict): that is tampering.
+        if self._witness is None:
+            return
+        try:
+            self._witness.record(statement)
+        except OSError as exc:
+            self._logger.error(
+                "audit.witness_failed",
+                witness=self._witness.describe(),
+                position=statement["position"],
+                error=type(exc).__name__,
+            )
 
     def _can_seal(self) -> bool:
         # Only the in-memory keys can say without asking a provider outside the box,
@@ -855,11 +870,18 @@ class _NodeReader:
     def fetch(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         missing = [n for n in wanted if n not in self.cache]
         if missing:
+            # The algorithm in every term: SQLite then searches the primary key for each
+            # (with it outside, from ten terms on, it scans the algorithm's whole tree).
+            # Plain SQL text: building the expression costs more than running it.
+            terms = " OR ".join(
+                f"(alg = :alg AND level = :l{i} AND idx = :i{i})" for i in range(len(missing))
+            )
+            params: dict[str, Any] = {"alg": self.alg}
+            for i, (lv, ix) in enumerate(missing):
+                params[f"l{i}"], params[f"i{i}"] = lv, ix
             rows = self.conn.execute(
-                select(_t.level, _t.idx, _t.hash).where(
-                    _t.alg == self.alg,
-                    or_(*(and_(_t.level == lv, _t.idx == ix) for lv, ix in missing)),
-                )
+                text(f"SELECT level, idx, hash FROM audit_tree WHERE {terms}"),  # noqa: S608
+                params,
             )
             for level, idx, value in rows:
                 self.cache[(int(level), int(idx))] = bytes.fromhex(value)

@@ -4,6 +4,7 @@ a third party. One world per test, many checks in it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from audit import audit_chain, audit_checkpoints, audit_events, load_public_key, verify_bundle
 from tests.factories import Factory
+from tests.integration.test_invariants import written_bytes
 from tests.keyproviders import Bao, Token
 from tests.unit.audit.helpers import as_db_admin
 from vault import auditing
@@ -41,7 +43,7 @@ def _rows(url: str) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
 
 
 def test_rotation_witness_and_proofs_through_the_cli(
-    vault: Vault, db, make: Factory, config: Config, tmp_path: Path
+    vault: Vault, db, make: Factory, config: Config, tmp_path: Path, backend: str
 ) -> None:
     admin, second = make.admin(), make.second_admin()
     db.commit()
@@ -115,6 +117,13 @@ def test_rotation_witness_and_proofs_through_the_cli(
         )
     ).scalar() == 2  # fmt: skip
 
+    # No audit key, of either version, was written to the database, the logs or the witness.
+    written = written_bytes(vault, backend) + b"".join(p.read_bytes() for p in witness.iterdir())
+    for mac, signing in LocalKeyring.load(config.keyring).audit_versions().values():
+        for secret in (mac, signing.private_bytes_raw()):
+            for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
+                assert form not in written
+
     # Cut off everything after the first checkpoint: only the witness can tell.
     db.rollback()
     cut = cps[0][0]
@@ -167,6 +176,12 @@ def _provider_world(config: Config, service: Token | Bao, tmp_path: Path) -> Non
             if step == 0:
                 rotated = keys.provider_keys.rotate()  # type: ignore[attr-defined]
                 assert rotated != first and keys.mac_key_id() == rotated
+        if config.key_provider == "pkcs11":  # generated inside the token, never to leave it
+            from pkcs11 import Attribute
+
+            for secret, private, _ in keys.provider_keys._own._load().values():  # type: ignore[attr-defined]
+                for obj in (secret, private):
+                    assert obj[Attribute.SENSITIVE] and not obj[Attribute.EXTRACTABLE]
         with v.engine.connect() as conn:
             report = v.audit.verify(conn)
             early = str(conn.execute(sa.select(audit_events.c.event_id).limit(1)).scalar())

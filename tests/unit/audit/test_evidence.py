@@ -96,6 +96,18 @@ def test_merkle_proofs_match_the_rfc_tree() -> None:
                 assert not merkle.verify_consistency(h, m, n, leaves[-1][::-1], root, proof)
 
 
+def test_leaf_input_is_canonical_json() -> None:
+    """The fast path writes the bytes json.dumps would; odd strings go through json."""
+    from audit.checkpoint import leaf_input
+
+    for mac_key in ("pkcs11:kek-audit.2", 'odd"key\u00e9'):
+        made = leaf_input("sm3", 7, "ab" * 16, '{"v":1}', "cd" * 32, mac_key, "sha256")
+        head, _, tail = made.partition(b"\n")
+        assert head == b"archive-vault/audit-leaf/v1"
+        assert tail == json.dumps(json.loads(tail), sort_keys=True, separators=(",", ":")).encode()
+        assert json.loads(tail)["mac_key"] == mac_key
+
+
 def test_sm3_known_answers() -> None:
     """GB/T 32905-2016 appendix A: "abc" and "abcd" x 16."""
     sm3 = hasher("sm3")
