@@ -53,14 +53,21 @@ def _verify_standalone(
         shutil.copytree(AUDIT_DIR, lib / "audit", ignore=shutil.ignore_patterns("__pycache__"))
     file = tmp / "bundle.json"
     file.write_text(json.dumps(bundle))
-    args = [sys.executable, "-m", "audit", "verify-bundle", str(file)]
+    args = ["verify-bundle", str(file)]
     if key is not None:
         (tmp / "key.hex").write_text(key)
         args += ["--key", str(tmp / "key.hex")]
+    # `python -m audit ...`, then proof that nothing of the vault (nor a database) came in.
     probe = (
-        "import runpy,sys; sys.argv=sys.argv[1:]; runpy.run_module('audit', run_name='__main__')"
+        "import runpy, sys\n"
+        "sys.argv = ['audit', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('audit', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as done:\n    code = done.code\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('vault', 'psycopg')]\n"
+        f"assert sys.modules['audit'].__file__.startswith({str(lib)!r})\n"
+        "sys.exit(code)\n"
     )
-    del probe
+    args = [sys.executable, "-c", probe, *args]
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(lib), "PYTHONNOUSERSITE": "1"}
     return subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
 
