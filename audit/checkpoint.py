@@ -83,7 +83,7 @@ def leaf_input(
     JSON, so whoever holds the event can check it belongs to the tree without the MAC key.
     """
     body_hash = hasher(tree_alg)(body.encode("ascii")).hex()
-    if _SAFE.match(alg) and _SAFE.match(event_id) and _SAFE.match(mac) and _SAFE.match(mac_key):
+    if _SAFE.match(f"{alg}{event_id}{mac}{mac_key}"):
         # The same bytes as the JSON below, without its cost (verify makes one per event).
         return (
             f'{_LEAF_PREFIX}{{"alg":"{alg}","body_hash":"{body_hash}","event_id":"{event_id}",'

@@ -468,7 +468,7 @@ class AuditLog:
             select(_k.signature).order_by(_k.position.desc()).limit(1)
         ).scalar()
         rows = conn.execute(
-            select(_e.seq, _e.event_id, _e.mac, _e.time, _e.alg)
+            select(_e.seq, _e.event_id, _e.mac, _e.time, _e.alg, _e.body, _e.mac_key)
             .where(_e.seq > last_seq)
             .order_by(_e.seq)
             .limit(batch)
@@ -476,8 +476,9 @@ class AuditLog:
         now = datetime.now(UTC)
         grace = timedelta(seconds=gap_grace)
         links = []
+        fresh = []
         expected = last_seq + 1
-        for seq, event_id, mac, time, alg in rows:
+        for seq, event_id, mac, time, alg, body, mac_key in rows:
             if seq != expected and now - _utc(time) < grace:
                 break  # the missing seq may still commit: wait for it
             position += 1
@@ -485,6 +486,7 @@ class AuditLog:
             links.append(
                 {"position": position, "event_seq": seq, "event_id": event_id, "hash": head.hex()}
             )
+            fresh.append((position, event_id, body, mac, mac_key, alg))
             expected = seq + 1
         if not links:
             return 0, None
@@ -492,7 +494,7 @@ class AuditLog:
         if key_id is None:
             raise ValueError("sealing needs the signing key")
         conn.execute(insert(audit_chain), links)
-        root = self._extend_tree(conn, self._algorithm, position).root().hex()
+        root = self._extend_tree(conn, self._algorithm, position, fresh).root().hex()
         head_hash = head.hex()
         message = checkpoint_message(
             position, head_hash, now, prev_signature, alg=self._algorithm, key=key_id, root=root
@@ -523,8 +525,15 @@ class AuditLog:
         last = conn.execute(select(func.max(_t.idx)).where(_t.alg == alg, _t.level == 0)).scalar()
         return 0 if last is None else int(last) + 1
 
-    def _extend_tree(self, conn: Connection, alg: str, upto: int) -> merkle.Frontier:
-        """Add chain positions up to ``upto`` to the stored tree of ``alg``; its frontier."""
+    def _extend_tree(
+        self, conn: Connection, alg: str, upto: int, fresh: Sequence[tuple[Any, ...]] = ()
+    ) -> merkle.Frontier:
+        """Add chain positions up to ``upto`` to the stored tree of ``alg``; its frontier.
+
+        ``fresh``: the rows just chained (position, event id, body, MAC, key, algorithm),
+        used as they are when the tree reaches just below them; otherwise (the first seal
+        under an algorithm, after an upgrade) the missing positions are read back.
+        """
         h = hasher(alg)
         size = self._tree_size(conn, alg)
         want = merkle.Frontier.edge_nodes(size)
@@ -537,6 +546,9 @@ class AuditLog:
             )
         if size == upto:
             return frontier
+        if fresh and size == upto - len(fresh):
+            self._add_leaves(conn, alg, frontier, fresh)
+            return frontier
         rows = conn.execute(
             select(_c.position, _c.event_id, _e.body, _e.mac, _e.mac_key, _e.alg)
             .select_from(audit_chain.outerjoin(audit_events, _e.seq == _c.event_seq))
@@ -544,38 +556,42 @@ class AuditLog:
             .order_by(_c.position)
             .execution_options(yield_per=_STREAM_BATCH)
         )
-        pending: list[dict[str, Any]] = []
         try:
-            for position, event_id, body, mac, mac_key, ev_alg in rows:
-                if position != frontier.size + 1 or body is None:
-                    raise RuntimeError(
-                        f"the audit chain lacks position {frontier.size + 1} or its event: "
-                        "run 'archive-vault audit verify'"
-                    )
-                leaf = merkle.leaf_hash(
-                    h,
-                    leaf_input(
-                        alg,
-                        position,
-                        event_id,
-                        body,
-                        mac,
-                        mac_key or LEGACY_KEY_ID,
-                        ev_alg or DEFAULT_ALGORITHM,
-                    ),
-                )
-                for level, idx, value in frontier.append(leaf):
-                    pending.append({"alg": alg, "level": level, "idx": idx, "hash": value.hex()})
-                if len(pending) >= _TREE_INSERT_BATCH:
-                    conn.execute(insert(audit_tree), pending)
-                    pending = []
+            self._add_leaves(conn, alg, frontier, rows)
         finally:
             rows.close()
-        if pending:
-            conn.execute(insert(audit_tree), pending)
         if frontier.size != upto:
             raise RuntimeError("the audit chain is shorter than its tip says")
         return frontier
+
+    def _add_leaves(self, conn: Connection, alg: str, frontier: merkle.Frontier, rows: Any) -> None:
+        h = hasher(alg)
+        pending: list[dict[str, Any]] = []
+        for position, event_id, body, mac, mac_key, ev_alg in rows:
+            if position != frontier.size + 1 or body is None:
+                raise RuntimeError(
+                    f"the audit chain lacks position {frontier.size + 1} or its event: "
+                    "run 'archive-vault audit verify'"
+                )
+            leaf = merkle.leaf_hash(
+                h,
+                leaf_input(
+                    alg,
+                    position,
+                    event_id,
+                    body,
+                    mac,
+                    mac_key or LEGACY_KEY_ID,
+                    ev_alg or DEFAULT_ALGORITHM,
+                ),
+            )
+            for level, idx, value in frontier.append(leaf):
+                pending.append({"alg": alg, "level": level, "idx": idx, "hash": value.hex()})
+            if len(pending) >= _TREE_INSERT_BATCH:
+                conn.execute(insert(audit_tree), pending)
+                pending = []
+        if pending:
+            conn.execute(insert(audit_tree), pending)
 
     # -- proofs for third parties -----------------------------------------------------------
     def _statement(self, row: Any) -> dict[str, Any]:
@@ -1126,8 +1142,7 @@ class _Verifier:
                     leaf_in = leaf_input(
                         tree_alg, position, event_id, body, mac, mac_key or LEGACY_KEY_ID, alg
                     )
-                    for _ in frontier.append(merkle.leaf_hash(hashers[tree_alg], leaf_in)):
-                        pass
+                    frontier.push(hashers[tree_alg](b"\x00" + leaf_in))
                 while position >= at and checkpoint is not None:
                     prev_signature = self._check_checkpoint(
                         checkpoint, head, prev_signature, seq, event_id, position

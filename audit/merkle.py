@@ -220,6 +220,16 @@ class Frontier:
         edge.append((level, value))
         self.size += 1
 
+    def push(self, leaf: bytes) -> None:
+        """:meth:`append` without handing out the completed subtrees (verify's use)."""
+        edge, h = self._edge, self._h
+        level, value = 0, leaf
+        while edge and edge[-1][0] == level:
+            value = h(b"\x01" + edge.pop()[1] + value)
+            level += 1
+        edge.append((level, value))
+        self.size += 1
+
     def root(self) -> bytes:
         """The tree head of the leaves appended so far."""
         if not self._edge:
