@@ -117,6 +117,23 @@ def test_rotation_witness_and_proofs_through_the_cli(
         )
     ).scalar() == 2  # fmt: skip
 
+    # The national algorithms from here on (VAULT_AUDIT_ALGORITHM=sm3): one log holds both.
+    sm = Vault.open(config.with_(audit_algorithm="sm3", witness_dir=witness))
+    try:
+        with sm.sessions() as later:
+            ev = auditing.record(sm, later, Caller.operator(), Action.AUDIT_VERIFY)
+            later.commit()
+        with sm.engine.connect() as conn:
+            sm.audit.seal(conn)
+            mixed = sm.audit.verify(conn, witness=sm.audit.witness)
+            sm_bundle = sm.audit.prove_event(conn, ev.id)
+    finally:
+        sm.close()
+    assert mixed.ok, mixed
+    assert sm_bundle["event"]["alg"] == "sm3" and sm_bundle["checkpoint"]["alg"] == "sm3"
+    assert verify_bundle(json.dumps(sm_bundle).encode(), key).ok
+    assert _rows(config.database_url)[0][-1] == ("file:2", "sm3")
+
     # No audit key, of either version, was written to the database, the logs or the witness.
     written = written_bytes(vault, backend) + b"".join(p.read_bytes() for p in witness.iterdir())
     for mac, signing in LocalKeyring.load(config.keyring).audit_versions().values():
