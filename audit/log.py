@@ -1379,9 +1379,10 @@ class _Verifier:
                     f"({entry.name} in {where})",
                     position=position,
                 )
-            matched += 1
+            if position not in seen:
+                matched += 1
             seen.add(position)
-            self.last_witnessed = position
+            self.last_witnessed = max(position, self.last_witnessed or 0)
         self.witnessed = matched
         self.unwitnessed = sum(1 for p in kept if p not in seen)
 

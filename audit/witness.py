@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["STATEMENT_FORMAT", "DirectoryWitness", "Statement", "Witness", "WitnessConflict"]
+__all__ = [
+    "STATEMENT_FORMAT",
+    "DirectoryWitness",
+    "Statement",
+    "Witness",
+    "WitnessConflict",
+    "Witnesses",
+]
 
 STATEMENT_FORMAT = "archive-vault/audit-checkpoint-statement/v1"
 _NAME = re.compile(r"^[0-9]{20}\.json$")
@@ -114,3 +121,31 @@ class DirectoryWitness:
                 ok = False
             out.append(Statement(entry.name, data if ok else None))
         return out
+
+
+class Witnesses:
+    """Several witnesses as one: each checkpoint goes to every one (all are tried; the
+    first failure is raised after), and verify compares with what each holds."""
+
+    def __init__(self, *witnesses: Witness) -> None:
+        self.witnesses = witnesses
+
+    def __repr__(self) -> str:
+        return f"Witnesses({', '.join(map(repr, self.witnesses))})"
+
+    def describe(self) -> str:
+        return " and ".join(w.describe() for w in self.witnesses)
+
+    def record(self, statement: Mapping[str, Any]) -> None:
+        failure: Exception | None = None
+        for witness in self.witnesses:
+            try:
+                witness.record(statement)
+            except (OSError, WitnessConflict) as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def read(self) -> list[Statement]:
+        out = [s for w in self.witnesses for s in w.read()]
+        return sorted(out, key=lambda s: int(s.data["position"]) if s.data else -1)

@@ -41,6 +41,9 @@ class Config:
     # Audit evidence outside the database (VAULT_WITNESS_DIR): an append-only directory
     # that receives a signed copy of every checkpoint; unset: no witness directory.
     witness_dir: Path | None = None
+    # ...and/or a KV v2 path of the OpenBao server of VAULT_TRANSIT_URL (VAULT_WITNESS_KV_PATH,
+    # "<mount>/<path>", e.g. "secret/archive-vault/audit"), written with its token.
+    witness_kv_path: str = ""
     # The audit log's hash for new events and checkpoints (VAULT_AUDIT_ALGORITHM):
     # "sha256" (HMAC-SHA-256, SHA-256) or "sm3" (HMAC-SM3, SM3; GB/T 32905).
     audit_algorithm: str = "sha256"
@@ -194,6 +197,8 @@ class Config:
             if not 1 <= watch <= 86400:
                 raise InvalidInput("VAULT_WATCH_INTERVAL_S must be 1 to 86400 seconds")
             kw["watch_interval_s"] = watch
+        if env.get("VAULT_WITNESS_KV_PATH"):
+            kw["witness_kv_path"] = env["VAULT_WITNESS_KV_PATH"].strip()
         if env.get("VAULT_AUDIT_ALGORITHM"):
             algorithm = env["VAULT_AUDIT_ALGORITHM"].strip().lower()
             if algorithm not in AUDIT_ALGORITHMS:

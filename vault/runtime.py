@@ -13,8 +13,9 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import AuditKeys, AuditLog, DirectoryWitness, LocalAuditKeys
+from audit import AuditKeys, AuditLog, DirectoryWitness, LocalAuditKeys, Witness
 from audit.keys import LEGACY_KEY_ID, UnknownAuditKey
+from audit.witness import Witnesses
 from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
@@ -62,7 +63,7 @@ class Vault:
         audit = AuditLog(
             keys=audit_keys_of(keys),
             algorithm=config.audit_algorithm,
-            witness=DirectoryWitness(config.witness_dir) if config.witness_dir else None,
+            witness=witness_of(config),
             logger=audit_logger(config.logs),
         )
         policy = PolicyEngine(
@@ -197,6 +198,31 @@ class Vault:
             self._sealer = None
             self.maybe_seal(force=True)
         self.engine.dispose()
+
+
+def witness_of(config: Config) -> Witness | None:
+    """Where every checkpoint is also kept: the witness directory and/or the KV path."""
+    found: list[Witness] = []
+    if config.witness_dir:
+        found.append(DirectoryWitness(config.witness_dir))
+    if config.witness_kv_path:
+        from vault.witness_kv import KvWitness
+
+        if not config.transit_url:
+            raise InvalidInput(
+                "the KV witness needs VAULT_TRANSIT_URL (the OpenBao server)",
+                code="key_provider_settings",
+            )
+        found.append(
+            KvWitness(
+                url=config.transit_url,
+                token=config.with_(key_provider="transit").provider_secret("transit_token"),
+                location=config.witness_kv_path,
+            )
+        )
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else Witnesses(*found)
 
 
 def audit_keys_of(keys: KeyProvider) -> AuditKeys:

@@ -9,10 +9,18 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from audit import audit_chain, audit_checkpoints, audit_events, load_public_key, verify_bundle
+from audit import (
+    WitnessConflict,
+    audit_chain,
+    audit_checkpoints,
+    audit_events,
+    load_public_key,
+    verify_bundle,
+)
 from tests.factories import Factory
 from tests.integration.test_invariants import written_bytes
 from tests.keyproviders import Bao, Token
@@ -178,7 +186,9 @@ def _provider_world(config: Config, service: Token | Bao, tmp_path: Path) -> Non
     env.update(service.env(), VAULT_KEY_PROVIDER=config.key_provider)
     done = runner.invoke(main, ["init", "--key-provider", config.key_provider], env=env)
     assert done.exit_code == 0 and "audit keys inside" in done.output, done.output
-    v = Vault.open(config)
+    transit = config.key_provider == "transit"
+    # With Transit, the same OpenBao server's KV keeps a copy of every checkpoint too.
+    v = Vault.open(config.with_(witness_kv_path="secret/av-audit") if transit else config)
     try:
         keys = v.audit.keys
         first, first_sign = keys.mac_key_id(), keys.signing_key_id()
@@ -204,6 +214,17 @@ def _provider_world(config: Config, service: Token | Bao, tmp_path: Path) -> Non
             early = str(conn.execute(sa.select(audit_events.c.event_id).limit(1)).scalar())
             bundle = v.audit.prove_event(conn, early)
         assert report.ok and report.events == 7, report
+        if transit:
+            kv = v.audit.witness
+            assert kv is not None and "secret" in kv.describe()
+            with v.engine.connect() as conn:
+                seen = v.audit.verify(conn, witness=kv)
+            # The key file's checkpoint (before the KV was set) is sent as the newest once.
+            assert seen.ok and seen.witnessed == 5 and seen.unwitnessed == 0, seen
+            statement = dict(kv.read()[-1].data or {})
+            kv.record(statement)  # the same again: nothing changes
+            with pytest.raises(WitnessConflict):
+                kv.record({**statement, "root": "00" * 32})
         signer = keys.signing_key_id()
         assert signer is not None and signer != first_sign
         assert verify_bundle(json.dumps(bundle).encode(), keys.public_key(signer)).ok

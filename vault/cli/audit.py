@@ -35,7 +35,7 @@ def audit() -> None:
     "witness_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="the witness directory to compare (default: VAULT_WITNESS_DIR, if set)",
+    help="the witness directory to compare (default: the configured witnesses, if any)",
 )
 @friendly
 def audit_verify(witness_dir: Path | None) -> None:
@@ -49,11 +49,10 @@ def audit_verify(witness_dir: Path | None) -> None:
     from audit import DirectoryWitness
 
     with running() as v:
-        chosen = witness_dir or v.config.witness_dir
         if witness_dir is not None and not witness_dir.is_dir():
             click.echo(f"error: no witness directory {witness_dir}", err=True)
             sys.exit(EXIT_INPUT)
-        witness = DirectoryWitness(chosen) if chosen is not None else None
+        witness = DirectoryWitness(witness_dir) if witness_dir is not None else v.audit.witness
         with (
             v.engine.connect() as conn,
             tqdm(unit=" events", disable=not sys.stderr.isatty(), file=sys.stderr) as bar,
