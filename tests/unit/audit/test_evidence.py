@@ -161,9 +161,11 @@ def test_witness_proofs_and_truncation(engine: sa.Engine, tmp_path: Path) -> Non
             log.prove_event(conn, "0" * 32)
     assert unknown.value.code == "event_not_found"
     pub = public_key_hex(signer.public_key())
-    done = _verify_standalone(tmp_path, bundle, pub)
-    assert done.returncode == 0, done.stderr
-    assert events[12].id in done.stdout and "bundle verified" in done.stdout
+    if engine.dialect.name == "sqlite":  # the standalone process once: it needs no database
+        done = _verify_standalone(tmp_path, bundle, pub)
+        assert done.returncode == 0, done.stderr
+        assert events[12].id in done.stdout and "bundle verified" in done.stdout
+    assert verify_bundle(json.dumps(bundle).encode(), signer.public_key()).ok
     assert verify_bundle(json.dumps(consistency).encode(), signer.public_key()).ok
     assert any("consistency proof" in line for line in verify_bundle(
         json.dumps(consistency).encode()).lines)  # fmt: skip
@@ -173,8 +175,9 @@ def test_witness_proofs_and_truncation(engine: sa.Engine, tmp_path: Path) -> Non
     changed["event"]["body"] = changed["event"]["body"].replace(
         '"outcome":"ok"', '"outcome":"error"'
     )
-    refused = _verify_standalone(tmp_path, changed, pub)
-    assert refused.returncode == 1 and "proof_mismatch" in refused.stderr
+    assert verify_bundle(json.dumps(changed).encode(), signer.public_key()).problem == (
+        "proof_mismatch"
+    )
     path = json.loads(json.dumps(bundle))
     path["proof"]["path"][0] = "00" * 32
     assert verify_bundle(json.dumps(path).encode()).problem == "proof_mismatch"
