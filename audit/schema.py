@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -27,8 +28,10 @@ __all__ = [
     "audit_chain",
     "audit_checkpoints",
     "audit_events",
+    "audit_tree",
     "drop_append_only_ddl",
     "metadata",
+    "tree_append_only_ddl",
 ]
 
 metadata = MetaData(
@@ -56,13 +59,17 @@ audit_events = Table(
     Column("resource_client", String(64), nullable=True, index=True),
     Column("body", Text, nullable=False),
     Column("mac", String(64), nullable=False),
+    # The MAC key's id and the hash algorithm; NULL on events from before they had them
+    # (``file:1`` and ``sha256``).
+    Column("mac_key", String(64), nullable=True),
+    Column("alg", String(8), nullable=True),
     # One person's events in a time window (the export guard's sliding quota windows).
     Index("ix_audit_events_person_time", "actor_person_id", "time"),
     # AUTOINCREMENT: SQLite never reuses a sequence number, even of a removed tail.
     sqlite_autoincrement=True,
 )
-"""One row per event: canonical JSON ``body``, its HMAC-SHA256 ``mac`` (hex) and
-copies of some body fields as indexed columns for queries."""
+"""One row per event: canonical JSON ``body``, its HMAC ``mac`` (hex) under the key
+``mac_key`` with the hash ``alg``, and copies of some body fields as indexed columns."""
 
 audit_chain = Table(
     "audit_chain",
@@ -75,8 +82,8 @@ audit_chain = Table(
 )
 """The hash chain over sealed events, positions 1, 2, 3, ... in seq order.
 
-``hash`` = hex SHA-256(previous hash (32 bytes; zeros before position 1)
-|| position (8 bytes, big-endian) || event_id (ASCII) || mac (ASCII hex)).
+``hash`` = hex H(previous hash (32 bytes; zeros before position 1)
+|| position (8 bytes, big-endian) || event_id (ASCII) || mac (ASCII hex)), H the event's ``alg``.
 """
 
 audit_checkpoints = Table(
@@ -88,12 +95,32 @@ audit_checkpoints = Table(
     Column("time", DateTime(timezone=True), nullable=False),
     Column("signature", String(128), nullable=False),
     Column("prev_signature", String(128), nullable=True),
+    # The tree's hash, the signing key's id and the Merkle tree head over the first
+    # ``position`` events; NULL on checkpoints from before the tree (message version 1).
+    Column("alg", String(8), nullable=True),
+    Column("key_id", String(64), nullable=True),
+    Column("root", String(64), nullable=True),
 )
-"""Ed25519-signed chain heads; see ``audit.log.checkpoint_message`` for the signed bytes."""
+"""Ed25519-signed chain heads; see ``audit.checkpoint.checkpoint_message`` for the signed bytes."""
+
+audit_tree = Table(
+    "audit_tree",
+    metadata,
+    Column("alg", String(8), primary_key=True),
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column(
+        "idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("hash", String(64), nullable=False),
+)
+"""The complete subtrees of the Merkle tree of algorithm ``alg`` (``audit.merkle``): node
+``idx`` of ``level`` covers chain positions ``idx * 2**level + 1 .. (idx + 1) * 2**level``.
+Written once by the sealer, never changed; proofs read O(log² n) of them."""
 
 APPEND_ONLY_MESSAGE = "audit log is append-only"
 _TABLES = ("audit_events", "audit_chain", "audit_checkpoints")
 _PG_FUNCTION = "audit_append_only"
+_PG_TREE_FUNCTION = "audit_tree_append_only"
 
 
 def _sqlite_table_ddl(table: str) -> list[str]:
@@ -136,6 +163,22 @@ def append_only_ddl(dialect_name: str) -> list[str]:
     raise ValueError(f"no append-only triggers for dialect {dialect_name!r}")
 
 
+def tree_append_only_ddl(dialect_name: str) -> list[str]:
+    """The statements that make ``audit_tree`` append-only (its migration runs them).
+
+    On PostgreSQL with a function of its own (``audit_tree_append_only``), so that
+    :func:`drop_append_only_ddl` of the three older tables stays as it was.
+    """
+    if dialect_name == "sqlite":
+        return _sqlite_table_ddl("audit_tree")
+    if dialect_name == "postgresql":
+        return [
+            _pg_function_ddl().replace(_PG_FUNCTION, _PG_TREE_FUNCTION),
+            *(s.replace(_PG_FUNCTION, _PG_TREE_FUNCTION) for s in _pg_table_ddl("audit_tree")),
+        ]
+    raise ValueError(f"no append-only triggers for dialect {dialect_name!r}")
+
+
 def drop_append_only_ddl(dialect_name: str) -> list[str]:
     """Return the statements that remove the append-only triggers (for downgrades and tests).
 
@@ -161,6 +204,10 @@ def drop_append_only_ddl(dialect_name: str) -> list[str]:
 
 
 def _install_create_hooks() -> None:
+    for statement in tree_append_only_ddl("sqlite"):
+        event.listen(audit_tree, "after_create", DDL(statement).execute_if(dialect="sqlite"))
+    for statement in tree_append_only_ddl("postgresql"):
+        event.listen(audit_tree, "after_create", DDL(statement).execute_if(dialect="postgresql"))
     for table in (audit_events, audit_chain, audit_checkpoints):
         for statement in _sqlite_table_ddl(table.name):
             event.listen(table, "after_create", DDL(statement).execute_if(dialect="sqlite"))

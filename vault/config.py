@@ -42,6 +42,15 @@ class Config:
     algorithms: str | None = None
     blob_dir: Path | None = None
     log_dir: Path | None = None
+    # Audit evidence outside the database (VAULT_WITNESS_DIR): an append-only directory
+    # that receives a signed copy of every checkpoint; unset: no witness directory.
+    witness_dir: Path | None = None
+    # ...and/or a KV v2 path of the OpenBao server of VAULT_TRANSIT_URL (VAULT_WITNESS_KV_PATH,
+    # "<mount>/<path>", e.g. "secret/archive-vault/audit"), written with its token.
+    witness_kv_path: str = ""
+    # The audit log's hash for new events and checkpoints (VAULT_AUDIT_ALGORITHM):
+    # "sha256" (HMAC-SHA-256, SHA-256) or "sm3" (HMAC-SM3, SM3; GB/T 32905).
+    audit_algorithm: str | None = None  # None: the suite's (sha256, or sm3 under "sm")
     site_policy: Path | None = None
     testing: bool = False
     # Sign-in: browser sessions, local accounts and OpenID Connect (VAULT_SESSION_*,
@@ -156,7 +165,7 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
-        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy"):
+        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy", "witness_dir"):
             var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
@@ -203,6 +212,13 @@ class Config:
             if not 1 <= watch <= 86400:
                 raise InvalidInput("VAULT_WATCH_INTERVAL_S must be 1 to 86400 seconds")
             kw["watch_interval_s"] = watch
+        if env.get("VAULT_WITNESS_KV_PATH"):
+            kw["witness_kv_path"] = env["VAULT_WITNESS_KV_PATH"].strip()
+        if env.get("VAULT_AUDIT_ALGORITHM"):
+            algorithm = env["VAULT_AUDIT_ALGORITHM"].strip().lower()
+            if algorithm not in AUDIT_ALGORITHMS:
+                raise InvalidInput("VAULT_AUDIT_ALGORITHM must be sha256 or sm3")
+            kw["audit_algorithm"] = algorithm
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)
@@ -261,6 +277,7 @@ class Config:
 
 
 KEY_PROVIDERS = ("local", "pkcs11", "transit")
+AUDIT_ALGORITHMS = ("sha256", "sm3")
 
 
 ALGORITHMS = ("standard", "sm")

@@ -13,11 +13,14 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import AuditLog
+from audit import AuditKeys, AuditLog, DirectoryWitness, LocalAuditKeys, Witness
+from audit.keys import LEGACY_KEY_ID, UnknownAuditKey
+from audit.witness import Witnesses
 from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
 from vault.crypto.capability import Unsealer, WrapOnly
+from vault.crypto.errors import AuditKeyUnknown, KeyProviderUnavailable
 from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
@@ -63,14 +66,12 @@ class Vault:
         engine = make_engine(config.database_url)
         suite = suites.suite(config.algorithms or _stored_algorithms(engine))
         audit = AuditLog(
-            keys.secret("audit-mac"),
-            signing_key=keys.signing_key(),
-            verify_key=keys.verify_key(),
+            keys=audit_keys_of(keys),
+            # The audit MACs, chain and tree follow the vault's suite (HMAC-SM3 and SM3
+            # under ``--algorithms sm``) unless VAULT_AUDIT_ALGORITHM says otherwise.
+            algorithm=config.audit_algorithm or suite.mac_hash,
+            witness=witness_of(config),
             logger=audit_logger(config.logs),
-            # AUDIT-ALGORITHM: the audit MACs and chain follow the vault's suite. Once
-            # AuditLog takes its hash parameter (branch audit-evidence: ``algorithm``,
-            # "sha256" | "sm3"), pass it here:
-            #     algorithm=suite.mac_hash,
         )
         policy = PolicyEngine(
             config.tenure_years, site_policy=config.site_policy, site_text=_site_text(engine)
@@ -145,6 +146,9 @@ class Vault:
             self._last_seal = now
             with self.engine.connect() as conn:
                 self.audit.seal(conn)
+        except KeyProviderUnavailable as exc:
+            # The provider names itself, never a secret; retried next time.
+            structlog.get_logger("vault").error("audit seal failed", error=str(exc))
         except Exception:  # noqa: BLE001 - sealing is retried next time; never fail a request
             structlog.get_logger("vault").exception("audit seal failed")
         finally:
@@ -215,6 +219,86 @@ class Vault:
             self._sealer = None
             self.maybe_seal(force=True)
         self.engine.dispose()
+
+
+def witness_of(config: Config) -> Witness | None:
+    """Where every checkpoint is also kept: the witness directory and/or the KV path."""
+    found: list[Witness] = []
+    if config.witness_dir:
+        found.append(DirectoryWitness(config.witness_dir))
+    if config.witness_kv_path:
+        from vault.witness_kv import KvWitness
+
+        if not config.transit_url:
+            raise InvalidInput(
+                "the KV witness needs VAULT_TRANSIT_URL (the OpenBao server)",
+                code="key_provider_settings",
+            )
+        found.append(
+            KvWitness(
+                url=config.transit_url,
+                token=config.with_(key_provider="transit").provider_secret("transit_token"),
+                location=config.witness_kv_path,
+            )
+        )
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else Witnesses(*found)
+
+
+def audit_keys_of(keys: KeyProvider) -> AuditKeys:
+    """The audit log's keys from the key provider: by version, inside the provider where
+    it keeps them (an HSM, Transit), else the key file's."""
+    own = getattr(keys, "audit_keys", None)
+    if callable(own):
+        return _ProviderAuditKeys(own())
+    # A provider without versions (a test's own): its one secret and signing key.
+    return LocalAuditKeys(
+        {LEGACY_KEY_ID: keys.secret("audit-mac")}, signing={LEGACY_KEY_ID: keys.signing_key()}
+    )
+
+
+class _ProviderAuditKeys:
+    """A provider's audit keys as the audit log takes them: its "unknown key" error
+    becomes the log's (``vault.crypto`` does not import ``audit``)."""
+
+    def __init__(self, keys: Any) -> None:
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return repr(self._keys)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("audit keys cannot be pickled")
+
+    @property
+    def provider_keys(self) -> Any:
+        """The provider's own object (it rotates)."""
+        return self._keys
+
+    def mac_key_id(self) -> str:
+        return str(self._keys.mac_key_id())
+
+    def signing_key_id(self) -> str | None:
+        return str(self._keys.signing_key_id())
+
+    def macs(self, key_id: str, algorithm: str, messages: Any) -> list[str]:
+        try:
+            return list(self._keys.macs(key_id, algorithm, messages))
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
+
+    def sign(self, key_id: str, message: bytes) -> bytes:
+        try:
+            return bytes(self._keys.sign(key_id, message))
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
+
+    def public_key(self, key_id: str) -> Any:
+        try:
+            return self._keys.public_key(key_id)
+        except AuditKeyUnknown as exc:
+            raise UnknownAuditKey(str(exc)) from None
 
 
 def _site_text(engine: Engine) -> str:

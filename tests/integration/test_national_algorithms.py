@@ -121,9 +121,12 @@ def test_sm_vault_scenario_and_a_vault_of_both_suites(api, make: Factory, vault,
     vault.maybe_seal(force=True)
     with vault.engine.connect() as conn:
         assert vault.audit.verify(conn).ok
-    # The audit log follows the suite too (HMAC-SM3) once AuditLog has its algorithm
-    # parameter (vault/runtime.py, AUDIT-ALGORITHM): this fails if it is not passed.
-    assert getattr(vault.audit, "algorithm", "sm3") == "sm3"
+    # The audit log follows the suite too: HMAC-SM3 for the MACs, SM3 for the chain and
+    # the tree, named in every event written under it.
+    assert vault.audit.algorithm == "sm3"
+    with vault.engine.connect() as conn:
+        algorithms = set(conn.execute(sa.text("SELECT DISTINCT alg FROM audit_events")).scalars())
+    assert algorithms == {"sm3"}
 
 
 def test_init_keeps_the_suite_in_the_database(config, tmp_path):

@@ -16,7 +16,7 @@ from vault import proposals
 from vault.cli.common import Group, _as, friendly, opened
 from vault.db import utcnow
 from vault.governance import site_policy  # noqa: F401 - registers its kind of proposal
-from vault.keys import retirement  # noqa: F401 - registers its kind of proposal
+from vault.keys import audit_rotation, retirement  # noqa: F401 - register their kinds
 from vault.models import Person, Proposal
 
 

@@ -44,14 +44,16 @@ def init(key_provider: str | None = None, algorithms: str | None = None) -> None
         cfg = cfg.with_(key_provider=key_provider)
     cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not cfg.keyring.exists():
-        # pkcs11 and transit still keep the vault's secrets (audit MAC, blind index,
-        # signing key) in the key file: moving them into the provider is part 2.
+        # pkcs11 and transit keep the blind-index secret in the key file, and the audit
+        # keys made before the provider held its own (old events still verify).
         LocalKeyring.create(cfg.keyring)
         click.echo(f"created keyring {cfg.keyring} (mode 0600)")
     if cfg.key_provider != "local":
         provider = open_provider(cfg)
         ensure = getattr(provider, "ensure_key")  # noqa: B009 - the external providers'
         click.echo(f"{cfg.key_provider} key provider ready, active key {ensure()}")
+        audit_keys = getattr(provider, "audit_keys")()  # noqa: B009 - the external providers'
+        click.echo(f"audit keys inside the {cfg.key_provider} provider: {audit_keys.ensure()}")
         if config().key_provider != cfg.key_provider:
             click.echo(f"set VAULT_KEY_PROVIDER={cfg.key_provider} for every command")
     cfg.write_secret_key()

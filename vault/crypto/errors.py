@@ -33,3 +33,7 @@ class KeyProviderUnavailable(CryptoError):
 
     The message names the provider and what failed, never a PIN, token or key.
     """
+
+
+class AuditKeyUnknown(CryptoError, LookupError):
+    """An audit key id the provider does not hold (the message is the id, never a key)."""

@@ -23,14 +23,24 @@ import contextlib
 import os
 import re
 import threading
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import pkcs11
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
+from pkcs11.util.ec import encode_named_curve_parameters
 
-from vault.crypto.errors import DecryptionError, KeyProviderUnavailable, KeyringError
+from vault.crypto.audit_keys import ChainedAuditKeys
+from vault.crypto.errors import (
+    AuditKeyUnknown,
+    DecryptionError,
+    KeyProviderUnavailable,
+    KeyringError,
+)
 from vault.crypto.external import ExternalProvider
 from vault.crypto.providers import (
     KEY_SIZE,
@@ -93,6 +103,10 @@ class Pkcs11Provider(ExternalProvider):
 
     def __repr__(self) -> str:
         return f"Pkcs11Provider(token={self._token_label!r}, key_label={self._key_label!r})"
+
+    def audit_keys(self) -> ChainedAuditKeys:
+        """The audit keys: the token's own (``HsmAuditKeys``), and the key file's before them."""
+        return ChainedAuditKeys(HsmAuditKeys(self), self._keyfile)
 
     # -- the token ---------------------------------------------------------------------------
     def _unavailable(self, exc: BaseException | None = None) -> KeyProviderUnavailable:
@@ -278,3 +292,147 @@ def _number(key_label: str, label: str) -> int:
     if head != key_label or not dot or not tail.isdigit() or tail.startswith("0"):
         return 0
     return int(tail)
+
+
+# -- the audit log's keys inside the token ---------------------------------------------------
+_ED25519_OID = "1.3.101.112"
+_AUDIT_CACHE_S = 30.0
+
+
+class HsmAuditKeys:
+    """The audit MAC key (``CKM_SHA256_HMAC``) and signing key (Ed25519, ``CKM_EDDSA``) of
+    a PKCS#11 token: generated inside it, sensitive and not extractable.
+
+    Version N is the secret key and the key pair labelled ``<key label>-audit.N``; its key
+    id (for both) is ``pkcs11:<key label>-audit.N``. The token computes every MAC and
+    signature; only the public key is read out. The token offers HMAC-SHA-256, not
+    HMAC-SM3: the ``sm3`` profile needs the key file or another token.
+    """
+
+    def __init__(self, provider: Pkcs11Provider) -> None:
+        self._p = provider
+        self._base = f"{provider._key_label}-audit"
+        self.prefix = f"{provider.prefix}{self._base}."
+        self._found: dict[int, tuple[Any, Any, Ed25519PublicKey]] = {}
+        self._read_at = -1.0
+        self._pid = -1
+
+    def __repr__(self) -> str:
+        return f"HsmAuditKeys(label={self._base!r})"
+
+    def _guard(self, fn: Any) -> Any:
+        with self._p._lock:
+            try:
+                return fn()
+            except _DEVICE_ERRORS as exc:
+                self._p._reset()
+                self._found = {}
+                raise self._p._unavailable(exc) from None
+            except p11.PKCS11Error as exc:
+                raise self._p._unavailable(exc) from None
+
+    def _load(self, *, fresh: bool = False) -> dict[int, tuple[Any, Any, Ed25519PublicKey]]:
+        now = time.monotonic()
+        if not fresh and self._pid == os.getpid() and now - self._read_at < _AUDIT_CACHE_S:
+            return self._found
+
+        def read() -> dict[int, tuple[Any, Any, Ed25519PublicKey]]:
+            session = self._p._open()
+            parts: dict[int, dict[str, Any]] = {}
+            for cls, kind in (
+                (ObjectClass.SECRET_KEY, "mac"),
+                (ObjectClass.PRIVATE_KEY, "sign"),
+                (ObjectClass.PUBLIC_KEY, "public"),
+            ):
+                for obj in session.get_objects({Attribute.CLASS: cls}):
+                    n = _number(self._base, obj.label)
+                    if n:
+                        parts.setdefault(n, {})[kind] = obj
+            found = {}
+            for n, got in parts.items():
+                if len(got) == 3:
+                    found[n] = (got["mac"], got["sign"], _ed25519(got["public"]))
+            return found
+
+        self._found = self._guard(read)
+        self._read_at, self._pid = now, os.getpid()
+        return self._found
+
+    def _get(self, key_id: str) -> tuple[Any, Any, Ed25519PublicKey]:
+        n = _number(self._base, key_id.removeprefix(self._p.prefix))
+        if not key_id.startswith(self.prefix) or not n:
+            raise AuditKeyUnknown(key_id)
+        found = self._load()
+        if n not in found:
+            found = self._load(fresh=True)
+        if n not in found:
+            raise AuditKeyUnknown(key_id)
+        return found[n]
+
+    def latest(self) -> tuple[str, str] | None:
+        found = self._load()
+        if not found:
+            return None
+        key_id = f"{self.prefix}{max(found)}"
+        return key_id, key_id
+
+    def macs(self, key_id: str, algorithm: str, messages: Sequence[bytes]) -> list[str]:
+        if algorithm != "sha256":
+            raise ValueError("the PKCS#11 token computes HMAC-SHA-256 only, not HMAC-SM3")
+        secret = self._get(key_id)[0]
+        return self._guard(
+            lambda: [bytes(secret.sign(m, mechanism=Mechanism.SHA256_HMAC)).hex() for m in messages]
+        )
+
+    def sign(self, key_id: str, message: bytes) -> bytes:
+        private = self._get(key_id)[1]
+        return bytes(self._guard(lambda: private.sign(message, mechanism=Mechanism.EDDSA)))
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self._get(key_id)[2]
+
+    def rotate(self) -> tuple[str, str]:
+        """Generate version N+1 (an HMAC key and an Ed25519 key pair) inside the token."""
+
+        def generate() -> int:
+            session = self._p._open()
+            n = max(self._load(fresh=True), default=0) + 1
+            label = f"{self._base}.{n}"
+            private = {
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.SIGN: True,
+            }
+            session.generate_key(
+                KeyType.GENERIC_SECRET,
+                256,
+                label=label,
+                store=True,
+                template={**private, Attribute.VERIFY: True},
+            )
+            params = session.create_domain_parameters(
+                KeyType.EC_EDWARDS,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters(_ED25519_OID)},
+                local=True,
+            )
+            params.generate_keypair(
+                label=label,
+                store=True,
+                private_template=private,
+                public_template={Attribute.TOKEN: True, Attribute.VERIFY: True},
+            )
+            return n
+
+        n = self._guard(generate)
+        self._load(fresh=True)
+        key_id = f"{self.prefix}{n}"
+        return key_id, key_id
+
+
+def _ed25519(public: Any) -> Ed25519PublicKey:
+    point = bytes(public[Attribute.EC_POINT])
+    if len(point) == 34 and point[0] == 0x04 and point[1] == 32:
+        point = point[2:]  # a DER OCTET STRING around the 32 bytes
+    return Ed25519PublicKey.from_public_bytes(point)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.crypto._util import aead_open, require_bytes, require_text
+from vault.crypto.audit_keys import KeyfileAuditKeys
 from vault.crypto.errors import DecryptionError, KeyringError
 
 KEY_SIZE = 32
@@ -200,6 +201,8 @@ class _KeyringState:
     aeads: Mapping[str, AESGCM]
     secrets: Mapping[str, bytes]
     signing: Ed25519PrivateKey
+    # Audit key versions (1: secrets["audit-mac"] and signing; 2.. from "audit_keys").
+    audit: Mapping[int, tuple[bytes, Ed25519PrivateKey]]
 
 
 class LocalKeyring:
@@ -207,7 +210,9 @@ class LocalKeyring:
 
     File (JSON, key bytes base64): {"format": "archive-vault keyring", "version": 1,
     "active": "local-2", "keks": {"local-1": ..., "local-2": ...},
-    "secrets": {"audit-mac": ..., "blind-index": ...}, "signing_key": <Ed25519 raw>}.
+    "secrets": {"audit-mac": ..., "blind-index": ...}, "signing_key": <Ed25519 raw>,
+    "audit_keys": {"2": {"mac": ..., "signing_key": ...}, ...}} (audit key versions from
+    the first ``audit rotate-keys`` on; version 1 is ``audit-mac`` and ``signing_key``).
 
     Wrapped-key blob layout (AES-256-GCM under the KEK named by `WrappedKey.key_id`):
         0x01 (format version, 1 byte) || nonce (12 bytes) || encrypted DEK (32) || tag (16)
@@ -361,6 +366,30 @@ class LocalKeyring:
         """Return the public half of `signing_key()`."""
         return self._state.signing.public_key()
 
+    def audit_versions(self) -> Mapping[int, tuple[bytes, Ed25519PrivateKey]]:
+        """The audit log's (MAC key, signing key) by version: 1 is the file's first pair."""
+        return self._state.audit
+
+    def audit_keys(self) -> KeyfileAuditKeys:
+        """The audit keys of this file, by version (``audit.keys.AuditKeys``)."""
+        return KeyfileAuditKeys(self)
+
+    def rotate_audit_keys(self) -> str:
+        """Add a new audit MAC key and signing key and make them active; old ones stay, so
+        events and checkpoints made under them still verify. Returns ``file:N``."""
+        with _locked(self._path):
+            current = _parse(_read(self._path), self._path)
+            n = max(current.audit) + 1
+            document = _document(current)
+            document.setdefault("audit_keys", {})[str(n)] = {
+                "mac": _b64(secrets.token_bytes(KEY_SIZE)),
+                "signing_key": _b64(Ed25519PrivateKey.generate().private_bytes_raw()),
+            }
+            payload = _dump(document)
+            _write_atomic(self._path, payload, overwrite=True)
+            self._state = _parse(payload, self._path)
+        return f"file:{n}"
+
     def _aead_for(self, key_id: str) -> AESGCM | None:
         aead = self._state.aeads.get(key_id)
         # A newer local id than we know means another process rotated: read the file once.
@@ -423,6 +452,17 @@ def _document(state: _KeyringState) -> dict[str, Any]:
         "keks": {kid: _b64(key) for kid, key in state.keks.items()},
         "secrets": {p: _b64(s) for p, s in state.secrets.items()},
         "signing_key": _b64(state.signing.private_bytes_raw()),
+        **(
+            {
+                "audit_keys": {
+                    str(n): {"mac": _b64(m), "signing_key": _b64(k.private_bytes_raw())}
+                    for n, (m, k) in state.audit.items()
+                    if n != 1
+                }
+            }
+            if len(state.audit) > 1
+            else {}
+        ),
     }
 
 
@@ -489,12 +529,25 @@ def _parse(payload: bytes, path: Path) -> _KeyringState:
     signing = _unb64(doc.get("signing_key"), KEY_SIZE)
     if signing is None:
         _corrupt(path, "missing or bad signing key")
+    audit: dict[int, tuple[bytes, Ed25519PrivateKey]] = {}
+    raw_audit = doc.get("audit_keys", {})
+    if not isinstance(raw_audit, dict):
+        _corrupt(path, "bad audit keys")
+    for number, pair in raw_audit.items():
+        mac = _unb64(pair.get("mac"), KEY_SIZE) if isinstance(pair, dict) else None
+        key = _unb64(pair.get("signing_key"), KEY_SIZE) if isinstance(pair, dict) else None
+        if mac is None or key is None or not number.isdigit() or int(number) < 2:
+            _corrupt(path, f"bad audit key version {number!r}")
+        audit[int(number)] = (mac, Ed25519PrivateKey.from_private_bytes(key))
+    signing_key = Ed25519PrivateKey.from_private_bytes(signing)
+    audit[1] = (found["audit-mac"], signing_key)
     return _KeyringState(
         active=doc["active"],
         keks=keks,
         aeads={kid: AESGCM(key) for kid, key in keks.items()},
         secrets=found,
-        signing=Ed25519PrivateKey.from_private_bytes(signing),
+        signing=signing_key,
+        audit=audit,
     )
 
 

@@ -22,13 +22,21 @@ import binascii
 import re
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import hvac
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hvac import exceptions as hv
 
-from vault.crypto.errors import DecryptionError, KeyProviderUnavailable, KeyringError
+from vault.crypto.audit_keys import ChainedAuditKeys
+from vault.crypto.errors import (
+    AuditKeyUnknown,
+    DecryptionError,
+    KeyProviderUnavailable,
+    KeyringError,
+)
 from vault.crypto.external import ExternalProvider
 from vault.crypto.providers import KEY_SIZE, DataKey, LocalKeyring, WrappedKey
 
@@ -69,6 +77,14 @@ class TransitProvider(ExternalProvider):
 
     def __repr__(self) -> str:
         return f"TransitProvider(url={self._url!r}, key={self._key!r})"
+
+    @property
+    def _adapter(self) -> Any:
+        return self.__client.adapter
+
+    def audit_keys(self) -> ChainedAuditKeys:
+        """The audit keys: Transit's own (``TransitAuditKeys``), and the key file's before."""
+        return ChainedAuditKeys(TransitAuditKeys(self), self._keyfile)
 
     def _call(self, fn: Callable[[], T], *, decrypting: bool = False) -> T:
         try:
@@ -252,3 +268,122 @@ class TransitProvider(ExternalProvider):
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+# -- the audit log's keys in Transit ---------------------------------------------------------
+class TransitAuditKeys:
+    """The audit MAC key and signing key as two Transit keys: ``<key>-audit-mac``
+    (its ``hmac`` endpoint, HMAC-SHA-256) and ``<key>-audit-sign`` (``ed25519``, its
+    ``sign`` endpoint). Key ids ``transit:<name>:vN`` name the Transit key and version;
+    the server computes every MAC and signature (MACs in batches), the public keys are
+    read from it. Transit has no HMAC-SM3: the ``sm3`` profile needs the key file.
+    """
+
+    def __init__(self, provider: TransitProvider) -> None:
+        self._p = provider
+        self._mac = f"{provider._key}-audit-mac"
+        self._sign = f"{provider._key}-audit-sign"
+        self.prefix = f"{provider.prefix}{provider._key}-audit-"
+        self._latest: tuple[str, str] | None = None
+        self._publics: dict[str, Ed25519PublicKey] = {}
+
+    def __repr__(self) -> str:
+        return f"TransitAuditKeys(key={self._p._key!r})"
+
+    def _id(self, name: str, version: int) -> str:
+        return f"{self._p.prefix}{name}:v{version}"
+
+    def _parse(self, key_id: str, name: str) -> int:
+        head, _, version = key_id.rpartition(":v")
+        if head != f"{self._p.prefix}{name}" or not version.isdigit():
+            raise AuditKeyUnknown(key_id)
+        return int(version)
+
+    def _versions(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = self._p._transit.read_key(name, mount_point=self._p._mount)
+        except hv.InvalidPath:
+            return None
+        except (hv.VaultError, requests.RequestException) as exc:
+            raise self._p._unavailable(f"cannot be used ({type(exc).__name__})") from None
+        return dict(data["data"])
+
+    def latest(self) -> tuple[str, str] | None:
+        if self._latest is None:
+            mac, sign = self._versions(self._mac), self._versions(self._sign)
+            if mac is None or sign is None:
+                return None
+            self._latest = (
+                self._id(self._mac, int(mac["latest_version"])),
+                self._id(self._sign, int(sign["latest_version"])),
+            )
+        return self._latest
+
+    def macs(self, key_id: str, algorithm: str, messages: Sequence[bytes]) -> list[str]:
+        if algorithm != "sha256":
+            raise ValueError("Transit computes HMAC-SHA-256 here, not HMAC-SM3")
+        version = self._parse(key_id, self._mac)
+        out: list[str] = []
+        adapter = self._p._adapter
+        for start in range(0, len(messages), _CHUNK):
+            batch = [{"input": _b64(m)} for m in messages[start : start + _CHUNK]]
+            path = f"/v1/{self._p._mount}/hmac/{self._mac}/sha2-256"
+            body = {"key_version": version, "batch_input": batch}
+            reply: Any = self._p._call(partial(adapter.post, path, json=body))
+            for item in reply["data"]["batch_results"]:
+                if item.get("error") or not item.get("hmac"):
+                    raise AuditKeyUnknown(key_id)
+                out.append(_unprefix(item["hmac"]).hex())
+        return out
+
+    def sign(self, key_id: str, message: bytes) -> bytes:
+        version = self._parse(key_id, self._sign)
+        reply = self._p._call(
+            lambda: self._p._transit.sign_data(
+                self._sign, hash_input=_b64(message), key_version=version,
+                mount_point=self._p._mount,
+            )
+        )  # fmt: skip
+        return _unprefix(reply["data"]["signature"])
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey:
+        found = self._publics.get(key_id)
+        if found is None:
+            version = self._parse(key_id, self._sign)
+            data = self._versions(self._sign)
+            entry = (data or {}).get("keys", {}).get(str(version))
+            if not isinstance(entry, dict) or not entry.get("public_key"):
+                raise AuditKeyUnknown(key_id)
+            found = Ed25519PublicKey.from_public_bytes(base64.b64decode(entry["public_key"]))
+            self._publics[key_id] = found
+        return found
+
+    def rotate(self) -> tuple[str, str]:
+        """Create the two Transit keys (first time) or rotate both to a new version."""
+        transit, mount = self._p._transit, self._p._mount
+        for name, key_type in ((self._mac, "aes256-gcm96"), (self._sign, "ed25519")):
+            if self._versions(name) is None:
+                create = partial(
+                    transit.create_key,
+                    name,
+                    key_type=key_type,
+                    exportable=False,
+                    allow_plaintext_backup=False,
+                    mount_point=mount,
+                )
+                self._p._call(create)
+            else:
+                self._p._call(partial(transit.rotate_key, name, mount_point=mount))
+        self._latest = None
+        latest = self.latest()
+        if latest is None:
+            raise self._p._unavailable("did not create the audit keys")
+        return latest
+
+
+def _unprefix(value: str) -> bytes:
+    """The bytes of a Transit ``vault:vN:<base64>`` value."""
+    try:
+        return base64.b64decode(value.split(":", 2)[2], validate=True)
+    except (IndexError, binascii.Error, ValueError):
+        raise KeyringError("Transit returned a malformed value") from None

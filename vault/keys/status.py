@@ -40,7 +40,10 @@ class KeyStatus:
 def provider_status(v: Vault, db: Session, caller: Caller) -> KeyStatus:
     """The key provider's status (admins; reading it is recorded)."""
     require(v, db, caller, Action.KEY_STATUS)
-    raw = v.keys.verify_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    # The checkpoint signing key in use (after `audit rotate-keys`, the newest).
+    signer = v.audit.keys.signing_key_id()
+    public = v.audit.keys.public_key(signer) if signer is not None else v.keys.verify_key()
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
     digest = hashlib.sha256(raw).hexdigest()
     result = KeyStatus(
         provider=v.config.key_provider,

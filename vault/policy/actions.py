@@ -19,6 +19,7 @@ class Action(enum.StrEnum):
     AUDIT_EXPORT = "audit:export"
     AUDIT_PATTERNS = "audit:patterns"
     AUDIT_READ = "audit:read"
+    AUDIT_ROTATE_KEYS = "audit:rotate_keys"
     AUDIT_VERIFY = "audit:verify"
     AUTH_LOCKOUT = "auth:lockout"
     AUTH_LOGIN = "auth:login"
@@ -164,6 +165,7 @@ PROPOSED_ACTIONS = frozenset(
         Action.ROLE_GRANT,
         Action.DEPARTURE_CHANGE,
         Action.KEY_RETIRE,
+        Action.AUDIT_ROTATE_KEYS,
         Action.POLICY_LOAD,
     }
 )

@@ -216,7 +216,15 @@ def test_seal_links_in_seq_order_with_a_checkpoint_per_batch(
     assert last.head_hash == chain[-1].hash
     signing_key.public_key().verify(
         bytes.fromhex(last.signature),
-        checkpoint_message(5, last.head_hash, utc(last.time), last.prev_signature),
+        checkpoint_message(
+            5,
+            last.head_hash,
+            utc(last.time),
+            last.prev_signature,
+            alg=last.alg,
+            key=last.key_id,
+            root=last.root,
+        ),
     )
     report = _verify(engine, log)
     assert report.ok and report.checkpoints == 3, report

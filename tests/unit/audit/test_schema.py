@@ -80,6 +80,11 @@ def test_unknown_dialects_are_refused(function: object) -> None:
 
 
 def test_metadata_holds_exactly_the_audit_tables() -> None:
-    assert set(metadata.tables) == {"audit_events", "audit_chain", "audit_checkpoints"}
+    assert set(metadata.tables) == {
+        "audit_events",
+        "audit_chain",
+        "audit_checkpoints",
+        "audit_tree",
+    }
     # Not a foreign key: deleting an event must be detectable rather than blocked.
     assert not audit_chain.foreign_keys

@@ -157,7 +157,7 @@ def audit_events(query: AuditQuery) -> AuditEventPage:
     responses={200: VerifyReport},
 )
 def audit_verify() -> VerifyReport:
-    report = vault().audit.verify(db().connection())
+    report = vault().audit.verify(db().connection(), witness=vault().audit.witness)
     return VerifyReport(
         ok=report.ok,
         events=report.events,

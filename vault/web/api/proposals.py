@@ -13,7 +13,7 @@ from pydantic import Field
 from vault import proposals
 from vault.db import utcnow
 from vault.governance import site_policy
-from vault.keys import retirement
+from vault.keys import audit_rotation, retirement  # noqa: F401 - registers its kind
 from vault.models import Person, Proposal
 from vault.people import departures, designations, directory
 from vault.policy import Action

@@ -261,7 +261,7 @@ def audit_event(seq: int) -> str:
     summary="Verify the audit log (MACs, hash chain, signed checkpoints)",
 )
 def audit_verify() -> str:
-    report = vault().audit.verify(db().connection())
+    report = vault().audit.verify(db().connection(), witness=vault().audit.witness)
     return render_template("audit/verify.html", report=report)
 
 

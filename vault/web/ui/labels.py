@@ -80,6 +80,7 @@ PROPOSAL_KINDS = {
     "departure_withdraw": _l("Leaving date taken back"),
     "departure_postpone": _l("Leaving date postponed"),
     "key_retire": _l("Key retirement"),
+    "audit_rotate_keys": _l("New audit keys"),
     "site_policy": _l("Site policy"),
 }
 
@@ -101,6 +102,7 @@ ACTIONS = {
     "audit:export": _l("Export the audit log"),
     "audit:patterns": _l("See the access patterns"),
     "audit:read": _l("Read the audit log"),
+    "audit:rotate_keys": _l("Rotate the audit keys"),
     "audit:verify": _l("Verify the audit log"),
     "auth:lockout": _l("Sign-in locked"),
     "auth:login": _l("Sign in"),
@@ -484,6 +486,8 @@ MESSAGES: dict[str, LazyString] = {
     "not_proposer": _l("Only the administrator who proposed it may withdraw it."),
     "key_active": _l("The active key cannot be retired: rotate the keys first."),
     "key_in_use": _l("This key still wraps data keys: re-wrap them first."),
+    "audit_keys_rotated": _l("The audit keys were rotated since: propose again."),
+    "audit_rotation_unsupported": _l("This vault's audit keys cannot be rotated from here."),
     "key_not_found": _l("There is no such key in the keyring."),
     "invalid_policy": _l("The site policy does not validate against the schema."),
     "algorithms_set": _l("This vault's algorithms were chosen when it was set up."),
@@ -734,6 +738,8 @@ def describe_proposal(kind: str, payload: Mapping[str, object]) -> str | None:
         )
     if kind == "key_retire":
         return str(payload.get("key_id") or "")
+    if kind == "audit_rotate_keys":
+        return str(payload.get("current") or "")
     if kind == "site_policy":
         if not payload.get("text"):
             return str(_l("remove the site policy"))
