@@ -122,11 +122,18 @@ def test_sm_vault_scenario_and_a_vault_of_both_suites(api, make: Factory, vault,
     with vault.engine.connect() as conn:
         assert vault.audit.verify(conn).ok
     # The audit log follows the suite too: HMAC-SM3 for the MACs, SM3 for the chain and
-    # the tree, named in every event written under it.
-    assert vault.audit.algorithm == "sm3"
+    # the tree, named in every event written under it; the standard vault's events are
+    # HMAC-SHA-256, and the one log of both verified above.
+    assert vault.audit.algorithm == "sm3" and aes_vault.audit.algorithm == "sha256"
     with vault.engine.connect() as conn:
-        algorithms = set(conn.execute(sa.text("SELECT DISTINCT alg FROM audit_events")).scalars())
-    assert algorithms == {"sm3"}
+        by_record = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT resource_record, alg FROM audit_events WHERE action = 'record:deposit'"
+                )
+            ).all()
+        )
+    assert by_record == {str(rid): "sm3", str(aes_rec.json["id"]): "sha256"}
 
 
 def test_init_keeps_the_suite_in_the_database(config, tmp_path):
