@@ -13,7 +13,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import AuditLog
+from audit import AuditLog, Event
+from vault import metrics
 from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
@@ -320,6 +321,11 @@ def write_deferred(audit: AuditLog, db: Session) -> None:
     events = db.info.pop(DEFERRED, None)
     if not events:
         return
+    with metrics.audit_append("deferred"):
+        _write_deferred(audit, db, events)
+
+
+def _write_deferred(audit: AuditLog, db: Session, events: list[Event]) -> None:
     # SQLAlchemy flushes pending changes after this hook: flush them now, so that the act
     # and its events commit in the one transaction the pipeline ends.
     db.flush()

@@ -71,8 +71,11 @@ def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     from vault.web import create_app
+    from vault.web.metrics import gunicorn_child_exit, gunicorn_when_ready, prepare_multiprocess
 
     cfg = config()
+    # Before anything counts: the workers share prometheus-client's multiprocess folder.
+    prepare_multiprocess(cfg.home)
     Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
 
     class App(BaseApplication):
@@ -83,6 +86,8 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("accesslog", "-")
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("logger_class", "vault.web.server.QuietLogger")  # no health probes
+            self.cfg.set("child_exit", gunicorn_child_exit)
+            self.cfg.set("when_ready", gunicorn_when_ready)  # VAULT_METRICS_BIND
 
         def load(self) -> Any:
             return create_app(cfg)
