@@ -84,3 +84,11 @@ image:
 	command -v podman >/dev/null && command -v debootstrap >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah debootstrap runc
 	ISOLATION=$${ISOLATION:-chroot} PIP_CERT=$${PIP_CERT:-} deploy/image-build.sh
+
+# The full load run (10 minutes; tests/load/run.py): two app servers of 2 workers on
+# PostgreSQL, locust's mix, then the checks (no error but the expected 403/409s, every
+# consultation audited, the chain verifies, the quota held) and RSS per process.
+LOAD_SECONDS ?= 600
+load: $(STAMP)
+	scripts/test-deps
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS)
