@@ -1,4 +1,4 @@
-"""The short load run (30 s of load, about 60 s in all) of make test; the full 10 minutes is ``make load``.
+"""The short load run of make test (30 s of load, ~60 s in all); `make load` runs 10 min.
 
 Two ``archive-vault serve`` instances (2 sync workers each, own VAULT_HOMEs) on one
 PostgreSQL database, 16 locust users in the mix of tests/load/locustfile.py. It must
