@@ -98,26 +98,38 @@ def instruments() -> Instruments:
     )
 
 
+# Labelled children, looked up once per label set (prometheus-client's ``labels()`` takes
+# a lock and builds a key on every call; the hot path pays for a dict lookup instead).
+_children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _child(name: str, *labels: str) -> Any:
+    key = (name, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = getattr(instruments(), name).labels(*labels)
+    return child
+
+
 def request(route: str, method: str, status: int, seconds: float) -> None:
     """One answered request."""
-    m = instruments()
-    m.requests.labels(route, method, str(status)).inc()
-    m.request_seconds.labels(route, method).observe(seconds)
+    _child("requests", route, method, str(status)).inc()
+    _child("request_seconds", route, method).observe(seconds)
 
 
 def decision(action: str, allowed: bool) -> None:
     """One policy decision."""
-    instruments().decisions.labels(action, "allow" if allowed else "deny").inc()
+    _child("decisions", action, "allow" if allowed else "deny").inc()
 
 
 def denial(code: str) -> None:
     """One request refused with 403."""
-    instruments().denials.labels(code).inc()
+    _child("denials", code).inc()
 
 
 def alert(kind: str) -> None:
     """One alert raised."""
-    instruments().alerts.labels(kind).inc()
+    _child("alerts", kind).inc()
 
 
 @contextmanager
@@ -127,7 +139,7 @@ def audit_append(mode: str) -> Iterator[None]:
     try:
         yield
     finally:
-        instruments().audit_append_seconds.labels(mode).observe(time.perf_counter() - start)
+        _child("audit_append_seconds", mode).observe(time.perf_counter() - start)
 
 
 class key_provider:
@@ -147,7 +159,7 @@ class key_provider:
         self._start = time.perf_counter()
 
     def __exit__(self, *_exc: object) -> None:
-        instruments().key_provider_seconds.labels(self._provider, self._operation).observe(
+        _child("key_provider_seconds", self._provider, self._operation).observe(
             time.perf_counter() - self._start
         )
 
