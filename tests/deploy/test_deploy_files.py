@@ -64,8 +64,10 @@ def test_compose_file_is_valid_and_production_shaped(compose):
         assert services[name]["depends_on"]["init"]["condition"] == (
             "service_completed_successfully"
         )
-        # The key file's secrets are read-only for every process but init.
+        # The key file's secrets are read-only for every process but init; each keeps
+        # its own log volume (audit.jsonl, for the SIEM): no folder is shared.
         assert "keys:/var/lib/archive-vault:ro" in services[name]["volumes"]
+        assert f"logs-{name}:/var/log/archive-vault" in services[name]["volumes"]
     assert services["worker"]["command"] == ["archive-vault", "worker"]
     assert "archive-vault init" in services["init"]["command"][0]
     assert services["db"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/secrets/")
