@@ -114,10 +114,11 @@ def test_metrics_are_private_and_count_what_happened(config, vault, make: Factor
 
 
 def test_gunicorn_workers_add_up(config, vault, make: Factory, tmp_path, backend):
-    """Two sync workers answer; any one scrape counts the requests of both."""
+    """Two sync workers answer; any one scrape counts the requests of both, and so does
+    the master's private listener (VAULT_METRICS_BIND)."""
     from tests.integration.test_serve_canary import _free_port
 
-    port = _free_port()
+    port, private = _free_port(), _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -125,6 +126,8 @@ def test_gunicorn_workers_add_up(config, vault, make: Factory, tmp_path, backend
         "VAULT_DATABASE_URL": config.database_url,
         "VAULT_SECRET_KEY": "metrics-serve-secret",
         "VAULT_METRICS_TOKEN": TOKEN,
+        # The same numbers on a private address, from the gunicorn master (no token).
+        "VAULT_METRICS_BIND": f"127.0.0.1:{private}",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (tmp_path / "serve.log").open("wb")
@@ -172,6 +175,10 @@ def test_gunicorn_workers_add_up(config, vault, make: Factory, tmp_path, backend
         seen = samples(text)
         assert total(seen, "vault_http_requests_total", route="/readyz", status="200") == sent
         assert get("/metrics")[0] == 401
+        with urllib.request.urlopen(f"http://127.0.0.1:{private}/metrics", timeout=10) as resp:
+            seen = samples(resp.read().decode())
+        assert total(seen, "vault_http_requests_total", route="/readyz", status="200") == sent
+        assert ("vault_audit_seal_lag_seconds", ()) in seen
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
