@@ -172,6 +172,7 @@ def run(duration: float, folder: Path, users: int = USERS) -> Report:
             home = folder / "worker"
             home.mkdir(mode=0o700)
             shutil.copy(base.keyring, home / "keyring.json")
+            (home / "keyring.json").chmod(0o600)
             log = (folder / "worker.log").open("wb")
             logs.append(log)
             servers["worker"] = subprocess.Popen(
