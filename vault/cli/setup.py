@@ -74,8 +74,6 @@ def serve(host: str, port: int, workers: int) -> None:
     from vault.web.metrics import gunicorn_child_exit, gunicorn_when_ready, prepare_multiprocess
 
     cfg = config()
-    # Before anything counts: the workers share prometheus-client's multiprocess folder.
-    prepare_multiprocess(cfg.home)
     Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
 
     class App(BaseApplication):
@@ -92,6 +90,9 @@ def serve(host: str, port: int, workers: int) -> None:
         def load(self) -> Any:
             return create_app(cfg)
 
+    # Before anything counts (and only once the vault opened: a refused start changes
+    # nothing): the workers share prometheus-client's multiprocess folder.
+    prepare_multiprocess(cfg.home)
     click.echo(f"Archive Vault on http://{host}:{port}/  (Ctrl-C stops)")
     App().run()
 
