@@ -20,10 +20,11 @@ def make_secrets() -> None:
     if not password.exists():
         password.write_text(secrets.token_urlsafe(32))
         (SECRETS / "transit_token").write_text(secrets.token_urlsafe(32))
-    # PostgreSQL's entrypoint reads the password as its own user: readable by all in this
-    # volume, which only the compose file's containers mount.
-    for name in ("db_password", "transit_token"):
-        (SECRETS / name).chmod(0o644)
+    # PostgreSQL's entrypoint reads its password as its own user: readable by all in this
+    # volume, which only the compose file's containers mount. The OpenBao token is read by
+    # the vault's processes and OpenBao, both uid 10001, and must be 0600 for the vault.
+    (SECRETS / "db_password").chmod(0o644)
+    (SECRETS / "transit_token").chmod(0o600)
     pgpass = SECRETS / "pgpass"
     pgpass.write_text(f"db:5432:vault:vault:{password.read_text().strip()}\n")
     pgpass.chmod(0o600)  # libpq ignores a pgpass that others may read
