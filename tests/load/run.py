@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class Report:
     kinds: dict
     expected_refusals: dict
     errors: dict
-    rss_mb: dict = field(default_factory=dict)  # process -> [start, end]
+    rss_mb: dict = field(default_factory=dict)  # process -> (start, warmed up, end)
     consult_ok: int = 0
     consult_events: int = 0
     chain: str = ""
@@ -75,10 +76,10 @@ class Report:
                 f"{k['p99_ms']:.0f} |"
             )
         lines.append("")
-        lines.append("| process | RSS at start MB | RSS at end MB |")
-        lines.append("|---|---|---|")
-        for proc, (start, end) in sorted(self.rss_mb.items()):
-            lines.append(f"| {proc} | {start:.1f} | {end:.1f} |")
+        lines.append("| process | RSS at start MB | warmed up MB | at end MB |")
+        lines.append("|---|---|---|---|")
+        for proc, (start, warm, end) in sorted(self.rss_mb.items()):
+            lines.append(f"| {proc} | {start:.1f} | {warm:.1f} | {end:.1f} |")
         return "\n".join(lines)
 
 
@@ -185,6 +186,10 @@ def run(duration: float, folder: Path, users: int = USERS) -> Report:
         for (_name, proc), host in zip(servers.items(), hosts, strict=False):
             _wait(f"{host}/readyz", proc)
         rss_start = _rss(servers)
+        # Once warmed up (imports, caches, connection pools): from there memory must stay flat.
+        warm: dict[str, float] = {}
+        sampler = threading.Timer(min(30.0, duration / 3), lambda: warm.update(_rss(servers)))
+        sampler.start()
         summary = folder / "summary.json"
         locust = subprocess.run(
             [
@@ -218,6 +223,7 @@ def run(duration: float, folder: Path, users: int = USERS) -> Report:
         )
         assert summary.exists(), locust.stdout[-3000:] + locust.stderr[-3000:]
         rss_end = _rss(servers)
+        sampler.cancel()
     finally:
         for proc in servers.values():
             if proc.poll() is None:
@@ -233,7 +239,8 @@ def run(duration: float, folder: Path, users: int = USERS) -> Report:
         got = json.loads(summary.read_text())
         report = Report(duration_s=duration, **got)
         report.rss_mb = {
-            k: (rss_start.get(k, 0.0), rss_end.get(k, 0.0)) for k in rss_start.keys() | rss_end
+            k: (rss_start.get(k, 0.0), warm.get(k, 0.0), rss_end.get(k, 0.0))
+            for k in rss_start.keys() | rss_end
         }
         _check_database(url, base, world, report)
     finally:

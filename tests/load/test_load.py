@@ -32,3 +32,6 @@ def test_the_mix_holds_under_load(pg_admin, tmp_path):
     assert max(report.quota.values()) <= report.quota_hour
     assert any(k.startswith("consult (over quota) 403") for k in report.expected_refusals)
     assert len(report.rss_mb) >= 6
+    # Memory is flat once warmed up (a leak of a request's objects would show here).
+    for proc, (_start, warm, end) in report.rss_mb.items():
+        assert warm > 0 and end - warm < 30, (proc, warm, end)
