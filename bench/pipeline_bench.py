@@ -218,7 +218,10 @@ def vault_routes(backend: str, warmup: float, seconds: float) -> dict[str, Run]:
             VAULT_DATABASE_URL=url,
             VAULT_SECRET_KEY="bench-secret",
             VAULT_BENCH_BASELINE="1",
+            # The workers count into shared files, as under archive-vault serve.
+            PROMETHEUS_MULTIPROC_DIR=str(Path(tmp) / "metrics"),
         )
+        (Path(tmp) / "metrics").mkdir()
         gunicorn = [
             str(Path(sys.executable).parent / "gunicorn"),
             *("-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"),

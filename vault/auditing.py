@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from audit import Event
+from vault import metrics
 from vault.caller import Caller
 from vault.policy import Action, Decision
 from vault.runtime import DEFERRED, Vault
@@ -68,6 +69,7 @@ def record(
     if deferred:
         db.info.setdefault(DEFERRED, []).append(ev)
     else:
-        v.audit.append(db.connection(), ev)
+        with metrics.audit_append("inline"):
+            v.audit.append(db.connection(), ev)
     db.info.setdefault(PENDING, []).append(ev)
     return ev

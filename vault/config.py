@@ -93,6 +93,9 @@ class Config:
     # Benchmarks only (VAULT_BENCH_BASELINE=1): serve the unaudited baseline route that
     # bench/consult_bench.py compares consultations with. Never set it in production.
     bench_baseline: bool = False
+    # The bearer token that may read /metrics (VAULT_METRICS_TOKEN); empty: /metrics is 404
+    # (serve it on a private address with VAULT_METRICS_BIND instead, see vault.web.metrics).
+    metrics_token: str = field(default="", repr=False)
     # Dynamic management: days between reviews of a client file, per tier.
     review_days: Mapping[str, int] = field(
         default_factory=lambda: {"core": 60, "special": 90, "general": 180}
@@ -192,7 +195,7 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = _int(env[var], var)
-        for name in ("smtp_host", "smtp_from"):
+        for name in ("smtp_host", "smtp_from", "metrics_token"):
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]

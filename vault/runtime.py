@@ -13,9 +13,10 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import AuditKeys, AuditLog, DirectoryWitness, LocalAuditKeys, Witness
+from audit import AuditKeys, AuditLog, DirectoryWitness, Event, LocalAuditKeys, Witness
 from audit.keys import LEGACY_KEY_ID, UnknownAuditKey
 from audit.witness import Witnesses
+from vault import metrics
 from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
@@ -437,6 +438,11 @@ def write_deferred(audit: AuditLog, db: Session) -> None:
     events = db.info.pop(DEFERRED, None)
     if not events:
         return
+    with metrics.audit_append("deferred"):
+        _write_deferred(audit, db, events)
+
+
+def _write_deferred(audit: AuditLog, db: Session, events: list[Event]) -> None:
     # SQLAlchemy flushes pending changes after this hook: flush them now, so that the act
     # and its events commit in the one transaction the pipeline ends.
     db.flush()

@@ -493,6 +493,8 @@ CASES = [
     # Public: the health probes at the root.
     Case("health.healthz", "GET", "/healthz", None),
     Case("health.readyz", "GET", "/readyz", None),
+    # Public route, private content: 404 unless VAULT_METRICS_TOKEN is set (test_metrics.py).
+    Case("metrics.scrape", "GET", "/metrics", None, status=404),
 ]
 
 

@@ -116,6 +116,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     from vault.web import create_app
+    from vault.web.metrics import gunicorn_child_exit, gunicorn_when_ready, prepare_multiprocess
 
     cfg = config()
     Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
@@ -128,10 +129,15 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("accesslog", "-")
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("logger_class", "vault.web.server.QuietLogger")  # no health probes
+            self.cfg.set("child_exit", gunicorn_child_exit)
+            self.cfg.set("when_ready", gunicorn_when_ready)  # VAULT_METRICS_BIND
 
         def load(self) -> Any:
             return create_app(cfg)
 
+    # Before anything counts (and only once the vault opened: a refused start changes
+    # nothing): the workers share prometheus-client's multiprocess folder.
+    prepare_multiprocess(cfg.home)
     click.echo(f"Archive Vault on http://{host}:{port}/  (Ctrl-C stops)")
     App().run()
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from vault import metrics
 from vault.crypto.errors import DecryptionError
 from vault.crypto.providers import DataKey, KeyProvider, WrappedKey
 
@@ -44,14 +45,17 @@ class WrapOnly:
 
     def wrap(self, dek: DataKey, context: bytes) -> WrappedKey:
         """Wrap a fresh data key under the active KEK, bound to ``context``."""
-        return self.__provider.wrap(dek, context)
+        with metrics.key_provider(self.__provider, "wrap"):
+            return self.__provider.wrap(dek, context)
 
     def rewrap(self, wrapped: WrappedKey, context: bytes) -> WrappedKey:
         """Wrap a stored data key again under the active KEK; the key stays in the provider."""
-        rewrap = getattr(self.__provider, "rewrap", None)
-        if rewrap is not None:
-            return rewrap(wrapped, context)
-        return self.__provider.wrap(self.__provider.unwrap(wrapped, context), context)
+        provider = self.__provider
+        rewrap = getattr(provider, "rewrap", None)
+        with metrics.key_provider(provider, "rewrap"):
+            if rewrap is not None:
+                return rewrap(wrapped, context)
+            return provider.wrap(provider.unwrap(wrapped, context), context)
 
     def rewrap_many(self, items: Sequence[tuple[WrappedKey, bytes]]) -> list[WrappedKey | None]:
         """:meth:`rewrap` of each (wrapped key, context), in one round trip where the
@@ -71,7 +75,8 @@ class WrapOnly:
         """Open a person's own sealed second-factor secret; any other context is refused."""
         if not context.startswith(OWN_SECRET_CONTEXTS):
             raise DecryptionError()
-        return self.__provider.unwrap(wrapped, context)
+        with metrics.key_provider(self.__provider, "unwrap"):
+            return self.__provider.unwrap(wrapped, context)
 
     def secret(self, purpose: str) -> bytes:
         """The provider's stable secret for ``purpose`` ("audit-mac", "blind-index")."""
@@ -133,7 +138,8 @@ class Unsealer:
 
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> DataKey:
         """Unwrap a data key; DecryptionError on any failure."""
-        return self.__provider.unwrap(wrapped, context)
+        with metrics.key_provider(self.__provider, "unwrap"):
+            return self.__provider.unwrap(wrapped, context)
 
 
 def split(provider: KeyProvider) -> tuple[WrapOnly, Unsealer]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import auditing
+from vault import auditing, metrics
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.models import Alert, Person, PersonRole, Role
@@ -36,6 +36,7 @@ def raise_alert(
     )
     db.add(alert)
     db.flush()
+    metrics.alert(kind)
     auditing.record(
         v,
         db,

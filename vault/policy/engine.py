@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 import cedarpy
 
+from vault import metrics
 from vault.policy.actions import ACCOUNT_ACTIONS, GRANT_ACTIONS, LOOKUP_ACTIONS, Action
 
 DAYS_PER_YEAR = 365.25
@@ -244,6 +245,7 @@ class PolicyEngine:
         if result.diagnostics.errors:
             # An evaluation error never grants anything (fail closed).
             return Decision(False, "policy_error", "the policy could not be evaluated", (), facts)
+        metrics.decision(action.value, result.allowed)
         ids = tuple(self._annotations.get(p, {}).get("id", p) for p in result.diagnostics.reasons)
         if result.allowed:
             reason = self._reason_of(result.diagnostics.reasons, "allowed")

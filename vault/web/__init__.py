@@ -12,7 +12,7 @@ from vault.config import Config
 from vault.errors import InvalidInput
 from vault.oversight import departure_watch
 from vault.runtime import Vault
-from vault.web import api, auth, errors, gate, headers, health, i18n, sensitive, ui
+from vault.web import api, auth, errors, gate, headers, health, i18n, metrics, sensitive, ui
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -53,6 +53,8 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         if g.client_request_id:
             structlog.contextvars.bind_contextvars(client_request_id=g.client_request_id)
 
+    # First: its clock starts before the other hooks run.
+    metrics.init_app(app, config.metrics_token)
     sensitive.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)

@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from vault import uow
+from vault import metrics, uow
 from vault.crypto import KeyProviderUnavailable
 from vault.errors import VaultError
 
@@ -118,6 +118,8 @@ def init_app(app: Flask) -> None:
         except SQLAlchemyError as failed:
             # The refusal could not be recorded: the caller learns the storage failed.
             return _storage_error(failed)
+        if exc.status == 403:
+            metrics.denial(exc.code)
         page = _page(exc.status, exc.code, exc.title, exc.message)
         if page is not None:
             return page

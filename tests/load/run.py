@@ -1,0 +1,327 @@
+"""A load run that must hold: several app processes (gunicorn) on PostgreSQL, locust's mix.
+
+    .venv/bin/python -m tests.load.run --duration 600        (make load: the full run)
+    (tests/load/test_load.py runs a 30-second one in make test)
+
+Builds a fresh PostgreSQL database and a world (tests/load/world.py), starts ``SERVERS``
+``archive-vault serve`` instances (``WORKERS`` sync workers each, each with its own
+VAULT_HOME holding a copy of the key file: no shared folder), drives them with locust
+(tests/load/locustfile.py), then stops them and checks: no failure (only the expected
+403/409), every answered consultation has its audit event, ``archive-vault audit
+verify`` passes on the whole chain, no one consulted more distinct records in the window
+than the quota allows; and reports requests, errors, p50/p99 per kind and the RSS of
+every process at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+
+from tests import databases
+from tests.factories import Factory
+from tests.load.world import World, build
+from vault.config import Config
+from vault.crypto import LocalKeyring
+from vault.db import make_engine, make_sessionmaker
+from vault.migrations import upgrade
+from vault.runtime import Vault
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERS = 2
+WORKERS = 2
+USERS = 16
+# LEAD: set True once `archive-vault worker` is merged (issue 12, point 2): the run then
+# starts one worker and the app processes stop sealing (VAULT_BACKGROUND=worker).
+USE_WORKER = False
+
+
+@dataclass
+class Report:
+    duration_s: float
+    kinds: dict
+    expected_refusals: dict
+    errors: dict
+    rss_mb: dict = field(default_factory=dict)  # process -> (start, warmed up, end)
+    consult_ok: int = 0
+    consult_events: int = 0
+    chain: str = ""
+    quota: dict = field(default_factory=dict)  # person -> distinct records consulted
+    quota_hour: int = 0  # the limit they were held to
+
+    @property
+    def failures(self) -> int:
+        return sum(k["failures"] for k in self.kinds.values())
+
+    def table(self) -> str:
+        lines = ["| kind | requests | failures | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+        for name, k in sorted(self.kinds.items()):
+            lines.append(
+                f"| {name} | {k['requests']} | {k['failures']} | {k['p50_ms']:.0f} | "
+                f"{k['p99_ms']:.0f} |"
+            )
+        lines.append("")
+        lines.append("| process | RSS at start MB | warmed up MB | at end MB |")
+        lines.append("|---|---|---|---|")
+        for proc, (start, warm, end) in sorted(self.rss_mb.items()):
+            lines.append(f"| {proc} | {start:.1f} | {warm:.1f} | {end:.1f} |")
+        return "\n".join(lines)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"server exited ({proc.returncode})"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
+
+
+def _rss(procs: dict[str, subprocess.Popen]) -> dict[str, float]:
+    out = {}
+    for name, proc in procs.items():
+        try:
+            master = psutil.Process(proc.pid)
+            out[f"{name} master"] = master.memory_info().rss / 2**20
+            for i, child in enumerate(sorted(master.children(), key=lambda c: c.pid)):
+                out[f"{name} worker {i + 1}"] = child.memory_info().rss / 2**20
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def run(duration: float, folder: Path, users: int = USERS) -> Report:
+    """One load run in ``folder``; the database is dropped at the end."""
+    url = databases.empty("postgresql", folder)
+    servers: dict[str, subprocess.Popen] = {}
+    logs = []
+    try:
+        upgrade(url)
+        base = Config(home=folder / "builder", database_url=url, seal_in_background=False)
+        LocalKeyring.create(base.keyring)
+        v = Vault.open(base)
+        engine = make_engine(url, immediate=False)
+        with make_sessionmaker(engine)() as db:
+            world = build(v, Factory(v, db))
+        engine.dispose()
+        v.close()
+        world_file = folder / "world.json"
+        world.save(world_file)
+        env_common = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "VAULT_DATABASE_URL": url,
+            "VAULT_SECRET_KEY": "load-test-secret",
+            "VAULT_PAGE_QUOTA_HOUR": "100000",
+            "VAULT_PAGE_QUOTA_DAY": "100000",
+        }
+        env_common.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if USE_WORKER:
+            env_common["VAULT_BACKGROUND"] = "worker"
+        hosts = []
+        for n in range(1, SERVERS + 1):
+            home = folder / f"app{n}"
+            home.mkdir(mode=0o700)
+            shutil.copy(base.keyring, home / "keyring.json")
+            (home / "keyring.json").chmod(0o600)
+            port = _free_port()
+            log = (folder / f"app{n}.log").open("wb")
+            logs.append(log)
+            servers[f"app{n}"] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from vault.cli import main; main()",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(WORKERS),
+                ],
+                env={**env_common, "VAULT_HOME": str(home)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            hosts.append(f"http://127.0.0.1:{port}")
+        if USE_WORKER:
+            home = folder / "worker"
+            home.mkdir(mode=0o700)
+            shutil.copy(base.keyring, home / "keyring.json")
+            (home / "keyring.json").chmod(0o600)
+            log = (folder / "worker.log").open("wb")
+            logs.append(log)
+            servers["worker"] = subprocess.Popen(
+                [sys.executable, "-c", "from vault.cli import main; main()", "worker"],
+                env={**env_common, "VAULT_HOME": str(home)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        for (_name, proc), host in zip(servers.items(), hosts, strict=False):
+            _wait(f"{host}/readyz", proc)
+        rss_start = _rss(servers)
+        # Once warmed up (imports, caches, connection pools): from there memory must stay flat.
+        warm: dict[str, float] = {}
+        sampler = threading.Timer(min(30.0, duration / 3), lambda: warm.update(_rss(servers)))
+        sampler.start()
+        summary = folder / "summary.json"
+        locust = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "locust"),
+                "-f",
+                str(ROOT / "tests/load/locustfile.py"),
+                "--headless",
+                "-u",
+                str(users),
+                "-r",
+                str(users),
+                "-t",
+                f"{int(duration)}s",
+                "--host",
+                hosts[0],
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+                "--stop-timeout",
+                "1",
+            ],
+            env={
+                **env_common,
+                "LOAD_WORLD": str(world_file),
+                "LOAD_HOSTS": ",".join(hosts),
+                "LOAD_SUMMARY": str(summary),
+            },
+            capture_output=True,
+            text=True,
+            timeout=duration + 120,
+        )
+        assert summary.exists(), locust.stdout[-3000:] + locust.stderr[-3000:]
+        rss_end = _rss(servers)
+        sampler.cancel()
+    finally:
+        for proc in servers.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in servers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
+    try:
+        got = json.loads(summary.read_text())
+        report = Report(duration_s=duration, **got)
+        report.rss_mb = {
+            k: (rss_start.get(k, 0.0), warm.get(k, 0.0), rss_end.get(k, 0.0))
+            for k in rss_start.keys() | rss_end
+        }
+        _check_database(url, base, world, report)
+    finally:
+        databases.drop(url)
+    return report
+
+
+def _check_database(url: str, base: Config, world: World, report: Report) -> None:
+    """The audit chain (sealed by the servers as they stopped) and the quota, read back."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAULT_HOME": str(base.home)}
+    env["VAULT_DATABASE_URL"] = url
+    # Anything left unsealed by the servers is sealed first, as the operator's verify does.
+    v = Vault.open(base.with_(database_url=url))
+    v.maybe_seal(force=True)
+    v.close()
+    verify = subprocess.run(
+        [sys.executable, "-c", "from vault.cli import main; main()", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = (verify.stdout + verify.stderr).strip().splitlines()
+    report.chain = said[-1] if said else ""
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    report.quota_hour = world.quota_hour
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        report.consult_events = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM audit_events WHERE action = 'record:consult' "
+                "AND outcome = 'ok'"
+            )
+        ).scalar_one()
+        unsealed = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM audit_events e WHERE NOT EXISTS "
+                "(SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
+            )
+        ).scalar_one()
+        assert unsealed == 0, f"{unsealed} audit events are not in the chain"
+        for who in world.greedy + world.readers:
+            report.quota[who["email"]] = conn.execute(
+                sa.text(
+                    "SELECT count(DISTINCT resource_record) FROM audit_events WHERE "
+                    "actor_person_id = :p AND action = 'record:consult' AND outcome = 'ok'"
+                ),
+                {"p": who["id"]},
+            ).scalar_one()
+    engine.dispose()
+    answered = sum(
+        k["requests"] - k["failures"] for n, k in report.kinds.items() if n.startswith("consult")
+    )
+    refused = sum(n for key, n in report.expected_refusals.items() if key.startswith("consult"))
+    report.consult_ok = answered - refused
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
+    parser.add_argument("--users", type=int, default=USERS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vault-load-") as tmp:
+        report = run(args.duration, Path(tmp), users=args.users)
+    print(report.table())
+    print(f"\nexpected refusals: {report.expected_refusals}")
+    print(f"errors: {report.errors or 'none'}")
+    print(f"consultations answered {report.consult_ok}, audited {report.consult_events}")
+    print(
+        f"most distinct records one person consulted: {max(report.quota.values())}"
+        f" (quota {report.quota_hour})"
+    )
+    print(f"audit verify: {report.chain}")
+    if (
+        report.failures
+        or report.errors
+        or report.consult_ok != report.consult_events
+        or max(report.quota.values()) > report.quota_hour
+    ):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
