@@ -167,6 +167,7 @@ class PolicyEngine:
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()  # bounded: a full memo starts again
             self._memo[key] = decision
+        metrics.decision(action.value, decision.allowed)  # remembered or not, a decision
         return decision
 
     def _evaluate(
@@ -245,7 +246,6 @@ class PolicyEngine:
         if result.diagnostics.errors:
             # An evaluation error never grants anything (fail closed).
             return Decision(False, "policy_error", "the policy could not be evaluated", (), facts)
-        metrics.decision(action.value, result.allowed)
         ids = tuple(self._annotations.get(p, {}).get("id", p) for p in result.diagnostics.reasons)
         if result.allowed:
             reason = self._reason_of(result.diagnostics.reasons, "allowed")
