@@ -23,7 +23,10 @@ class Action(enum.StrEnum):
     AUTH_LOCKOUT = "auth:lockout"
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
+    CHECK_READ = "check:read"
+    CHECK_RUN = "check:run"
     CLIENT_CREATE = "client:create"
+    CLIENT_DOSSIER = "client:dossier"
     CLIENT_IMPORT = "client:import"
     CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
@@ -56,6 +59,7 @@ class Action(enum.StrEnum):
     POLICY_EXPLAIN = "policy:explain"
     POLICY_LOAD = "policy:load"
     POLICY_WHY = "policy:why"
+    PORTFOLIO_READ = "portfolio:read"
     PROFILE_READ = "profile:read"
     PROPOSAL_APPROVE = "proposal:approve"
     PROPOSAL_CREATE = "proposal:create"
@@ -65,10 +69,12 @@ class Action(enum.StrEnum):
     PROPOSAL_WITHDRAW = "proposal:withdraw"
     PUBLIC = "public:read"
     RECORD_ATTACH = "record:attach"
+    RECORD_CHECK = "record:check"
     RECORD_CONSULT = "record:consult"
     RECORD_COPY = "record:copy"
     RECORD_DEPOSIT = "record:deposit"
     RECORD_READ = "record:read"
+    REGISTER_READ = "register:read"
     REQUEST_APPROVE = "request:approve"
     REQUEST_CREATE = "request:create"
     REQUEST_DENY = "request:deny"
@@ -127,6 +133,7 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_CHECKIN,
         Action.ITEM_RENEW,
         Action.RECORD_ATTACH,
+        Action.CLIENT_DOSSIER,
     }
 )
 
