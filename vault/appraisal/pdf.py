@@ -90,5 +90,5 @@ def document(title: str, subtitle: str, sections: Sequence[Section], *, wide: bo
         rightMargin=12 * mm,
         topMargin=12 * mm,
         bottomMargin=14 * mm,
-    ).build(story)  # type: ignore[arg-type]
+    ).build(story)
     return out.getvalue()

@@ -255,6 +255,20 @@ RISKS = {
     "check_faults": _l("four-properties check faults"),
     "loan_overdue": _l("a loan is overdue"),
 }
+
+
+def check_scope(scope: str) -> LazyString | str:
+    """What a check run covered, in words."""
+    if scope == "all":
+        return _l("every record")
+    kind, _sep, value = scope.partition(":")
+    if kind == "client":
+        return _l("client file %(code)s", code=value)
+    if kind == "records":
+        return _l("%(n)s records", n=value)
+    return scope
+
+
 USE_KINDS = {"record:consult": _l("Consultation"), "record:copy": _l("Copy")}
 
 # What would change a decision explained on the "why" page (vault.oversight.decisions).
@@ -441,6 +455,7 @@ MESSAGES: dict[str, LazyString] = {
     "record_not_found": _l("There is no such record."),
     "client_not_found": _l("There is no such client."),
     "check_run_not_found": _l("There is no such check run."),
+    "pdf_font_missing": _l("No font that writes Chinese is installed, so no PDF is made."),
     "invalid_scope": _l("Check every record, or one client's file."),
     "invalid_trigger": _l("That is not a reason to run the check."),
     "invalid_period": _l("Give the period as two dates, the first not after the second."),
@@ -725,7 +740,7 @@ ALERT_SUMMARIES = {
         "since notice on %(notice_on)s, against %(weekly_before)s before"
     ),
     "check_failed": _l(
-        "Four-properties check %(run)s (%(scope)s) found %(failures)s faults: authenticity "
+        "Four-properties check %(run)s found %(failures)s faults: authenticity "
         "%(authenticity)s, integrity %(integrity)s, usability %(usability)s, security "
         "%(security)s"
     ),
