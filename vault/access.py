@@ -813,7 +813,7 @@ def lend(
 _DIGEST_LABEL = b"archive-vault content digest v1"
 _PROBE_LABEL = b"archive-vault plaintext probe v1"
 # Distinctive words of a record's text, looked for in the vault's folders (as keyed hashes).
-_TOKEN_SPLIT = re.compile(r"[\s\"'{}\[\](),;:=<>|\\]+")
+_PUNCT = re.compile(r"[\"'{}\[\](),;:=<>|\\]+")
 PROBE_MIN_CHARS = 12
 PROBES_PER_RECORD = 8
 
@@ -841,9 +841,12 @@ def probe_hash(key: bytes, token: str) -> bytes:
 
 def tokens(text: str) -> Iterator[str]:
     """The words of ``text`` long enough to be distinctive (the scan's unit)."""
-    for token in _TOKEN_SPLIT.split(text):
-        if len(token) >= PROBE_MIN_CHARS:
-            yield token
+    for word in text.split():
+        if len(word) < PROBE_MIN_CHARS:
+            continue
+        for part in _PUNCT.split(word):
+            if len(part) >= PROBE_MIN_CHARS:
+                yield part
 
 
 def opens_as(data: bytes, content_type: str) -> str | None:
