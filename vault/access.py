@@ -895,6 +895,7 @@ class AttachmentHealth:
     blob_sha256: str | None  # of the stored ciphertext, as read now
     decrypts: bool
     opens: str | None  # as :func:`opens_as`
+    probes: frozenset[bytes] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -958,21 +959,14 @@ def system_check(
             )
         except (CryptoError, ValueError, KeyError):
             dek, data = None, None
-        found: set[bytes] = set()
+        found: frozenset[bytes] = frozenset()
         opened: str | None = None
         now_digest: str | None = None
         if data is not None:
             now_digest = hmac.new(dkey, data, hashlib.sha256).hexdigest()
             opened = opens_as(data, record.content_type)
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                text = ""
-            for token in tokens(text):
-                found.add(probe_hash(pkey, token))
-                if len(found) >= PROBES_PER_RECORD:
-                    break
-            del data, text
+            found = _probes(pkey, data)
+            del data
         else:
             unreadable += 1
         out.append(
@@ -983,9 +977,9 @@ def system_check(
                 decrypts=now_digest is not None,
                 digest=now_digest,
                 opens=opened,
-                probes=frozenset(found),
+                probes=found,
                 attachments=tuple(
-                    _attachment_health(v, dek, record, a) for a in atts.get(record.id, ())
+                    _attachment_health(v, dek, record, a, pkey) for a in atts.get(record.id, ())
                 ),
             )
         )
@@ -1006,8 +1000,21 @@ def system_check(
     return out
 
 
+def _probes(key: bytes, data: bytes) -> frozenset[bytes]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return frozenset()
+    found: set[bytes] = set()
+    for token in tokens(text):
+        found.add(probe_hash(key, token))
+        if len(found) >= PROBES_PER_RECORD:
+            break
+    return frozenset(found)
+
+
 def _attachment_health(
-    v: Vault, dek: DataKey | None, record: Record, att: Attachment
+    v: Vault, dek: DataKey | None, record: Record, att: Attachment, pkey: bytes
 ) -> AttachmentHealth:
     import io
 
@@ -1027,5 +1034,6 @@ def _attachment_health(
     except (CryptoError, ValueError):
         return AttachmentHealth(att.id, True, sha, False, None)
     opened = opens_as(plain, att.content_type)
+    found = _probes(pkey, plain) if att.content_type.startswith("text/") else frozenset()
     del plain
-    return AttachmentHealth(att.id, True, sha, True, opened)
+    return AttachmentHealth(att.id, True, sha, True, opened, found)

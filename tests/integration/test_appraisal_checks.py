@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from click.testing import CliRunner
 from PIL import Image
 from reportlab.pdfgen import canvas
 from sqlalchemy import select, text
@@ -20,11 +19,11 @@ from vault import uow
 from vault.appraisal import checks
 from vault.archive import records
 from vault.caller import Caller
+from vault.cli import main
 from vault.crypto.providers import WrappedKey
 from vault.models import Alert, Attachment, CheckRun, Record
 
 CANARY = "CHECKCANARY-四性-content-7Q2W9X"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pdf() -> bytes:
@@ -202,30 +201,24 @@ def test_each_property_finds_its_own_fault_and_passes_a_clean_vault(make, vault,
 
 
 def test_check_run_on_the_command_line(make, vault, db, config):
-    """``archive-vault check run`` exits 1 with the faults listed, 0 on a sound file."""
+    """``archive-vault check run`` exits 1 with the faults listed, 0 on a sound file, and
+    a CLI message (no traceback) for a client that does not exist."""
     client = make.client("general")
     make.record(client, content=b"sound words")
     db.commit()
     vault.maybe_seal(force=True)
-    env = {
-        "PYTHONPATH": str(ROOT),
-        "VAULT_HOME": str(config.home),
-        "VAULT_DATABASE_URL": config.database_url,
-        "PATH": "/usr/bin:/bin",
-    }
-    cmd = [sys.executable, "-c", "from vault.cli import main; main()", "check", "run"]
-    ok = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
-    assert "1 records" in ok.stdout and "0 faults" in ok.stdout
+    env = {"VAULT_HOME": str(config.home), "VAULT_DATABASE_URL": config.database_url}
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", "run"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "1 records" in ok.output and "0 faults" in ok.output
     rec = db.scalars(select(Record)).first()
     db.execute(text("UPDATE records SET content_digest = NULL WHERE id = :i"), {"i": rec.id})
     db.commit()
-    bad = subprocess.run(
-        [*cmd, "--client", client.code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert bad.returncode == 1 and "no_intake_digest" in bad.stdout
-    bad_input = subprocess.run(
-        [*cmd, "--client", "NOSUCH"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert bad_input.returncode == 4 and "client_not_found" in bad_input.stderr
-    assert "Traceback" not in bad_input.stderr
+    bad = runner.invoke(main, ["check", "run", "--client", client.code, "--no-scan"], env=env)
+    assert bad.exit_code == 1 and "no_intake_digest" in bad.output
+    report = runner.invoke(main, ["check", "report", "2", "--format", "csv"], env=env)
+    assert report.exit_code == 0 and "no_intake_digest" in report.output
+    missing = runner.invoke(main, ["check", "run", "--client", "NOSUCH"], env=env)
+    assert missing.exit_code == 4 and "client_not_found" in missing.output
+    assert missing.exception is None or isinstance(missing.exception, SystemExit)

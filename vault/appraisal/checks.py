@@ -444,6 +444,7 @@ def _check_batch(
             fault(U, h.opens)
         probes.update(h.probes)
         for a in h.attachments:
+            probes.update(a.probes)
             where = f"{row.file_number} #{a.attachment_id}"
             stored = blob_hashes.get(a.attachment_id)
             if not a.present:
@@ -529,6 +530,18 @@ def _file_tokens(data: bytes) -> Iterator[str]:
             yield from access.tokens(data.decode(enc, "replace"))
 
 
+WHOLE_FILE = 16 * 2**20  # larger files are read line by line (UTF-8 only)
+
+
+def _path_tokens(path: Path) -> Iterator[str]:
+    if path.stat().st_size <= WHOLE_FILE:
+        yield from _file_tokens(path.read_bytes())
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            yield from _file_tokens(line)
+
+
 def scan_plaintext(v: Vault, probes: set[bytes]) -> tuple[list[Finding], int]:
     """Look for any record's distinctive words in clear under the blobs and logs folders.
 
@@ -545,19 +558,12 @@ def scan_plaintext(v: Vault, probes: set[bytes]) -> tuple[list[Finding], int]:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             scanned += 1
             try:
-                data = path.read_bytes()
+                words = _path_tokens(path)
+                if any(access.probe_hash(key, token) in probes for token in words):
+                    where = f"{root.name}/{path.relative_to(root)}"
+                    out.append(Finding(Property.SECURITY, "plaintext_found", where=where))
             except OSError:
                 continue
-            for token in _file_tokens(data):
-                if access.probe_hash(key, token) in probes:
-                    out.append(
-                        Finding(
-                            Property.SECURITY,
-                            "plaintext_found",
-                            where=f"{root.name}/{path.relative_to(root)}",
-                        )
-                    )
-                    break
     return out, scanned
 
 
