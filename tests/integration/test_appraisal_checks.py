@@ -21,7 +21,7 @@ from vault.archive import records
 from vault.caller import Caller
 from vault.cli import main
 from vault.crypto.providers import WrappedKey
-from vault.models import Alert, Attachment, CheckRun, Record
+from vault.models import Alert, Attachment, CheckFinding, CheckRun, Record
 
 CANARY = "CHECKCANARY-四性-content-7Q2W9X"
 
@@ -198,6 +198,15 @@ def test_each_property_finds_its_own_fault_and_passes_a_clean_vault(make, vault,
     assert ("security", "undecryptable", keyed.id) in _codes(bad)
     db.commit()
     assert db.scalar(select(CheckRun).where(CheckRun.trigger == "transfer")) is not None
+
+    # Put right, a fault leaves the card at the next run; one still there stays.
+    (Path(vault.config.logs) / "stray.log").unlink()
+    again = _run(vault, db)
+    assert "plaintext_found" not in {f.code for f in again.findings}
+    still = db.scalars(select(CheckFinding).where(CheckFinding.resolved_by_run_id.is_(None)))
+    assert {
+        (f.code, f.run_id) for f in still if f.code in ("plaintext_found", "undecryptable")
+    } == {("undecryptable", again.run.id)}
 
 
 def test_check_run_on_the_command_line(make, vault, db, config):

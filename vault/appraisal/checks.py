@@ -264,14 +264,17 @@ def _run(
         if progress is not None:
             progress(len(chunk))
     findings += _numbering(db, clients)
+    numbering = (CheckFinding.record_id.is_(None), CheckFinding.client_id.is_not(None))
     if clients is None:
-        _resolve(db, run.id, CheckFinding.record_id.is_(None))
+        _resolve(db, run.id, *numbering)
     else:
-        _resolve(db, run.id, CheckFinding.record_id.is_(None), CheckFinding.client_id.in_(clients))
+        _resolve(db, run.id, *numbering, CheckFinding.client_id.in_(clients))
     scanned = 0
     if scan_files and probes:
         found_files, scanned = scan_plaintext(v, probes)
         findings += found_files
+        if clients is None:  # every record's words were looked for: earlier finds are redone
+            _resolve(db, run.id, CheckFinding.record_id.is_(None), CheckFinding.client_id.is_(None))
     probes.clear()
     for f in findings:
         db.add(
