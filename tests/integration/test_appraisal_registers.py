@@ -13,6 +13,7 @@ import io
 import json
 from datetime import date, timedelta
 
+from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from vault import access, uow
 from vault.appraisal.dossier import timeline
 from vault.archive import file_reviews, records
 from vault.caller import Caller
+from vault.cli import main
 from vault.custody import loans, watermarks
 
 CANARY = "REGCANARY-利用-content-8M3N"
@@ -36,7 +38,9 @@ def _events(db, action: str) -> list[dict]:
     return [json.loads(r[0]) for r in rows]
 
 
-def test_registers_dossier_and_portfolio_show_metadata_only_and_are_audited(make, vault, db, web):
+def test_registers_dossier_and_portfolio_show_metadata_only_and_are_audited(
+    make, vault, db, web, config
+):
     custodian, auditor, employee = make.custodian(), make.person(roles=("auditor",)), make.person()
     core = make.client("core", name="Core Trading 核心")
     today = date.today()
@@ -178,6 +182,19 @@ def test_registers_dossier_and_portfolio_show_metadata_only_and_are_audited(make
     assert "Core Trading" in html and "<svg" in html and "credit report lapsed" in html
     assert CANARY not in html
     assert _events(db, "portfolio:read")
+
+    # The same on the command line, as a person whose rights the policy decides.
+    env = {"VAULT_HOME": str(config.home), "VAULT_DATABASE_URL": config.database_url}
+    run = CliRunner().invoke
+    loans_csv = run(main, ["register", "loans", "--as", auditor.email], env=env)
+    assert loans_csv.exit_code == 0 and "annual audit of the folder" in loans_csv.output
+    refused = run(main, ["register", "uses", "--as", employee.email], env=env)
+    assert refused.exit_code == 3 and "role_required" in refused.output
+    compiled = run(main, ["dossier", core.code, "--as", custodian.email], env=env)
+    assert compiled.exit_code == 0 and credit.file_number in compiled.output
+    assert CANARY not in compiled.output and "credit_lapsed" in compiled.output
+    ends = run(main, ["portfolio", "--as", auditor.email], env=env)
+    assert ends.exit_code == 0 and core.code in ends.output
 
 
 def test_the_credit_timeline_marks_each_lapse():

@@ -12,6 +12,7 @@ import os
 import click
 
 from vault.cli import (
+    appraisal,
     audit,
     check,
     files,
@@ -65,5 +66,8 @@ for command in (
     proposals.proposals_,
     people.depart_change,
     check.check,
+    appraisal.register,
+    appraisal.dossier,
+    appraisal.portfolio,
 ):
     main.add_command(command)
