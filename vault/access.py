@@ -839,13 +839,23 @@ def probe_hash(key: bytes, token: str) -> bytes:
     return hashlib.blake2b(token.encode("utf-8"), key=key, digest_size=16).digest()
 
 
+PROBE_PLAIN_CHARS = 16
+
+
+def _distinctive(word: str) -> bool:
+    # An ordinary long English word ("relationship") is in any log; one with a digit or a
+    # non-ASCII letter, or of 16 letters and more, names its record.
+    return len(word) >= PROBE_PLAIN_CHARS or not word.isascii() or any(c.isdigit() for c in word)
+
+
 def tokens(text: str) -> Iterator[str]:
-    """The words of ``text`` long enough to be distinctive (the scan's unit)."""
+    """The words of ``text`` distinctive enough to name a record (the scan's unit): 12
+    characters or more with a digit or a non-ASCII letter, or 16 or more."""
     for word in text.split():
         if len(word) < PROBE_MIN_CHARS:
             continue
         for part in _PUNCT.split(word):
-            if len(part) >= PROBE_MIN_CHARS:
+            if len(part) >= PROBE_MIN_CHARS and _distinctive(part):
                 yield part
 
 

@@ -15,7 +15,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import select, text
 
 from audit.schema import audit_events
-from vault import uow
+from vault import access, uow
 from vault.appraisal import checks
 from vault.archive import records
 from vault.caller import Caller
@@ -231,3 +231,15 @@ def test_check_run_on_the_command_line(make, vault, db, config):
     missing = runner.invoke(main, ["check", "run", "--client", "NOSUCH"], env=env)
     assert missing.exit_code == 4 and "client_not_found" in missing.output
     assert missing.exception is None or isinstance(missing.exception, SystemExit)
+
+
+def test_the_scan_looks_for_distinctive_words_only():
+    """Ordinary long words are in every log; a word with a digit or a Chinese phrase names
+    its record (and is only ever compared as a keyed hash)."""
+    words = list(
+        access.tokens(
+            'an ordinary relationship, {"k": "CANARY-7Q2W9X-abc"} 客户机密内容资料记录表格档案'
+        )
+    )
+    assert words == ["CANARY-7Q2W9X-abc", "客户机密内容资料记录表格档案"]
+    assert list(access.tokens("internationalization")) == ["internationalization"]
