@@ -17,6 +17,7 @@ run; ``--large`` uses a 1 GiB file for the attachment memory check.
            table: consultation vs the lean reference route (>= 80 %, p99 <= 30 ms), ``/me``
            vs bare JSON (>= 50 %), consultation vs OpenBao's audited 4 KiB read (stretch
            >= 0.35x; needs ``wrk`` and the ``bench`` extra's ``bao``)
+- check:   the four-properties check over 100,000 records (records/s, total time)
 - providers: wrap/unwrap per key provider (PKCS#11 on SoftHSM2, OpenBao Transit) and
            ``keys migrate`` records/s, as ratios of the local key file's (needs
            ``softhsm2`` and ``bao``)
@@ -43,6 +44,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "pipeline": ([], ["--quick"]),
     "providers": ([], ["--keys", "300", "--records", "2000"]),
     "backup": ([], ["--records", "2000", "--blobs", "20"]),
+    "check": ([], ["--records", "5000", "--attachments", "50"]),
 }
 SCRIPTS = {
     "audit": "audit_bench.py",
@@ -54,6 +56,7 @@ SCRIPTS = {
     "pipeline": "pipeline_bench.py",
     "providers": "provider_bench.py",
     "backup": "backup_bench.py",
+    "check": "check_bench.py",
 }
 
 

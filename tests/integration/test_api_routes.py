@@ -217,6 +217,12 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/reviews/due"): ("custodian", "employee", None),
     ("GET", "/reviews/stale-reports"): ("custodian", "employee", None),
     ("GET", "/stats"): ("auditor", "employee", None),
+    ("GET", "/checks"): ("auditor", "employee", None),
+    ("GET", "/checks/<int:run_id>"): ("auditor", "employee", None),
+    ("GET", "/registers/loans"): ("auditor", "employee", None),
+    ("GET", "/registers/uses"): ("custodian", "employee", None),
+    ("GET", "/portfolio"): ("auditor", "employee", None),
+    ("GET", "/clients/<int:client_id>/dossier"): ("custodian", "employee", None),
     ("GET", "/stats/charts/<name>.svg"): ("auditor", "employee", None),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
@@ -228,7 +234,7 @@ QUERY = {
     "/records/<int:record_id>/content": "?purpose=annual+review",
     "/records/<int:record_id>/attachments/<int:attachment_id>/content": "?purpose=annual+review",
 }
-PATH_VALUES = {"name": "holdings_by_tier"}
+PATH_VALUES = {"name": "holdings_by_tier", "run_id": 999}
 
 
 def test_the_table_covers_every_api_route(app):

@@ -227,6 +227,19 @@ ALERTS: dict[str, tuple[str, dict[str, str | int | float | None]]] = {
             "notice_on": "2026-11-01",
         },
     ),
+    "check_failed": (
+        "four-properties check 3 (all) found 2 faults: authenticity 1, integrity 0, "
+        "usability 1, security 0",
+        {
+            "run": 3,
+            "scope": "all",
+            "failures": 2,
+            "authenticity": 1,
+            "integrity": 0,
+            "usability": 1,
+            "security": 0,
+        },
+    ),
 }
 # A piece of each kind's summary in Chinese (vault/web/translations).
 ALERTS_ZH = {
@@ -237,6 +250,7 @@ ALERTS_ZH = {
     "loan_returned_short": "Folder A（F-7）归还时为 9 页（借出时 10 页），状况：",  # noqa: RUF001
     "loan_damaged": "Folder B（F-8）归还时为 10 页（借出时 10 页），状况：",  # noqa: RUF001
     "departure_use_rise": "自 2026-11-01 通知离职以来每周使用档案 12 次，此前每周 3 次",  # noqa: RUF001
+    "check_failed": "四性检测批次 3 发现 2 处问题：真实性 1，完整性 0，可用性 1，安全性 0",  # noqa: RUF001
 }
 
 

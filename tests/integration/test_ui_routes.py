@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from tests.webclient import PASSWORD, Browser, error_code, events
 from vault import uow
+from vault.appraisal import checks
 from vault.archive import records
 from vault.caller import Caller
 from vault.custody import loans
@@ -473,6 +474,20 @@ CASES = [
         denied_code="not_custodian",
     ),
     # Public: the sign-in pages, the stylesheet and the language switch.
+    # Appraisal: check reports, registers, portfolio (auditors, custodians), dossier.
+    Case("ui.checks_page", "GET", "/checks", "auditor", "employee"),
+    Case("ui.check_page", "GET", "/checks/{check}", "auditor", "employee"),
+    Case("ui.loan_register", "GET", "/registers/loans", "auditor", "employee"),
+    Case("ui.use_register", "GET", "/registers/uses", "custodian", "employee"),
+    Case("ui.portfolio_page", "GET", "/portfolio", "auditor", "employee"),
+    Case(
+        "ui.dossier_page",
+        "GET",
+        "/clients/{client}/dossier",
+        "custodian",
+        "employee",
+        denied_code="not_custodian",
+    ),
     Case("auth.login_page", "GET", "/auth/login", None),
     Case("auth.signed_out", "GET", "/auth/signed-out", None),
     Case(
@@ -555,7 +570,9 @@ def cast(web, make, vault, db) -> dict[str, Any]:
         content_type="text/plain",
         stream=io.BytesIO(b"the visit went well"),
     )
+    check = uow.run(db, checks.run_check, vault, db, Caller.operator(), "all", scan_files=False)
     ids = {
+        "check": check.run.id,
         "record": record.id,
         "attachment": attachment.id,
         "client": record.client_id,

@@ -12,8 +12,10 @@ import os
 import click
 
 from vault.cli import (
+    appraisal,
     audit,
     backup,
+    check,
     files,
     grants,
     intake,
@@ -66,5 +68,9 @@ for command in (
     people.depart_change,
     backup.backup,
     backup.restore,
+    check.check,
+    appraisal.register,
+    appraisal.dossier,
+    appraisal.portfolio,
 ):
     main.add_command(command)

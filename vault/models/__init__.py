@@ -1,6 +1,7 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
 from vault.models.accounts import LocalCredential, LoginFailure
+from vault.models.checks import CheckFinding, CheckRun, Property
 from vault.models.clients import Client, ClientKind, Relationship, Tier
 from vault.models.custody import ClientReview, Condition, ImportedRow, ItemLocation, Loan
 from vault.models.grants import (
@@ -27,6 +28,8 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Attachment",
+    "CheckFinding",
+    "CheckRun",
     "Client",
     "ClientKind",
     "ClientReview",
@@ -45,6 +48,7 @@ __all__ = [
     "Notification",
     "Person",
     "PersonRole",
+    "Property",
     "Proposal",
     "ProposalStatus",
     "Record",

@@ -53,6 +53,9 @@ class Record(Base):
     content_version: Mapped[int] = mapped_column(Integer, default=1)
     content_ct: Mapped[bytes] = mapped_column(LargeBinary)
     wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    # The content's keyed digest at intake (HMAC-SHA256, ``access.digest``), also bound
+    # into the intake event: the authenticity check compares it with the content now.
+    content_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     deposited_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -83,4 +86,6 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     blob_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the stored (encrypted) blob, taken when it was written.
+    blob_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -24,7 +24,10 @@ class Action(enum.StrEnum):
     AUTH_LOCKOUT = "auth:lockout"
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
+    CHECK_READ = "check:read"
+    CHECK_RUN = "check:run"
     CLIENT_CREATE = "client:create"
+    CLIENT_DOSSIER = "client:dossier"
     CLIENT_IMPORT = "client:import"
     CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
@@ -57,6 +60,7 @@ class Action(enum.StrEnum):
     POLICY_EXPLAIN = "policy:explain"
     POLICY_LOAD = "policy:load"
     POLICY_WHY = "policy:why"
+    PORTFOLIO_READ = "portfolio:read"
     PROFILE_READ = "profile:read"
     PROPOSAL_APPROVE = "proposal:approve"
     PROPOSAL_CREATE = "proposal:create"
@@ -66,10 +70,12 @@ class Action(enum.StrEnum):
     PROPOSAL_WITHDRAW = "proposal:withdraw"
     PUBLIC = "public:read"
     RECORD_ATTACH = "record:attach"
+    RECORD_CHECK = "record:check"
     RECORD_CONSULT = "record:consult"
     RECORD_COPY = "record:copy"
     RECORD_DEPOSIT = "record:deposit"
     RECORD_READ = "record:read"
+    REGISTER_READ = "register:read"
     REQUEST_APPROVE = "request:approve"
     REQUEST_CREATE = "request:create"
     REQUEST_DENY = "request:deny"
@@ -130,6 +136,7 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_CHECKIN,
         Action.ITEM_RENEW,
         Action.RECORD_ATTACH,
+        Action.CLIENT_DOSSIER,
     }
 )
 

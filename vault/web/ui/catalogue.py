@@ -14,6 +14,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from vault import access
+from vault.appraisal import checks
 from vault.archive import lookups, records
 from vault.custody import loans
 from vault.errors import InvalidInput, VaultError
@@ -169,6 +170,7 @@ def record_page(
         attachments=records.attachments_of(session, record_id),
         items=[(item, loans.open_loan(session, item.id)) for item in items],
         item_kinds=loans.ITEM_KINDS,
+        findings=checks.open_findings(session, record_id),
         error=error,
     ), status
 

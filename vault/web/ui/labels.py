@@ -107,7 +107,10 @@ ACTIONS = {
     "auth:lockout": _l("Sign-in locked"),
     "auth:login": _l("Sign in"),
     "auth:logout": _l("Sign out"),
+    "check:read": _l("Read the four-properties check reports"),
+    "check:run": _l("Run the four-properties check"),
     "client:create": _l("Create a client"),
+    "client:dossier": _l("Compile a client dossier"),
     "client:import": _l("Import a spreadsheet"),
     "client:lookup": _l("Look up a client by tax id or bank account"),
     "client:read": _l("Read a client"),
@@ -140,6 +143,7 @@ ACTIONS = {
     "policy:explain": _l("Explain a decision"),
     "policy:load": _l("Load a site policy"),
     "policy:why": _l("Ask why a decision is what it is"),
+    "portfolio:read": _l("Read the portfolio of client files"),
     "profile:read": _l("Read one's own page"),
     "proposal:approve": _l("Approve a proposal"),
     "proposal:create": _l("Make a proposal"),
@@ -149,10 +153,12 @@ ACTIONS = {
     "proposal:withdraw": _l("Withdraw a proposal"),
     "public:read": _l("Public page"),
     "record:attach": _l("Attach a file to a record"),
+    "record:check": _l("System check of records"),
     "record:consult": _l("Consult a record"),
     "record:copy": _l("Copy a record"),
     "record:deposit": _l("Deposit a record"),
     "record:read": _l("Read the catalogue"),
+    "register:read": _l("Read the loan and use registers"),
     "request:approve": _l("Approve an access request"),
     "request:create": _l("Ask for access"),
     "request:deny": _l("Turn down an access request"),
@@ -205,7 +211,69 @@ ALERT_KINDS = {
     "loan_returned_short": _l("Item returned with pages missing"),
     "loan_damaged": _l("Item returned damaged"),
     "departure_use_rise": _l("Use rose after notice of leaving"),
+    "check_failed": _l("Four-properties check found faults"),
 }
+
+# The four properties of an electronic record (四性) and what the check finds.
+CHECK_PROPERTIES = {
+    "authenticity": _l("Authenticity"),
+    "integrity": _l("Integrity"),
+    "usability": _l("Usability"),
+    "security": _l("Security"),
+}
+CHECK_CODES = {
+    "intake_event_missing": _l("no intake event in the audit log"),
+    "intake_event_tampered": _l("the intake event does not verify"),
+    "no_intake_digest": _l("no digest was recorded at intake"),
+    "intake_digest_mismatch": _l("the card's digest differs from the intake event's"),
+    "content_changed": _l("the content is not what was filed"),
+    "metadata_missing": _l("required catalogue data missing"),
+    "file_number_mismatch": _l("the file number does not match the card"),
+    "number_gap": _l("a gap in the file numbers"),
+    "number_duplicate": _l("a file number used twice"),
+    "attachment_missing": _l("an attached file is missing"),
+    "no_blob_hash": _l("no hash was recorded for the attached file"),
+    "attachment_changed": _l("an attached file was changed"),
+    "pdf_unreadable": _l("the PDF does not open"),
+    "image_unreadable": _l("the image does not decode"),
+    "text_not_utf8": _l("the text is not valid UTF-8"),
+    "undecryptable": _l("does not decrypt"),
+    "key_not_live": _l("its key is not held by the key provider"),
+    "attachment_undecryptable": _l("an attached file does not decrypt"),
+    "plaintext_found": _l("record text found in clear in the vault's folders"),
+}
+CHECK_TRIGGERS = {
+    "intake": _l("at intake"),
+    "schedule": _l("on schedule"),
+    "manual": _l("run by hand"),
+    "transfer": _l("before a transfer"),
+    "disposal": _l("before a disposal"),
+}
+# The portfolio's risk signs (抓两头: the core clients and the risky ones).
+RISKS = {
+    "credit_lapsed": _l("credit report lapsed"),
+    "no_credit_report": _l("no credit report"),
+    "review_overdue": _l("review overdue"),
+    "many_returns": _l("many returns"),
+    "ended_with_open_records": _l("relationship ended, records still open"),
+    "check_faults": _l("four-properties check faults"),
+    "loan_overdue": _l("a loan is overdue"),
+}
+
+
+def check_scope(scope: str) -> LazyString | str:
+    """What a check run covered, in words."""
+    if scope == "all":
+        return _l("every record")
+    kind, _sep, value = scope.partition(":")
+    if kind == "client":
+        return _l("client file %(code)s", code=value)
+    if kind == "records":
+        return _l("%(n)s records", n=value)
+    return scope
+
+
+USE_KINDS = {"record:consult": _l("Consultation"), "record:copy": _l("Copy")}
 
 # What would change a decision explained on the "why" page (vault.oversight.decisions).
 CHANGES = {
@@ -263,6 +331,7 @@ RESOURCES = {
     "loan": _l("Loan"),
     "copy": _l("Copy"),
     "backup": _l("Backup"),
+    "check_run": _l("Check run"),
 }
 
 SECTION_NAMES = {key: SECTIONS[n] for n, key in SECTION_KEYS.items()}
@@ -291,6 +360,11 @@ VOCABULARIES: dict[str, Mapping[str, LazyString]] = {
     "ground": GROUNDS,
     "resource": RESOURCES,
     "change": CHANGES,
+    "check_property": CHECK_PROPERTIES,
+    "check_code": CHECK_CODES,
+    "check_trigger": CHECK_TRIGGERS,
+    "risk": RISKS,
+    "use_kind": USE_KINDS,
 }
 
 
@@ -385,6 +459,11 @@ MESSAGES: dict[str, LazyString] = {
     "purpose_required": _l("State the purpose of your consultation (3 to 500 characters)."),
     "record_not_found": _l("There is no such record."),
     "client_not_found": _l("There is no such client."),
+    "check_run_not_found": _l("There is no such check run."),
+    "pdf_font_missing": _l("No font that writes Chinese is installed, so no PDF is made."),
+    "invalid_scope": _l("Check every record, or one client's file."),
+    "invalid_trigger": _l("That is not a reason to run the check."),
+    "invalid_period": _l("Give the period as two dates, the first not after the second."),
     "person_not_found": _l("There is no such person."),
     "token_not_found": _l("There is no such token."),
     "attachment_not_found": _l("There is no such attachment."),
@@ -671,6 +750,11 @@ ALERT_SUMMARIES = {
     "departure_use_rise": _l(
         "%(email)s (leaving %(leaving_on)s) used records %(weekly_after)s times a week "
         "since notice on %(notice_on)s, against %(weekly_before)s before"
+    ),
+    "check_failed": _l(
+        "Four-properties check %(run)s found %(failures)s faults: authenticity "
+        "%(authenticity)s, integrity %(integrity)s, usability %(usability)s, security "
+        "%(security)s"
     ),
 }
 ALERT_PAGE_LISTS = {"catalogue": _l("record catalogue"), "clients": _l("client list")}

@@ -1,0 +1,1 @@
+"""Appraisal (鉴定): the four-properties check, the registers, the dossier and the portfolio."""
