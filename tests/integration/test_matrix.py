@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory

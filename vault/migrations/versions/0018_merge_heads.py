@@ -1,7 +1,8 @@
 """merge the heads of the "trustworthy and operable" work
 
 Revision ID: 0018_merge_heads
-Revises: 0017a_audit_evidence, 0017b_vault_settings, 0017d_checks
+Revises: 0017a_audit_evidence, 0017b_vault_settings,
+         0017d_checks
 
 The revisions made in parallel off ``0016`` (audit evidence, the vault's settings, the four-properties check) join
 here, so the history has one head again.
