@@ -66,11 +66,20 @@ class Vault:
         view, unsealer = capability.split(keys)
         engine = make_engine(config.database_url)
         suite = suites.suite(config.algorithms or _stored_algorithms(engine))
+        # The audit MACs, chain and tree follow the vault's suite (HMAC-SM3 and SM3 under
+        # ``--algorithms sm``) unless VAULT_AUDIT_ALGORITHM says otherwise.
+        audit_algorithm = config.audit_algorithm or suite.mac_hash
+        if audit_algorithm == "sm3" and config.key_provider in ("pkcs11", "transit"):
+            engine.dispose()
+            raise InvalidInput(
+                f"the audit log's HMAC-SM3 needs its key in the key file: the "
+                f"{config.key_provider} provider computes HMAC-SHA-256 only; set "
+                "VAULT_AUDIT_ALGORITHM=sha256 to keep the audit log on SHA-256",
+                code="audit_algorithm_unsupported",
+            )
         audit = AuditLog(
             keys=audit_keys_of(keys),
-            # The audit MACs, chain and tree follow the vault's suite (HMAC-SM3 and SM3
-            # under ``--algorithms sm``) unless VAULT_AUDIT_ALGORITHM says otherwise.
-            algorithm=config.audit_algorithm or suite.mac_hash,
+            algorithm=audit_algorithm,
             witness=witness_of(config),
             logger=audit_logger(config.logs),
         )

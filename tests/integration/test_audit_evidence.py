@@ -30,6 +30,7 @@ from vault.caller import Caller
 from vault.cli import main
 from vault.config import Config
 from vault.crypto import LocalKeyring
+from vault.errors import InvalidInput
 from vault.policy import Action
 from vault.runtime import Vault
 
@@ -244,3 +245,17 @@ def test_audit_keys_inside_the_hsm(config: Config, hsm_token: Token, tmp_path: P
 
 def test_audit_keys_in_transit(config: Config, bao: Bao, tmp_path: Path) -> None:
     _provider_world(bao.settings(config), bao, tmp_path)
+
+
+def test_the_sm3_audit_log_is_refused_at_start_by_a_provider_without_hmac_sm3(
+    config: Config, hsm_token: Token, bao: Bao
+) -> None:
+    """A PKCS#11 token and Transit compute HMAC-SHA-256 only: a vault whose audit log would
+    be HMAC-SM3 under them does not open (a clear refusal, not a failure at every act)."""
+    env = {"VAULT_HOME": str(config.home), "VAULT_DATABASE_URL": config.database_url}
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
+    for provider in (hsm_token, bao):
+        with pytest.raises(InvalidInput) as refused:
+            Vault.open(provider.settings(config).with_(audit_algorithm="sm3"))
+        assert refused.value.code == "audit_algorithm_unsupported"
+        assert "VAULT_AUDIT_ALGORITHM=sha256" in str(refused.value)
