@@ -570,6 +570,9 @@ MESSAGES: dict[str, LazyString] = {
     "key_not_found": _l("There is no such key in the keyring."),
     "invalid_policy": _l("The site policy does not validate against the schema."),
     "algorithms_set": _l("This vault's algorithms were chosen when it was set up."),
+    "audit_algorithm_unsupported": _l(
+        "This key provider cannot compute the audit log's HMAC-SM3: keep its key in the key file."
+    ),
     "backup_exists": _l("Back up into a new, empty folder."),
     "backup_tampered": _l("The backup was changed or is not this vault's: it is refused."),
     "backup_backend": _l("The backup is of another kind of database than this vault's."),
