@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditLog
-from vault.blobs import BlobStore
+from vault.blobs import BlobStore, open_store
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
 from vault.crypto.capability import Unsealer, WrapOnly
@@ -77,7 +77,7 @@ class Vault:
             _unsealer=unsealer,
             audit=audit,
             policy=policy,
-            blobs=BlobStore(config.blobs),
+            blobs=open_store(config, engine),
         )
         for maker in (sessions, read_sessions):
             _emit_audit_copy_after_commit(maker, audit, opened._wake)
@@ -172,14 +172,17 @@ class Vault:
             if interval:
                 self._stop.wait(timeout=max(0.0, interval - (time.monotonic() - self._last_seal)))
             self._wake.clear()
-            self.maybe_seal(force=True)
+            if self.config.background == "app":  # else `archive-vault worker` seals
+                self.maybe_seal(force=True)
             if time.monotonic() - self._last_policy_check >= self.config.policy_refresh_s:
                 try:
                     self.reload_policy()
                 except Exception:  # noqa: BLE001 - retried next time; the policy in use stays
                     structlog.get_logger("vault").exception("site policy check failed")
-            if self._chores and (
-                time.monotonic() - self._last_chores >= self.config.watch_interval_s
+            if (
+                self._chores
+                and self.config.background == "app"
+                and (time.monotonic() - self._last_chores >= self.config.watch_interval_s)
             ):
                 self.run_chores()
 
@@ -190,7 +193,8 @@ class Vault:
             self._wake.set()
             self._sealer.join(timeout=5)
             self._sealer = None
-            self.maybe_seal(force=True)
+            if self.config.background == "app":
+                self.maybe_seal(force=True)
         self.engine.dispose()
 
 

@@ -13,6 +13,7 @@ import click
 
 from vault.cli import (
     audit,
+    blobs,
     files,
     grants,
     intake,
@@ -63,5 +64,6 @@ for command in (
     loans.loans,
     proposals.proposals_,
     people.depart_change,
+    blobs.blobs,
 ):
     main.add_command(command)

@@ -1,6 +1,7 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
 from vault.models.accounts import LocalCredential, LoginFailure
+from vault.models.background import BlobSegment, OutboxMessage
 from vault.models.clients import Client, ClientKind, Relationship, Tier
 from vault.models.custody import ClientReview, Condition, ImportedRow, ItemLocation, Loan
 from vault.models.grants import (
@@ -26,6 +27,7 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Attachment",
+    "BlobSegment",
     "Client",
     "ClientKind",
     "ClientReview",
@@ -42,6 +44,7 @@ __all__ = [
     "LocalCredential",
     "LoginFailure",
     "Notification",
+    "OutboxMessage",
     "Person",
     "PersonRole",
     "Proposal",
