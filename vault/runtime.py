@@ -44,6 +44,7 @@ class Vault:
     _last_policy_check: float = 0.0
     _last_chores: float = 0.0
     _chores: list[Callable[[Vault], object]] = field(default_factory=list)
+    _ticks: list[Callable[[Vault], object]] = field(default_factory=list)
     _seal_lock: threading.Lock = field(default_factory=threading.Lock)
     _unsealer: Unsealer | None = field(default=None, repr=False)
     _sealer: threading.Thread | None = None
@@ -133,6 +134,13 @@ class Vault:
         if chore not in self._chores:
             self._chores.append(chore)
 
+    def add_tick(self, tick: Callable[[Vault], object]) -> None:
+        """Run ``tick(vault)`` at every turn of the background thread (at most every
+        ``seal_interval_s``): the app registers the worker's scheduler there when no
+        worker is deployed (``VAULT_BACKGROUND=app``)."""
+        if tick not in self._ticks:
+            self._ticks.append(tick)
+
     def run_chores(self) -> None:
         """Run every registered chore now; one that fails is logged and retried next time."""
         self._last_chores = time.monotonic()
@@ -144,6 +152,9 @@ class Vault:
 
     def start_sealer(self) -> None:
         """Seal in a background thread of this process, never in a request.
+
+        With ``VAULT_BACKGROUND=worker`` the thread only takes up new site policies:
+        ``archive-vault worker`` seals, sends the mail and runs the scheduled jobs.
 
         The thread wakes when a transaction that wrote audit events commits (and at
         least every ``seal_interval_s``, at most that often), so requests only append
@@ -179,6 +190,11 @@ class Vault:
                     self.reload_policy()
                 except Exception:  # noqa: BLE001 - retried next time; the policy in use stays
                     structlog.get_logger("vault").exception("site policy check failed")
+            for tick in list(self._ticks):
+                try:
+                    tick(self)
+                except Exception:  # noqa: BLE001 - a tick never stops the sealer
+                    structlog.get_logger("vault").exception("background tick failed")
             if (
                 self._chores
                 and self.config.background == "app"

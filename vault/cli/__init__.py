@@ -29,6 +29,7 @@ from vault.cli import (
     setup,
     stats,
     tokens,
+    worker,
 )
 from vault.cli.common import Group
 
@@ -65,5 +66,6 @@ for command in (
     proposals.proposals_,
     people.depart_change,
     blobs.blobs,
+    worker.worker,
 ):
     main.add_command(command)

@@ -72,6 +72,7 @@ class Action(enum.StrEnum):
     REQUEST_APPROVE = "request:approve"
     REQUEST_CREATE = "request:create"
     REQUEST_DENY = "request:deny"
+    REQUEST_EXPIRE = "request:expire"
     REQUEST_READ = "request:read"
     REQUEST_WITHDRAW = "request:withdraw"
     REVIEW_CLEAR = "review:clear"
