@@ -4,6 +4,7 @@ own (released when the process stops or its connection drops), a file lock on SQ
 from __future__ import annotations
 
 import fcntl
+import os
 from typing import IO, Any
 
 import structlog
@@ -13,6 +14,7 @@ from vault.runtime import Vault
 
 # Key of the worker leader's advisory lock ("avworker"); the sealer's batch lock differs.
 LEADER_LOCK_ID = int.from_bytes(b"avworker", "big") & 0x7FFF_FFFF_FFFF_FFFF
+LEADER_NAME = "archive-vault worker"
 
 
 class Leadership:
@@ -46,12 +48,16 @@ class Leadership:
             return True
         if self._conn is None:
             self._conn = self.v.engine.connect()
+            # The leader is named in pg_stat_activity, for the operator (and the tests).
+            self._conn.scalar(
+                select(func.set_config("application_name", f"{LEADER_NAME} {os.getpid()}", False))
+            )
         if self.held:
             self._conn.scalar(select(1))  # still connected, so still holding it
         else:
             self.held = bool(self._conn.scalar(select(func.pg_try_advisory_lock(LEADER_LOCK_ID))))
             if self.held:
-                structlog.get_logger("vault").info("worker leader", pid_lock=LEADER_LOCK_ID)
+                structlog.get_logger("vault").info("worker leader", pid=os.getpid())
         self._conn.commit()  # the lock is the session's: it outlives the transaction
         return self.held
 
