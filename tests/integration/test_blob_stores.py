@@ -191,6 +191,7 @@ def _key(att: Attachment) -> str:
     return f"attachments/{att.blob_key[:2]}/{att.blob_key}"
 
 
+@pytest.mark.postgres
 def test_postgresql_store_streams_in_flat_memory_and_blobs_migrate_resumes(
     pg_admin, s3, tmp_path: Path
 ):

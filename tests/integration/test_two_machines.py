@@ -90,6 +90,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.returncode
 
 
+pytestmark = pytest.mark.postgres
+
+
 @pytest.fixture
 def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, Bao]]:
     url = databases.empty("postgresql", tmp_path)

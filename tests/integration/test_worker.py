@@ -161,8 +161,8 @@ def test_scheduled_jobs_expire_requests_and_the_app_thread_runs_them_without_a_w
     # sealing and policy ones, which that thread does itself.
     from vault.worker.process import app_jobs
 
-    assert {j.name for j in app_jobs()} >= {"outbox", "loan-reminders", "expire-requests"}
-    assert not {"audit-seal", "site-policy"} & {j.name for j in app_jobs()}
+    assert {j.name for j in app_jobs()} >= {"outbox", "expire-requests", "departure-watch"}
+    assert not {"audit-seal", "site-policy", "loan-reminders"} & {j.name for j in app_jobs()}
 
 
 def _env(config: Config, port: int) -> dict[str, str]:
@@ -207,6 +207,7 @@ def pg_vault(pg_admin, tmp_path: Path):
         databases.drop(url)
 
 
+@pytest.mark.postgres
 def test_two_workers_on_postgresql_send_each_message_once_and_one_leads(
     pg_vault: Vault, tmp_path: Path
 ):

@@ -19,7 +19,9 @@ class Job:
     interval: Callable[[Config], float]
     run: Callable[[Vault], object]
     leader_only: bool = True
-    in_app_thread: bool = True  # False: the app's own thread already does it
+    # False: not in the app's own thread without a worker (it seals and takes up the
+    # policy itself; loan reminders stay a cron job there, `loans remind`)
+    in_app_thread: bool = True
 
 
 JOBS: dict[str, Job] = {}
@@ -74,6 +76,7 @@ def _watch(c: Config) -> float:
 register(Job("audit-seal", lambda c: c.seal_interval_s, _seal, in_app_thread=False))
 register(Job("site-policy", lambda c: c.policy_refresh_s, _policy, False, in_app_thread=False))
 register(Job("outbox", lambda c: c.worker_tick_s, _outbox, leader_only=False))
-register(Job("loan-reminders", _watch, _reminders))
+# On one machine without a worker, reminders stay cron's `archive-vault loans remind`.
+register(Job("loan-reminders", _watch, _reminders, in_app_thread=False))
 register(Job("expire-requests", _watch, _expire_requests))
 register(Job("departure-watch", _watch, _departure_watch))
