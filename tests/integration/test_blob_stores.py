@@ -30,7 +30,7 @@ from tests.keyproviders import free_port
 from tests.soak import size
 from vault import uow
 from vault.archive import records
-from vault.blobs import PART_SIZE, S3BlobStore
+from vault.blobs import PART_SIZE, S3BlobStore, WithLocalFallback
 from vault.caller import Caller
 from vault.cli import main
 from vault.config import Config
@@ -241,6 +241,14 @@ def test_postgresql_store_streams_in_flat_memory_and_blobs_migrate_resumes(
                 rid, a = _attach(v, db, make, io.BytesIO(payload), name=f"scan{i}.pdf")
                 files[a.id] = (rid, payload)
         v.close()
+        # Upgraded to the PostgreSQL default before migrating: the old folder still reads.
+        v = _open(tmp_path, url)
+        try:
+            assert isinstance(v.blobs, WithLocalFallback)
+            rid, payload = files[a.id]
+            assert _download(v, token, rid, a.id).data == payload
+        finally:
+            v.close()
         env = {
             **os.environ,
             **s3,
