@@ -31,7 +31,7 @@ from vault.config import Config
 from vault.crypto import LocalKeyring
 from vault.db import utcnow
 from vault.grants import requests as access_requests
-from vault.models import AccessRequest, Notification, OutboxMessage
+from vault.models import AccessRequest, Grant, Notification, OutboxMessage
 from vault.oversight import notifications
 from vault.runtime import Vault
 from vault.worker import jobs, outbox
@@ -135,6 +135,10 @@ def test_scheduled_jobs_expire_requests_and_the_app_thread_runs_them_without_a_w
         .where(AccessRequest.id == req.id)
         .values(expires_at=utcnow() - timedelta(minutes=1))
     )
+    grant = make.grant(make.person(), record)
+    db.execute(
+        sa.update(Grant).where(Grant.id == grant.id).values(expires_at=utcnow() - timedelta(1))
+    )
     db.commit()
     scheduler = Scheduler(vault, [jobs.JOBS["expire-requests"]])
     try:
@@ -145,8 +149,11 @@ def test_scheduled_jobs_expire_requests_and_the_app_thread_runs_them_without_a_w
     assert scheduler.runs == {"expire-requests": 1}
     with vault.sessions() as fresh:
         assert fresh.get(AccessRequest, req.id).status == "expired"
+        assert fresh.get(Grant, grant.id).ended_at is not None
+        # Run again (another day): nothing is marked twice.
+        assert uow.run(fresh, access_requests.expire_due, vault, fresh, Caller.operator()) == 0
         actions = fresh.scalars(sa.select(audit_events.c.action)).all()
-    assert actions.count("request:expire") == 1
+    assert actions.count("request:expire") == 1 and actions.count("grant:expire") == 1
     # A new check is one line: a registered job runs with the others.
     ran = []
     jobs.register(jobs.Job("test-check", lambda c: 3600, ran.append))

@@ -6,7 +6,7 @@ decided by the policy against the request's target (scope and tenure), never by 
 requester; core-tier requests need two distinct approvers. Expiry needs no job to be
 enforced: requests and grants carry their deadlines and every decision compares with
 now; the worker's ``expire-requests`` job also marks past-due pending requests expired
-(``expire_due``), so that lists and counts need no clock arithmetic."""
+and notes each grant's end in the audit log (``expire_due``)."""
 
 from __future__ import annotations
 
@@ -403,8 +403,9 @@ def get_request(db: Session, person: Person, request_id: int) -> AccessRequest:
 
 
 def expire_due(v: Vault, db: Session, caller: Caller, now: datetime | None = None) -> int:
-    """Mark the pending requests past their deadline expired, one audit event each (the
-    scheduled job of the worker); returns how many."""
+    """Mark the pending requests past their deadline expired and note the end of each
+    grant past its own (not revoked), one audit event each: the worker's scheduled job.
+    Returns how many requests and grants it marked."""
     now = now or utcnow()
     due = list(
         db.scalars(
@@ -426,4 +427,27 @@ def expire_due(v: Vault, db: Session, caller: Caller, now: datetime | None = Non
             Action.REQUEST_EXPIRE,
             resource={"request": req.id, "client": req.client_id, "record": req.record_id},
         )
-    return len(due)
+    ended = list(
+        db.scalars(
+            select(Grant)
+            .where(
+                Grant.expires_at <= now,
+                Grant.revoked_at.is_(None),
+                Grant.ended_at.is_(None),
+            )
+            .order_by(Grant.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for grant in ended:
+        grant.ended_at = now
+        auditing.record(
+            v,
+            db,
+            caller,
+            Action.GRANT_EXPIRE,
+            resource={"grant": grant.id, "client": grant.client_id, "record": grant.record_id},
+            grant_id=str(grant.id),
+            details={"expires_at": grant.expires_at.isoformat()},
+        )
+    return len(due) + len(ended)

@@ -32,6 +32,7 @@ class Action(enum.StrEnum):
     DEPARTURE_CHANGE = "departure:change"
     DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
+    GRANT_EXPIRE = "grant:expire"
     GRANT_ISSUE = "grant:issue"
     GRANT_READ = "grant:read"
     GRANT_REVOKE = "grant:revoke"

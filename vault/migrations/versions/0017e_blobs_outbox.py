@@ -1,4 +1,5 @@
-"""attachment blobs in the database (PostgreSQL's blob store) and the notification outbox
+"""attachment blobs in the database (PostgreSQL's blob store), the notification outbox,
+and when the worker noted a grant's end
 
 Revision ID: 0017e_blobs_outbox
 Revises: 0016_alert_params
@@ -41,9 +42,13 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(200), nullable=False),
     )
     op.create_index("ix_outbox_due", "outbox_messages", ["sent_at", "next_attempt_at"])
+    with op.batch_alter_table("grants") as batch:
+        batch.add_column(sa.Column("ended_at", _UTC, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("grants") as batch:
+        batch.drop_column("ended_at")
     op.drop_index("ix_outbox_due", table_name="outbox_messages")
     op.drop_table("outbox_messages")
     op.drop_table("blob_segments")

@@ -114,6 +114,7 @@ ACTIONS = {
     "departure:change": _l("Change a leaving date"),
     "report:departure": _l("Departure report"),
     "designation:create": _l("Designate a custodian"),
+    "grant:expire": _l("Grant ended"),
     "grant:issue": _l("Issue a grant"),
     "grant:read": _l("Read grants"),
     "grant:revoke": _l("Revoke a grant"),
