@@ -271,3 +271,31 @@ def test_two_workers_on_postgresql_send_each_message_once_and_one_leads(
                 p.wait(timeout=15)
         server.stop()
     assert all(p.returncode == 0 for p in procs)
+
+
+def test_without_a_worker_the_app_thread_seals_and_sends_the_mail(vault, db, make: Factory):
+    """The one-machine default (``VAULT_BACKGROUND=app``): the app's own thread does it."""
+    from vault.web import create_app
+
+    inbox = Inbox()
+    port = _port()
+    server = Controller(inbox, hostname="127.0.0.1", port=port)
+    server.start()
+    config = vault.config.with_(
+        smtp_host="127.0.0.1", smtp_port=port, seal_in_background=True, seal_interval_s=0.05
+    )
+    object.__setattr__(vault, "config", config)
+    create_app(config, vault=vault)  # registers the scheduler on the vault's thread
+    try:
+        _queue(vault, db, make, 3)
+        vault.start_sealer()
+        deadline = time.monotonic() + 15
+        chained = 0
+        while (len(inbox.messages) < 3 or not chained) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with vault.engine.connect() as conn:
+                chained = conn.scalar(sa.select(sa.func.count()).select_from(audit_chain))
+    finally:
+        vault.close()
+        server.stop()
+    assert len(inbox.messages) == 3 and chained > 0
