@@ -76,28 +76,41 @@ def test_mail_waits_in_the_outbox_and_is_retried_with_backoff(vault, db, make: F
     object.__setattr__(
         vault,
         "config",
-        vault.config.with_(smtp_host="127.0.0.1", smtp_port=port, outbox_backoff_s=0.2),
+        vault.config.with_(smtp_host="127.0.0.1", smtp_port=port, outbox_backoff_s=0.5),
     )
     (note_id,) = _queue(vault, db, make, 1)
     assert outbox.depth(vault) == 1
-    assert outbox.drain(vault) == 0  # nobody listens on the port yet
-    db.rollback()
-    msg = db.scalar(sa.select(OutboxMessage))
+
+    def attempt() -> tuple[OutboxMessage, float, float]:
+        """Drain once (nobody listens on the port); the message and the window it ran in."""
+        before = utcnow()
+        assert outbox.drain(vault) == 0
+        after = utcnow()
+        db.rollback()
+        msg = db.scalar(sa.select(OutboxMessage))
+        return (
+            msg,
+            (msg.next_attempt_at - after).total_seconds(),
+            (msg.next_attempt_at - before).total_seconds(),
+        )
+
+    msg, low, high = attempt()
     assert (msg.attempts, msg.sent_at) == (1, None) and "ConnectionRefused" in msg.last_error
-    first_delay = (msg.next_attempt_at - utcnow()).total_seconds()
-    assert 0 < first_delay <= 0.2
-    assert outbox.drain(vault) == 0  # not due yet: not even tried
-    time.sleep(0.25)
+    assert low <= 0.5 <= high  # the first retry: backoff x 1
+    due_in = (msg.next_attempt_at - utcnow()).total_seconds()
     assert outbox.drain(vault) == 0
     db.rollback()
-    msg = db.scalar(sa.select(OutboxMessage))
-    assert msg.attempts == 2 and 0.2 < (msg.next_attempt_at - utcnow()).total_seconds() <= 0.4
+    if due_in > 0.2:  # not due yet: not even tried
+        assert db.scalar(sa.select(OutboxMessage.attempts)) == 1
+    time.sleep(max(0.0, high) + 0.05)
+    msg, low, high = attempt()
+    assert msg.attempts == 2 and low <= 1.0 <= high  # the second: backoff x 2
 
     inbox = Inbox()
     server = Controller(inbox, hostname="127.0.0.1", port=port)
     server.start()
     try:
-        time.sleep(0.45)
+        time.sleep(max(0.0, high) + 0.05)
         assert outbox.drain(vault) == 1
     finally:
         server.stop()
