@@ -44,10 +44,12 @@ test: $(STAMP)
 	$(BIN)/pytest -n auto
 	$(MAKE) --no-print-directory lint typecheck
 
-# The long runs: the killed key migration on every provider and database, the 10,000-row
+# The long runs: the killed key migration on every provider and database, the blob
+# migration killed ten times, the 10,000-row
 # import, 200 fuzzed requests per operation and role.
 SOAK_TESTS := tests/integration/test_key_migration.py tests/integration/test_import_spreadsheet.py \
-	tests/integration/test_property_input.py tests/integration/test_schemathesis.py
+	tests/integration/test_property_input.py tests/integration/test_schemathesis.py \
+	tests/integration/test_blob_stores.py
 soak: $(STAMP)
 	scripts/test-deps
 	VAULT_SOAK=1 VAULT_FUZZ_EXAMPLES=200 $(BIN)/pytest -n auto $(SOAK_TESTS)

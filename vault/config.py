@@ -41,6 +41,22 @@ class Config:
     # database (VAULT_ALGORITHMS overrides it, e.g. while moving a vault to the other).
     algorithms: str | None = None
     blob_dir: Path | None = None
+    # Where attachment ciphertext lives (VAULT_BLOB_STORE): "local" (blob_dir), "postgresql"
+    # (rows of the vault's database) or "s3" (VAULT_S3_*); empty: postgresql on a
+    # PostgreSQL database, else local.
+    blob_store: str = ""
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""  # an S3-compatible service's address; empty: AWS
+    s3_region: str = ""
+    s3_prefix: str = ""
+    # Who runs the background work (VAULT_BACKGROUND): "app" (a thread of each app process
+    # seals, sends mail and runs the chores: one machine) or "worker" (`archive-vault
+    # worker` does; app processes only take up new site policies).
+    background: str = "app"
+    # The worker's schedule (seconds) and the outbox's retries.
+    worker_tick_s: float = 1.0
+    outbox_backoff_s: float = 30.0
+    outbox_max_attempts: int = 8
     log_dir: Path | None = None
     # Audit evidence outside the database (VAULT_WITNESS_DIR): an append-only directory
     # that receives a signed copy of every checkpoint; unset: no witness directory.
@@ -106,6 +122,17 @@ class Config:
     loan_due_soon_days: int = 2
 
     def __post_init__(self) -> None:
+        if self.blob_store not in ("", "local", "postgresql", "s3"):
+            raise InvalidInput(
+                f"VAULT_BLOB_STORE: unknown blob store {self.blob_store!r} (local, postgresql "
+                "or s3)",
+                code="blob_store_settings",
+            )
+        if self.background not in ("app", "worker"):
+            raise InvalidInput(
+                f"VAULT_BACKGROUND must be app or worker, not {self.background!r}",
+                code="invalid_background",
+            )
         home = Path(self.home)
         object.__setattr__(self, "home", home)
         if not self.database_url:
@@ -131,6 +158,13 @@ class Config:
         """The encrypted attachment directory."""
         assert self.blob_dir is not None
         return self.blob_dir
+
+    @property
+    def blob_backend(self) -> str:
+        """The blob store in use: the setting, else postgresql on PostgreSQL, else local."""
+        if self.blob_store:
+            return self.blob_store
+        return "postgresql" if self.database_url.startswith("postgresql") else "local"
 
     @property
     def logs(self) -> Path:
@@ -195,7 +229,17 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = _int(env[var], var)
-        for name in ("smtp_host", "smtp_from", "metrics_token"):
+        for name in (
+            "smtp_host",
+            "smtp_from",
+            "blob_store",
+            "s3_bucket",
+            "s3_endpoint_url",
+            "s3_region",
+            "s3_prefix",
+            "background",
+            "metrics_token",
+        ):
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = env[var]
@@ -222,6 +266,19 @@ class Config:
             if algorithm not in AUDIT_ALGORITHMS:
                 raise InvalidInput("VAULT_AUDIT_ALGORITHM must be sha256 or sm3")
             kw["audit_algorithm"] = algorithm
+        for name, low, high in (
+            ("worker_tick_s", 0.05, 3600.0),
+            ("outbox_backoff_s", 0.01, 86400.0),
+        ):
+            var = f"VAULT_{name.upper()}"
+            if env.get(var):
+                try:
+                    value = float(env[var])
+                except ValueError:
+                    value = -1.0
+                if not low <= value <= high:
+                    raise InvalidInput(f"{var} must be {low} to {high} seconds")
+                kw[name] = value
         if env.get("VAULT_BENCH_BASELINE", "").strip().lower() in ("1", "true", "yes", "on"):
             kw["bench_baseline"] = True
         kw.update(overrides)
@@ -311,6 +368,7 @@ _INT_SETTINGS = (
     "page_quota_day",
     "departure_report_days",
     "smtp_port",
+    "outbox_max_attempts",
 )
 
 

@@ -17,7 +17,7 @@ from audit import AuditKeys, AuditLog, DirectoryWitness, Event, LocalAuditKeys, 
 from audit.keys import LEGACY_KEY_ID, UnknownAuditKey
 from audit.witness import Witnesses
 from vault import metrics
-from vault.blobs import BlobStore
+from vault.blobs import BlobStore, open_store
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
 from vault.crypto.capability import Unsealer, WrapOnly
@@ -52,6 +52,7 @@ class Vault:
     _last_policy_check: float = 0.0
     _last_chores: float = 0.0
     _chores: list[Callable[[Vault], object]] = field(default_factory=list)
+    _ticks: list[Callable[[Vault], object]] = field(default_factory=list)
     _seal_lock: threading.Lock = field(default_factory=threading.Lock)
     _unsealer: Unsealer | None = field(default=None, repr=False)
     _sealer: threading.Thread | None = None
@@ -99,7 +100,7 @@ class Vault:
             _unsealer=unsealer,
             audit=audit,
             policy=policy,
-            blobs=BlobStore(config.blobs),
+            blobs=open_store(config, engine),
             suite=suite,
         )
         for maker in (sessions, read_sessions, token_read_sessions):
@@ -170,6 +171,13 @@ class Vault:
         if chore not in self._chores:
             self._chores.append(chore)
 
+    def add_tick(self, tick: Callable[[Vault], object]) -> None:
+        """Run ``tick(vault)`` at every turn of the background thread (at most every
+        ``seal_interval_s``): the app registers the worker's scheduler there when no
+        worker is deployed (``VAULT_BACKGROUND=app``)."""
+        if tick not in self._ticks:
+            self._ticks.append(tick)
+
     def run_chores(self) -> None:
         """Run every registered chore now; one that fails is logged and retried next time."""
         self._last_chores = time.monotonic()
@@ -181,6 +189,9 @@ class Vault:
 
     def start_sealer(self) -> None:
         """Seal in a background thread of this process, never in a request.
+
+        With ``VAULT_BACKGROUND=worker`` the thread only takes up new site policies:
+        ``archive-vault worker`` seals, sends the mail and runs the scheduled jobs.
 
         The thread wakes when a transaction that wrote audit events commits (and at
         least every ``seal_interval_s``, at most that often), so requests only append
@@ -209,14 +220,22 @@ class Vault:
             if interval:
                 self._stop.wait(timeout=max(0.0, interval - (time.monotonic() - self._last_seal)))
             self._wake.clear()
-            self.maybe_seal(force=True)
+            if self.config.background == "app":  # else `archive-vault worker` seals
+                self.maybe_seal(force=True)
             if time.monotonic() - self._last_policy_check >= self.config.policy_refresh_s:
                 try:
                     self.reload_policy()
                 except Exception:  # noqa: BLE001 - retried next time; the policy in use stays
                     structlog.get_logger("vault").exception("site policy check failed")
-            if self._chores and (
-                time.monotonic() - self._last_chores >= self.config.watch_interval_s
+            for tick in list(self._ticks):
+                try:
+                    tick(self)
+                except Exception:  # noqa: BLE001 - a tick never stops the sealer
+                    structlog.get_logger("vault").exception("background tick failed")
+            if (
+                self._chores
+                and self.config.background == "app"
+                and (time.monotonic() - self._last_chores >= self.config.watch_interval_s)
             ):
                 self.run_chores()
 
@@ -227,7 +246,8 @@ class Vault:
             self._wake.set()
             self._sealer.join(timeout=5)
             self._sealer = None
-            self.maybe_seal(force=True)
+            if self.config.background == "app":
+                self.maybe_seal(force=True)
         self.engine.dispose()
 
 

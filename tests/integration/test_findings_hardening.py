@@ -309,10 +309,12 @@ def test_a_tampered_segment_mid_stream_writes_a_decryption_failed_event(
         content_type="application/octet-stream",
         stream=io.BytesIO(bytes(range(256)) * (size // 256)),
     )
-    blob = vault.blobs.root / att.blob_key[:2] / att.blob_key
-    data = bytearray(blob.read_bytes())
+    # The blob store of the backend (a folder on SQLite, rows on PostgreSQL), rewritten.
+    with vault.blobs.open(att.blob_key) as blob:
+        data = bytearray(blob.read())
     data[1024 * 1024 + 4096] ^= 0x01  # a byte of the second segment
-    blob.write_bytes(bytes(data))
+    with vault.blobs.writer(att.blob_key) as out:
+        out.write(bytes(data))
 
     custodian = make.custodian("general")
     got = api.get(

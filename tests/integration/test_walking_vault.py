@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.factories import Factory
+from vault.models import Attachment
 
 
 def deposit(api, token, client_id, content="Payment terms net 60", section="credit"):
@@ -151,7 +152,9 @@ def test_me_shows_own_profile(api, make: Factory):
     assert me["email"] == person.email and me["custodian_tiers"] == ["general"]
 
 
-def test_attachment_is_encrypted_and_consulted_through_the_choke_point(api, make: Factory, vault):
+def test_attachment_is_encrypted_and_consulted_through_the_choke_point(
+    api, make: Factory, vault, db
+):
     import io
 
     sales, custodian = make.person(), make.custodian()
@@ -164,8 +167,9 @@ def test_attachment_is_encrypted_and_consulted_through_the_choke_point(api, make
         content_type="multipart/form-data",
     )
     assert up.status_code == 201, up.json
-    blobs = [p for p in vault.config.blobs.rglob("*") if p.is_file()]
-    assert len(blobs) == 1 and b"scanned contract" not in blobs[0].read_bytes()
+    with vault.blobs.open(db.get(Attachment, up.json["id"]).blob_key) as blob:
+        stored = blob.read()
+    assert len(stored) > len(payload) and b"scanned contract" not in stored
 
     path = f"/records/{record.id}/attachments/{up.json['id']}/content?purpose=check+contract"
     assert api.get(path, make.token(sales)).status_code == 403

@@ -15,6 +15,7 @@ from vault.cli import (
     appraisal,
     audit,
     backup,
+    blobs,
     check,
     files,
     grants,
@@ -31,6 +32,7 @@ from vault.cli import (
     setup,
     stats,
     tokens,
+    worker,
 )
 from vault.cli.common import Group
 
@@ -72,5 +74,7 @@ for command in (
     appraisal.register,
     appraisal.dossier,
     appraisal.portfolio,
+    blobs.blobs,
+    worker.worker,
 ):
     main.add_command(command)

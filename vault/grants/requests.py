@@ -3,8 +3,10 @@
 An employee who is not a custodian sees content only through a grant: one record or
 one client file, named actions, a reason, an expiry. Approval is a custodian act,
 decided by the policy against the request's target (scope and tenure), never by the
-requester; core-tier requests need two distinct approvers. Expiry needs no job:
-requests and grants carry their deadlines and every decision compares with now."""
+requester; core-tier requests need two distinct approvers. Expiry needs no job to be
+enforced: requests and grants carry their deadlines and every decision compares with
+now; the worker's ``expire-requests`` job also marks past-due pending requests expired
+and notes each grant's end in the audit log (``expire_due``)."""
 
 from __future__ import annotations
 
@@ -398,3 +400,54 @@ def get_request(db: Session, person: Person, request_id: int) -> AccessRequest:
     ):
         raise NotFound("no such request", code="request_not_found")
     return req
+
+
+def expire_due(v: Vault, db: Session, caller: Caller, now: datetime | None = None) -> int:
+    """Mark the pending requests past their deadline expired and note the end of each
+    grant past its own (not revoked), one audit event each: the worker's scheduled job.
+    Returns how many requests and grants it marked."""
+    now = now or utcnow()
+    due = list(
+        db.scalars(
+            select(AccessRequest)
+            .where(
+                AccessRequest.status == RequestStatus.PENDING.value,
+                AccessRequest.expires_at <= now,
+            )
+            .order_by(AccessRequest.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for req in due:
+        req.status = RequestStatus.EXPIRED.value
+        auditing.record(
+            v,
+            db,
+            caller,
+            Action.REQUEST_EXPIRE,
+            resource={"request": req.id, "client": req.client_id, "record": req.record_id},
+        )
+    ended = list(
+        db.scalars(
+            select(Grant)
+            .where(
+                Grant.expires_at <= now,
+                Grant.revoked_at.is_(None),
+                Grant.ended_at.is_(None),
+            )
+            .order_by(Grant.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for grant in ended:
+        grant.ended_at = now
+        auditing.record(
+            v,
+            db,
+            caller,
+            Action.GRANT_EXPIRE,
+            resource={"grant": grant.id, "client": grant.client_id, "record": grant.record_id},
+            grant_id=str(grant.id),
+            details={"expires_at": grant.expires_at.isoformat()},
+        )
+    return len(due) + len(ended)

@@ -47,10 +47,11 @@ from sqlalchemy.orm import Session
 
 from vault import auditing
 from vault.authz import require
+from vault.blobs import LocalBlobStore, PostgresBlobStore, WithLocalFallback
 from vault.caller import Caller
 from vault.errors import Conflict, InvalidInput, Unavailable
 from vault.keys.rotation import WRAPPED, key_id_of
-from vault.models import Attachment
+from vault.models import Attachment, BlobSegment
 from vault.policy import Action
 from vault.runtime import Vault
 
@@ -299,14 +300,31 @@ def _require_empty(v: Vault, backup_blobs: set[str]) -> None:
                     "vault made with `archive-vault init`",
                     code="vault_not_empty",
                 )
-    root = v.blobs.root
     # A blob of this backup (or its partial write) is what a stopped restore left behind.
-    left = {p.name.removesuffix(".part") for p in root.rglob("*") if p.is_file()}
-    if root.exists() and left - backup_blobs:
-        raise Conflict(
-            f"the target vault's blob store {root} is not empty; restore into a new vault",
-            code="vault_not_empty",
-        )
+    for where, left in _stored_blobs(v):
+        if left - backup_blobs:
+            raise Conflict(
+                f"the target vault's blob store {where} is not empty; restore into a new vault",
+                code="vault_not_empty",
+            )
+
+
+def _stored_blobs(v: Vault) -> Iterator[tuple[str, set[str]]]:
+    """The blob keys each store of the vault already holds (an S3 bucket is not listed:
+    its objects are named by keys a restore writes again, never read unless named)."""
+    store: Any = v.blobs
+    for one in (store.primary, store.local) if isinstance(store, WithLocalFallback) else (store,):
+        if isinstance(one, LocalBlobStore):
+            root = one.root
+            if root.exists():
+                yield (
+                    str(root),
+                    {p.name.removesuffix(".part") for p in root.rglob("*") if p.is_file()},
+                )
+        elif isinstance(one, PostgresBlobStore):
+            with v.engine.connect() as conn:
+                keys = set(conn.scalars(sa.select(BlobSegment.blob_key).distinct()))
+            yield "blob_segments", keys
 
 
 def _key_ids_named(db: Session) -> set[str]:

@@ -1,6 +1,7 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
 from vault.models.accounts import LocalCredential, LoginFailure
+from vault.models.background import BlobSegment, OutboxMessage
 from vault.models.checks import CheckFinding, CheckRun, Property
 from vault.models.clients import Client, ClientKind, Relationship, Tier
 from vault.models.custody import ClientReview, Condition, ImportedRow, ItemLocation, Loan
@@ -28,6 +29,7 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Attachment",
+    "BlobSegment",
     "CheckFinding",
     "CheckRun",
     "Client",
@@ -46,6 +48,7 @@ __all__ = [
     "LocalCredential",
     "LoginFailure",
     "Notification",
+    "OutboxMessage",
     "Person",
     "PersonRole",
     "Property",

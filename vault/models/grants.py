@@ -137,6 +137,9 @@ class Grant(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     revoke_reason: Mapped[str] = mapped_column(String(200), default="")
+    # When the worker's ``expire-grants`` job noted the end of the grant (audited
+    # ``grant:expire``); the decision never reads it: ``expires_at`` is the deadline.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # A content decision joins these into its grant query (vault.grants.live.covering).
     action_rows: Mapped[list[GrantedAction]] = relationship(

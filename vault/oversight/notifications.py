@@ -1,24 +1,18 @@
 """Notifications: in the app always, by e-mail when an SMTP host is configured.
 
 Messages name records by file number and title (catalogue metadata) and never carry
-content. Mail goes out after the transaction commits; a mail failure is logged and
-retried by nobody: the in-app notification is the record of truth."""
+content. The mail is a row of the outbox (``outbox_messages``) written in the act's own
+transaction, so it exists exactly when the act does; the worker (``vault.worker.outbox``)
+sends it, with retries: never a request. The in-app notification is the record of truth."""
 
 from __future__ import annotations
 
-import smtplib
-from email.message import EmailMessage
-
-import structlog
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
-from vault.models import Notification, Person
+from vault.models import Notification, OutboxMessage, Person
 from vault.runtime import Vault
-
-_OUTBOX = "notify_outbox"
-
 
 Params = dict[str, str | int | list[str] | dict[str, str | int | float | None] | None]
 
@@ -35,7 +29,7 @@ def send(
     text: str | None = None,
     params: Params | None = None,
 ) -> Notification:
-    """Queue an in-app notification (in ``db``'s transaction) and mail it after commit.
+    """Queue an in-app notification (in ``db``'s transaction) and, with SMTP, its mail.
 
     ``subject`` and ``body`` are the English text (the mail, and the API); ``text`` names
     the message and ``params`` its values, from which the pages write it in the reader's
@@ -50,35 +44,13 @@ def send(
         params={"text": text or kind, **(params or {})},
     )
     db.add(note)
-    if v.config.smtp_host:
-        outbox = db.info.setdefault(_OUTBOX, [])
-        if not outbox:
-            event.listen(db, "after_commit", lambda s: _flush(v, s), once=True)
-        outbox.append((to.email, subject, body, note))
-    return note
-
-
-def _flush(v: Vault, db: Session) -> None:
-    outbox = db.info.pop(_OUTBOX, [])
-    sent = []
-    for address, subject, body, note in outbox:
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = v.config.smtp_from, address, subject
-        msg.set_content(body or subject)
-        try:
-            with smtplib.SMTP(v.config.smtp_host, v.config.smtp_port, timeout=5) as smtp:
-                smtp.send_message(msg)
-            sent.append(note.id)
-        except (OSError, smtplib.SMTPException) as exc:
-            structlog.get_logger("vault").warning("mail failed", error=type(exc).__name__)
-    if sent:
-        from sqlalchemy import update
-
-        with v.sessions() as s:
-            s.execute(
-                update(Notification).where(Notification.id.in_(sent)).values(emailed_at=utcnow())
+    if v.config.smtp_host and to.email:
+        db.add(
+            OutboxMessage(
+                notification=note, to_address=to.email[:320], subject=subject[:200], body=body
             )
-            s.commit()
+        )
+    return note
 
 
 def inbox(

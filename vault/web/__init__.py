@@ -10,9 +10,9 @@ from flask import Flask, g, request
 from vault.caller import client_request_id
 from vault.config import Config
 from vault.errors import InvalidInput
-from vault.oversight import departure_watch
 from vault.runtime import Vault
 from vault.web import api, auth, errors, gate, headers, health, i18n, metrics, sensitive, ui
+from vault.worker.process import Scheduler, app_jobs
 
 
 def create_app(config: Config | None = None, *, vault: Vault | None = None) -> Flask:
@@ -38,8 +38,11 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["vault"] = vault or Vault.open(config)
-    # The departure watch raises its alerts from each process's background thread.
-    app.extensions["vault"].add_chore(departure_watch.sweep_now)
+    if config.background == "app":
+        # No worker deployed: the worker's scheduled jobs (mail, reminders, expiry, the
+        # departure watch's alerts) run in each process's background thread, the leader's
+        # jobs in one process at a time.
+        app.extensions["vault"].add_tick(Scheduler(app.extensions["vault"], app_jobs()).tick)
 
     @app.before_request
     def _bind_request() -> None:

@@ -12,7 +12,12 @@ so the history has one head again.
 from __future__ import annotations
 
 revision = "0018_merge_heads"
-down_revision = ("0017a_audit_evidence", "0017b_vault_settings", "0017d_checks")
+down_revision = (
+    "0017a_audit_evidence",
+    "0017b_vault_settings",
+    "0017d_checks",
+    "0017e_blobs_outbox",
+)
 branch_labels = None
 depends_on = None
 
