@@ -39,6 +39,11 @@ class Config:
     blob_dir: Path | None = None
     log_dir: Path | None = None
     site_policy: Path | None = None
+    # Appraisal (DESIGN §2.3): the retention schedule an admin supplies (TOML; the shipped
+    # default without one) and the record key shares kept with the keys, outside every
+    # database backup.
+    retention_schedule: Path | None = None
+    shares_path: Path | None = None
     testing: bool = False
     # Sign-in: browser sessions, local accounts and OpenID Connect (VAULT_SESSION_*,
     # VAULT_LOGIN_*, VAULT_OIDC_*; see AuthSettings).
@@ -94,7 +99,12 @@ class Config:
         object.__setattr__(self, "home", home)
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{(home / 'vault.db').resolve()}")
-        defaults = {"keyring_path": "keyring.json", "blob_dir": "blobs", "log_dir": "logs"}
+        defaults = {
+            "keyring_path": "keyring.json",
+            "blob_dir": "blobs",
+            "log_dir": "logs",
+            "shares_path": "shares.db",
+        }
         for name, leaf in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, home / leaf)
@@ -104,6 +114,12 @@ class Config:
         """The local keyring file."""
         assert self.keyring_path is not None
         return self.keyring_path
+
+    @property
+    def shares(self) -> Path:
+        """The record key shares (``vault.crypto.shares``), kept with the keys."""
+        assert self.shares_path is not None
+        return self.shares_path
 
     @property
     def blobs(self) -> Path:
@@ -141,8 +157,17 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
-        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy"):
-            var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
+        for name in (
+            "keyring_path",
+            "blob_dir",
+            "log_dir",
+            "site_policy",
+            "retention_schedule",
+            "shares_path",
+        ):
+            var = {"keyring_path": "VAULT_KEYRING", "shares_path": "VAULT_SHARES"}.get(
+                name, f"VAULT_{name.upper()}"
+            )
             if env.get(var):
                 kw[name] = Path(env[var])
         kw["auth"] = AuthSettings.from_env(env)

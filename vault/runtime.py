@@ -18,6 +18,7 @@ from vault.blobs import BlobStore
 from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
 from vault.crypto.capability import Unsealer, WrapOnly
+from vault.crypto.shares import ShareStore
 from vault.db import make_engine, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
@@ -40,6 +41,9 @@ class Vault:
     audit: AuditLog
     policy: PolicyEngine
     blobs: BlobStore
+    # Record key shares (vault.crypto.shares): issued at deposit, read by the choke point,
+    # shredded by disposal. Kept with the keys, outside the database and its backups.
+    shares: ShareStore | None = None
     _last_seal: float = 0.0
     _last_policy_check: float = 0.0
     _last_chores: float = 0.0
@@ -78,6 +82,7 @@ class Vault:
             audit=audit,
             policy=policy,
             blobs=BlobStore(config.blobs),
+            shares=ShareStore(config.shares),
         )
         for maker in (sessions, read_sessions):
             _emit_audit_copy_after_commit(maker, audit, opened._wake)

@@ -20,6 +20,7 @@ from vault.authz import require
 from vault.caller import Caller
 from vault.crypto import DataKey, encrypt_field
 from vault.crypto.contexts import client_context, record_context
+from vault.crypto.shares import combine
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
 from vault.policy import Action, Target
@@ -186,7 +187,11 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     except IntegrityError:
         raise Conflict("another deposit took this file number; try again", code="retry") from None
     dek = DataKey.generate()
-    record.wrapped_dek = v.keys.wrap(dek, record_context(record.id)).to_bytes()
+    # The data key is split (DESIGN §2.3): K1 wrapped by the key provider, in the
+    # database; the share K2 kept with the keys, so that disposal can destroy it.
+    share = v.shares.issue(record.id) if v.shares is not None else None
+    part = combine(dek, share)
+    record.wrapped_dek = v.keys.wrap(part, record_context(record.id)).to_bytes()
     record.content_ct = encrypt_field(
         dek, bytes(d.content), record_id=str(record.id), field="content", version=1
     )

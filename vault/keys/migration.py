@@ -92,7 +92,7 @@ def migrate(
     if on_total is not None:
         on_total(
             sum(
-                int(db.scalar(select(func.count()).where(k.column.is_not(None))) or 0)
+                int(db.scalar(select(func.count()).where(k.present)) or 0)
                 for k in WRAPPED
             )
         )
@@ -143,7 +143,7 @@ def _migrate_kind(
     while True:
         rows = db.execute(
             select(kind.key, kind.column)
-            .where(kind.key > after, kind.column.is_not(None))
+            .where(kind.key > after, kind.present)
             .order_by(kind.key)
             .limit(batch)
             .with_for_update()

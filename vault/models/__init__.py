@@ -1,5 +1,14 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
+from vault.models.appraisal import (
+    BatchStatus,
+    DestructionCertificate,
+    DisposalBatch,
+    DisposalItem,
+    LegalHold,
+    LegalHoldRecord,
+    RetentionSchedule,
+)
 from vault.models.accounts import LocalCredential, LoginFailure
 from vault.models.clients import Client, ClientKind, Relationship, Tier
 from vault.models.custody import ClientReview, Condition, ImportedRow, ItemLocation, Loan
@@ -21,6 +30,13 @@ from vault.models.records import Attachment, Item, Record, Section
 from vault.models.sessions import WebSession
 
 __all__ = [
+    "BatchStatus",
+    "DestructionCertificate",
+    "DisposalBatch",
+    "DisposalItem",
+    "LegalHold",
+    "LegalHoldRecord",
+    "RetentionSchedule",
     "AccessRequest",
     "Alert",
     "ApiToken",

@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     CLIENT_CREATE = "client:create"
+    CLIENT_END = "client:end_relationship"
     CLIENT_IMPORT = "client:import"
     CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
@@ -32,10 +33,18 @@ class Action(enum.StrEnum):
     DEPARTURE_CHANGE = "departure:change"
     DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
+    DISPOSAL_APPROVE = "disposal:approve"
+    DISPOSAL_CARRY_OUT = "disposal:carry_out"
+    DISPOSAL_COUNTERSIGN = "disposal:countersign"
+    DISPOSAL_PROPOSE = "disposal:propose"
+    DISPOSAL_READ = "disposal:read"
+    DISPOSAL_REJECT = "disposal:reject"
     GRANT_ISSUE = "grant:issue"
     GRANT_READ = "grant:read"
     GRANT_REVOKE = "grant:revoke"
     GUARD_ALERT = "guard:alert"
+    HOLD_LIFT = "hold:lift"
+    HOLD_PLACE = "hold:place"
     ITEM_BORROW = "item:borrow"
     ITEM_CHECKIN = "item:checkin"
     ITEM_CHECKOUT = "item:checkout"
@@ -74,6 +83,9 @@ class Action(enum.StrEnum):
     REQUEST_DENY = "request:deny"
     REQUEST_READ = "request:read"
     REQUEST_WITHDRAW = "request:withdraw"
+    RETENTION_DATES = "retention:dates"
+    RETENTION_LOAD = "retention:load"
+    RETENTION_READ = "retention:read"
     REVIEW_CLEAR = "review:clear"
     ROLE_GRANT = "role:grant"
     SESSION_REVOKE = "session:revoke"
@@ -127,6 +139,10 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_CHECKIN,
         Action.ITEM_RENEW,
         Action.RECORD_ATTACH,
+        Action.HOLD_PLACE,
+        Action.DISPOSAL_PROPOSE,
+        Action.DISPOSAL_COUNTERSIGN,
+        Action.CLIENT_END,
     }
 )
 
@@ -163,8 +179,14 @@ PROPOSED_ACTIONS = frozenset(
         Action.DEPARTURE_CHANGE,
         Action.KEY_RETIRE,
         Action.POLICY_LOAD,
+        Action.HOLD_LIFT,
+        Action.RETENTION_LOAD,
     }
 )
+
+# Deciding a disposal batch as an admin: vault-wide, with whether the acting person
+# proposed it (context ``is_proposer``; nobody approves their own batch).
+BATCH_ACTIONS = frozenset({Action.DISPOSAL_APPROVE, Action.DISPOSAL_REJECT})
 
 # An exact search by a sensitive field (tax id, bank account): decided per tier against
 # the client file, like custody, and counted against the export quota like opening a record.

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import cedarpy
 
-from vault.policy.actions import ACCOUNT_ACTIONS, GRANT_ACTIONS, LOOKUP_ACTIONS, Action
+from vault.policy.actions import (
+    ACCOUNT_ACTIONS,
+    BATCH_ACTIONS,
+    GRANT_ACTIONS,
+    LOOKUP_ACTIONS,
+    Action,
+)
 
 DAYS_PER_YEAR = 365.25
 
@@ -152,6 +158,8 @@ class PolicyEngine:
                     "is_proposer": is_proposer,
                     "is_subject": is_subject,
                 }
+            elif action in BATCH_ACTIONS:
+                context = {"is_proposer": is_proposer}
         else:
             client = {"type": "Client", "id": str(target.client_id)}
             entities.append({"uid": client, "attrs": {"tier": target.tier}, "parents": []})

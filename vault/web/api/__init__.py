@@ -8,6 +8,7 @@ from flask import Flask
 from vault.web.api import (  # noqa: F401 - register the routes on bp
     access_requests,
     alerts,
+    appraisal,
     attachments,
     audit,
     clients,

@@ -1,0 +1,1 @@
+"""Appraisal (鉴定): retention schedule, legal holds, disposal by crypto-shredding."""
