@@ -23,13 +23,19 @@ from pypdf import PdfReader
 from tests import databases
 from tests.factories import Factory
 from vault import uow
-from vault.appraisal import certificates, holds, retention
+from vault.appraisal import certificates, retention
 from vault.archive import records
 from vault.caller import Caller
-from vault.crypto import DataKey, DecryptionError, LocalKeyring, WrappedKey, decrypt_field
-from vault.crypto import decrypt_stream
+from vault.crypto import (
+    DataKey,
+    DecryptionError,
+    LocalKeyring,
+    WrappedKey,
+    decrypt_field,
+    decrypt_stream,
+)
 from vault.crypto.contexts import attachment_aad, record_context
-from vault.models import Attachment, Person, Record
+from vault.models import Person, Record
 from vault.runtime import Vault
 from vault.web import create_app
 
@@ -369,7 +375,8 @@ def _old_token(old: Vault, person: Person) -> str:
 def test_a_bad_schedule_is_refused_at_start(config, vault, tmp_path):
     bad = tmp_path / "schedule.toml"
     bad.write_text(
-        '[[rules]]\nid = "all"\ntitle = "All"\nsection = "basic"\nanchor = "record_year"\nyears = 5\n'
+        '[[rules]]\nid = "all"\ntitle = "All"\nsection = "basic"\n'
+        'anchor = "record_year"\nyears = 5\n'
     )
     with pytest.raises(Exception) as refused:
         create_app(config.with_(retention_schedule=bad), vault=vault)

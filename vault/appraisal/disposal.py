@@ -296,7 +296,7 @@ def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = ""
             v,
             caller,
             Action.DISPOSAL_APPROVE,
-            Conflict("an admin already approved this batch", code="already_approved"),
+            Conflict("an admin already approved this batch", code="batch_approved"),
             **resource,
         )
     if batch.custodian_approved_by_id == caller.person.id:
@@ -354,7 +354,7 @@ def countersign(
             v,
             caller,
             Action.DISPOSAL_COUNTERSIGN,
-            Conflict("a custodian already countersigned this batch", code="already_approved"),
+            Conflict("a custodian already countersigned this batch", code="batch_approved"),
             **resource,
         )
     core = {r.client_id: r.client for _, r in items(db, batch) if r.client.tier == "core"}

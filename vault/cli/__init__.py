@@ -12,6 +12,7 @@ import os
 import click
 
 from vault.cli import (
+    appraisal,
     audit,
     files,
     grants,
@@ -63,5 +64,8 @@ for command in (
     loans.loans,
     proposals.proposals_,
     people.depart_change,
+    appraisal.retention_,
+    appraisal.hold,
+    appraisal.disposal_,
 ):
     main.add_command(command)

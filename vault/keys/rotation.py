@@ -166,12 +166,7 @@ def rewrap(
     require(v, db, caller, Action.KEY_REWRAP)
     active = v.keys.active_key_id
     if on_total is not None:
-        on_total(
-            sum(
-                int(db.scalar(select(func.count()).where(k.present)) or 0)
-                for k in WRAPPED
-            )
-        )
+        on_total(sum(int(db.scalar(select(func.count()).where(k.present)) or 0) for k in WRAPPED))
     report = Rewrap(active)
     for kind in WRAPPED:
         report.rewrapped[kind.name] = report.current[kind.name] = 0

@@ -1,5 +1,6 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
+from vault.models.accounts import LocalCredential, LoginFailure
 from vault.models.appraisal import (
     BatchStatus,
     DestructionCertificate,
@@ -9,7 +10,6 @@ from vault.models.appraisal import (
     LegalHoldRecord,
     RetentionSchedule,
 )
-from vault.models.accounts import LocalCredential, LoginFailure
 from vault.models.clients import Client, ClientKind, Relationship, Tier
 from vault.models.custody import ClientReview, Condition, ImportedRow, ItemLocation, Loan
 from vault.models.grants import (
@@ -30,30 +30,29 @@ from vault.models.records import Attachment, Item, Record, Section
 from vault.models.sessions import WebSession
 
 __all__ = [
-    "BatchStatus",
-    "DestructionCertificate",
-    "DisposalBatch",
-    "DisposalItem",
-    "LegalHold",
-    "LegalHoldRecord",
-    "RetentionSchedule",
     "AccessRequest",
     "Alert",
     "ApiToken",
     "Approval",
     "Attachment",
+    "BatchStatus",
     "Client",
     "ClientKind",
     "ClientReview",
     "Condition",
     "Designation",
     "DesignationTier",
+    "DestructionCertificate",
+    "DisposalBatch",
+    "DisposalItem",
     "Grant",
     "GrantAction",
     "GrantedAction",
     "ImportedRow",
     "Item",
     "ItemLocation",
+    "LegalHold",
+    "LegalHoldRecord",
     "Loan",
     "LocalCredential",
     "LoginFailure",
@@ -66,6 +65,7 @@ __all__ = [
     "Relationship",
     "RequestStatus",
     "RequestedAction",
+    "RetentionSchedule",
     "Role",
     "Section",
     "SitePolicy",

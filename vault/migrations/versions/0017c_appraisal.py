@@ -71,9 +71,7 @@ def upgrade() -> None:
         _fk("legal_hold_records", "record_id", "records"),
         sa.PrimaryKeyConstraint("hold_id", "record_id", name=op.f("pk_legal_hold_records")),
     )
-    op.create_index(
-        op.f("ix_legal_hold_records_record_id"), "legal_hold_records", ["record_id"]
-    )
+    op.create_index(op.f("ix_legal_hold_records_record_id"), "legal_hold_records", ["record_id"])
     op.create_table(
         "disposal_batches",
         sa.Column("id", sa.Integer(), nullable=False),

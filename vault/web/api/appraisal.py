@@ -57,9 +57,7 @@ class RetentionReply(Reply):
     anchor: str
     years: int | None
     disposal_date: DayText | None
-    state: Literal[
-        "due", "kept", "held", "until_relationship_ends", "permanent", "disposed"
-    ]
+    state: Literal["due", "kept", "held", "until_relationship_ends", "permanent", "disposed"]
 
 
 class HoldReply(Reply):
@@ -468,7 +466,12 @@ def batch_reject(batch_id: int, body: RejectBody) -> BatchReply:
     "/disposal/batches/<int:batch_id>/certificate",
     action=Action.DISPOSAL_READ,
     summary="The signed destruction certificate (PDF; X-Signature: Ed25519 over its SHA-256)",
-    responses={200: Binary(("application/pdf",), "The certificate (headers X-Signature, X-Certificate-SHA256, X-Key-Fingerprint)")},
+    responses={
+        200: Binary(
+            ("application/pdf",),
+            "The certificate (headers X-Signature, X-Certificate-SHA256, X-Key-Fingerprint)",
+        )
+    },
 )
 def batch_certificate(batch_id: int) -> Response:
     cert = disposal.certificate(vault(), db(), caller(), batch_id)

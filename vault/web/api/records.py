@@ -97,6 +97,7 @@ class RecordCard(Reply):
             deposited_by=r.deposited_by_id,
             created_at=r.created_at.isoformat(),
             disposed_at=r.disposed_at.isoformat() if r.disposed_at else None,
+            held=None,
         )
 
 
@@ -270,7 +271,7 @@ def get_record(record_id: int) -> RecordDetail:
         attachments=attachments,
         retention=retention_reply(retention.retention_for(vault(), session, record)),
         holds=[HoldBrief(id=h.id, placed_at=h.placed_at.isoformat()) for h in on],
-        disposal=Disposal(**gone) if gone else None,
+        disposal=Disposal.model_validate(gone) if gone else None,
     )
 
 

@@ -19,6 +19,7 @@ from vault.web.context import caller, vault
 from vault.web.ui import (
     account,
     admin,
+    appraisal,
     auditing,
     catalogue,
     custody,
@@ -40,6 +41,7 @@ from vault.web.ui.blueprint import bp
 __all__ = [
     "account",
     "admin",
+    "appraisal",
     "auditing",
     "bp",
     "catalogue",
