@@ -83,7 +83,7 @@ def _events(db, reason: str) -> list[tuple[str, int | None]]:
     ]
 
 
-def test_holds_block_disposal_and_lifting_needs_two(api, make: Factory, vault, db):
+def test_holds_block_disposal_and_lifting_needs_two(api, web, make: Factory, vault, db):
     admin, second = make.admin(), make.second_admin()
     keeper = make.custodian()
     a, b, k = make.token(admin), make.token(second), make.token(keeper)
@@ -144,6 +144,23 @@ def test_holds_block_disposal_and_lifting_needs_two(api, make: Factory, vault, d
     batch = api.post("/disposal/batches", k, json={"record_ids": [listed.id], "reason": "due"})
     assert batch.status_code == 201, batch.json
     assert _events(db, "record_held"), "the refusals are audited"
+
+    # The pages, in both languages: the card's rule, date and hold; the disposal page's
+    # due list, batch and holds with their reasons.
+    browser = web.another()
+    browser.sign_in(keeper)
+    page = browser.get(f"/records/{on_client.id}").get_data(as_text=True)
+    assert "Retention rule" in page and "Held (legal hold)" in page and "Hold No." in page
+    browser.lang = "zh-CN,zh;q=0.9"
+    page = browser.get(f"/records/{on_client.id}").get_data(as_text=True)
+    assert "保管规则" in page and "冻结中" in page and "自客户关系终止起" in page
+    page = browser.get("/disposal").get_data(as_text=True)
+    assert "到期待销毁" in page and free.file_number in page and "litigation 2026-14" in page
+    assert "等待批准" in page  # the batch just proposed
+    catalogue = browser.get(f"/catalogue?client={held_client.id}").get_data(as_text=True)
+    assert "冻结中" in catalogue
+    schedule = browser.get("/retention").get_data(as_text=True)
+    assert "保管期限表" in schedule and "credit_reports" in schedule
 
 
 def _snapshot(vault: Vault, db, backend: str, where: Path) -> str:
