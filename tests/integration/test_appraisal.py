@@ -143,6 +143,28 @@ def test_holds_block_disposal_and_lifting_needs_two(api, web, make: Factory, vau
     assert api.get(f"/records/{listed.id}", k).json["retention"]["state"] == "due"
     batch = api.post("/disposal/batches", k, json={"record_ids": [listed.id], "reason": "due"})
     assert batch.status_code == 201, batch.json
+
+    # A schedule change is two admins' act, and the dates it moves are audited.
+    longer = retention.default_text().replace(
+        'anchor = "record_year"\nyears = 10', 'anchor = "record_year"\nyears = 40', 1
+    )
+    change = api.post("/retention/schedule", a, json={"text": longer, "reason": "new law"})
+    assert change.status_code == 202, change.json
+    assert api.get(f"/records/{free.id}", k).json["retention"]["state"] == "due"
+    assert api.post(f"/proposals/{change.json['id']}/approve", b, json={}).status_code == 200
+    moved = api.get(f"/records/{free.id}", k).json["retention"]
+    assert (moved["state"], moved["disposal_date"]) == ("kept", "2040-12-31")
+    db.rollback()
+    dates = (
+        db.execute(sa.text("SELECT body FROM audit_events WHERE action = 'retention:dates'"))
+        .scalars()
+        .all()
+    )
+    assert any(
+        f"{free.id}" in body and '"why":"schedule"' in body.replace(" ", "") for body in dates
+    )
+    bad = api.post("/retention/schedule", a, json={"text": "rules = [", "reason": "oops"})
+    assert bad.status_code == 400 and bad.json["code"] == "invalid_schedule"
     assert _events(db, "record_held"), "the refusals are audited"
 
     # The pages, in both languages: the card's rule, date and hold; the disposal page's
@@ -155,7 +177,7 @@ def test_holds_block_disposal_and_lifting_needs_two(api, web, make: Factory, vau
     page = browser.get(f"/records/{on_client.id}").get_data(as_text=True)
     assert "保管规则" in page and "冻结中" in page and "自客户关系终止起" in page
     page = browser.get("/disposal").get_data(as_text=True)
-    assert "到期待销毁" in page and free.file_number in page and "litigation 2026-14" in page
+    assert "到期待销毁" in page and listed.file_number in page and "litigation 2026-14" in page
     assert "等待批准" in page  # the batch just proposed
     catalogue = browser.get(f"/catalogue?client={held_client.id}").get_data(as_text=True)
     assert "冻结中" in catalogue
