@@ -35,6 +35,7 @@ from vault.crypto import (
     decrypt_stream,
 )
 from vault.crypto.contexts import attachment_aad, record_context
+from vault.errors import InvalidInput
 from vault.models import Person, Record
 from vault.runtime import Vault
 from vault.web import create_app
@@ -411,22 +412,34 @@ def _old_token(old: Vault, person: Person) -> str:
     return made
 
 
-def test_a_bad_schedule_is_refused_at_start(config, vault, tmp_path):
+def test_a_bad_schedule_is_refused_at_start(tmp_path):
+    """The app refuses to start (before it opens anything), the CLI says why, exit 2."""
+    from click.testing import CliRunner
+
+    from vault.cli import main
+    from vault.config import Config
+
+    config = Config(home=tmp_path / "var", testing=True, secret_key="test-secret")
     bad = tmp_path / "schedule.toml"
     bad.write_text(
         '[[rules]]\nid = "all"\ntitle = "All"\nsection = "basic"\n'
         'anchor = "record_year"\nyears = 5\n'
     )
-    with pytest.raises(Exception) as refused:
-        create_app(config.with_(retention_schedule=bad), vault=vault)
-    assert getattr(refused.value, "code", "") == "invalid_schedule"
-    assert "no rule covers credit records" in str(refused.value)
+    with pytest.raises(InvalidInput, match="no rule covers credit records") as refused:
+        create_app(config.with_(retention_schedule=bad))
+    assert refused.value.code == "invalid_schedule"
+    assert not (tmp_path / "var").exists(), "nothing was opened or created"
+    said = CliRunner().invoke(main, ["retention", "check", str(bad)])
+    assert said.exit_code == 2 and "no rule covers credit records" in said.output
+    assert "Traceback" not in said.output
     bad.write_text("rules = [")
-    with pytest.raises(Exception, match="not valid TOML"):
-        create_app(config.with_(retention_schedule=bad), vault=vault)
+    with pytest.raises(InvalidInput, match="not valid TOML"):
+        create_app(config.with_(retention_schedule=bad))
     bad.write_text(retention.default_text().replace("years = 3", "years = -3"))
-    with pytest.raises(Exception, match="greater than or equal to 0"):
-        create_app(config.with_(retention_schedule=bad), vault=vault)
+    with pytest.raises(InvalidInput, match="greater than or equal to 0"):
+        create_app(config.with_(retention_schedule=bad))
     good = tmp_path / "good.toml"
     good.write_text(retention.default_text())
-    assert create_app(config.with_(retention_schedule=good), vault=vault)
+    assert len(retention.check_configured(config.with_(retention_schedule=good)).rules) == 7
+    said = CliRunner().invoke(main, ["retention", "check", str(good)])
+    assert said.exit_code == 0 and "valid, 7 rules" in said.output
