@@ -301,6 +301,36 @@ def after_commit(db: Session, step: Callable[[], object]) -> None:
 
 
 _HOOKED = "after_commit_hooked"
+_SHARES = "key_shares"  # record key shares staged for the share file (stage_share)
+
+
+def stage_share(v: Vault, db: Session, record_id: int, share: bytes) -> None:
+    """Keep a record's key share for the share file, written in one transaction of its
+    own just before ``db`` commits (all the shares of a unit of work, one disk flush); a
+    failure to write them fails the commit, so no record commits without its share."""
+    if v.shares is None:
+        raise InvalidInput("this vault has no share file", code="key_provider_settings")
+    staged = db.info.get(_SHARES)
+    if staged is None:
+        staged = db.info[_SHARES] = {}
+        if not db.info.get(_SHARES_HOOKED):
+            store = v.shares
+
+            def write(session: Session) -> None:
+                pending = session.info.pop(_SHARES, None)
+                if pending:
+                    store.store(pending)
+
+            def drop(session: Session) -> None:
+                session.info.pop(_SHARES, None)
+
+            event.listen(db, "before_commit", write)
+            event.listen(db, "after_rollback", drop)
+            db.info[_SHARES_HOOKED] = True
+    staged[record_id] = share
+
+
+_SHARES_HOOKED = "key_shares_hooked"
 
 
 def _run_after_commit(session: Session) -> None:

@@ -24,7 +24,7 @@ from vault.crypto.shares import combine
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
 from vault.policy import Action, Target
-from vault.runtime import Vault
+from vault.runtime import Vault, stage_share
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
 
@@ -189,7 +189,9 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     dek = DataKey.generate()
     # The data key is split (DESIGN §2.3): K1 wrapped by the key provider, in the
     # database; the share K2 kept with the keys, so that disposal can destroy it.
-    share = v.shares.issue(record.id) if v.shares is not None else None
+    share = v.shares.new_share() if v.shares is not None else None
+    if share is not None:
+        stage_share(v, db, record.id, share)
     part = combine(dek, share)
     record.wrapped_dek = v.keys.wrap(part, record_context(record.id)).to_bytes()
     record.content_ct = encrypt_field(

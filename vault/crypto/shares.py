@@ -87,24 +87,39 @@ class ShareStore:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    @staticmethod
+    def new_share() -> bytes:
+        """Fresh random bytes for a share (stored with :meth:`store` before the record's
+        deposit commits)."""
+        return os.urandom(KEY_SIZE)
+
     def issue(self, record_id: int) -> bytes:
-        """A fresh share for ``record_id``, stored before the record's deposit commits (a
-        deposit that rolls back leaves an unused share, which opens nothing)."""
-        share = os.urandom(KEY_SIZE)
+        """A fresh share for ``record_id``, stored now."""
+        share = self.new_share()
+        self.store({record_id: share})
+        return share
+
+    def store(self, shares: dict[int, bytes]) -> None:
+        """Store shares durably, in one transaction (one disk flush for a whole batch of
+        deposits). Called just before the deposits' own transaction commits: a deposit
+        that then rolls back leaves an unused share, which opens nothing. An id that was
+        shredded is refused (KeyringError): a disposed record's id is never reused."""
+        if not shares:
+            return
+        taken = self.shredded(shares)
+        if taken:
+            raise KeyringError(f"record {min(taken)} was disposed of; its id is not reused")
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("SELECT 1 FROM shredded WHERE record_id = ?", (record_id,)).fetchone():
-                raise KeyringError(f"record {record_id} was disposed of; its id is not reused")
-            conn.execute(
+            conn.executemany(
                 "INSERT OR REPLACE INTO shares (record_id, share) VALUES (?, ?)",
-                (record_id, share),
+                [(i, bytes(share)) for i, share in shares.items()],
             )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return share
 
     def share(self, record_id: int) -> bytes | None:
         """The record's share (``None``: a legacy record); :class:`Shredded` if disposed."""
