@@ -205,3 +205,48 @@ def hold_lift(hold_id: int) -> Redirect | tuple[str, int]:
 )
 def retention_page() -> str:
     return render_template("appraisal/schedule.html", got=retention.read(vault(), db(), caller()))
+
+
+@route(
+    bp,
+    "/retention",
+    action=Action.RETENTION_LOAD,
+    methods=["POST"],
+    summary="Propose a new retention schedule (TOML; a second admin approves)",
+)
+def retention_propose() -> Redirect | tuple[str, int]:
+    form = request.form
+    try:
+        retention.propose(
+            vault(),
+            db(),
+            caller(),
+            form.get("text", "")[: retention.MAX_SCHEDULE_CHARS + 1],
+            form.get("reason", "")[:600],
+        )
+    except VaultError as exc:
+        refused(exc)
+        got = retention.read(vault(), db(), caller())
+        return render_template("appraisal/schedule.html", got=got, error=exc), exc.status
+    flash(_("Schedule proposed: a second administrator approves it under Proposals."), "ok")
+    return redirect(url_for("ui.retention_page"))
+
+
+@route(
+    bp,
+    "/disposal/relationship-end",
+    action=Action.CLIENT_END,
+    methods=["POST"],
+    summary="Record that a client relationship ended (custodian of its tier)",
+)
+def relationship_end() -> Redirect | tuple[str, int]:
+    from vault.web.api import parse
+
+    def go() -> None:
+        client_id = parse.integer(request.form.get("client", "")[:12], "client") or 0
+        day = parse.day(request.form.get("ended_on", "")[:20], "ended_on")
+        if day is None:
+            raise InvalidInput("give the day the relationship ended", code="invalid_ended_on")
+        retention.end_relationship(vault(), db(), caller(), client_id, day)
+
+    return _act(go, _("The end of the relationship is recorded; disposal dates follow."))
