@@ -332,6 +332,12 @@ def test_disposal_approvals_shred_every_path_and_old_backups(
     assert len(audited) >= 3 * len(tokens) + 1
     assert {actor for _, actor in audited} >= {p.id for p in tokens}
     assert api.get(f"/records/{kept.id}/content?purpose=still+here", p).status_code == 200
+    added = api.client.post(
+        f"/api/v1/records/{gone.id}/attachments",
+        headers={"Authorization": f"Bearer {p}"},
+        data={"file": (io.BytesIO(b"late scan"), "late.txt", "text/plain")},
+    )
+    assert added.status_code == 409 and added.json["code"] == "record_disposed"
 
     # The destruction certificate: the PDF lists the records (Chinese titles drawn), its
     # signature verifies under the audit signing key, its digest is in the audit log.

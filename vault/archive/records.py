@@ -274,6 +274,15 @@ def attach(
         resource=resource,
         is_depositor=caller.person_id is not None and record.deposited_by_id == caller.person_id,
     )
+    if record.disposed_at is not None:
+        # Disposed of: its key is destroyed, so nothing can be added under it.
+        raise authz.refuse(
+            Conflict("this record was disposed of", code="record_disposed"),
+            v,
+            caller,
+            Action.RECORD_ATTACH,
+            resource=resource,
+        )
     filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
     att = Attachment(
         record_id=record.id,
