@@ -89,3 +89,49 @@ def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """The session factory used by the app and the CLI."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "vault_read_only"
+WRITER = "vault_writer"
+NO_WRITES = "vault_no_writes"
+_READS = ("SELECT", "WITH", "SHOW")
+
+
+def make_read_sessionmaker(
+    engine: Engine, *, writer: sessionmaker[Session], autocommit: bool = False
+) -> sessionmaker[Session]:
+    """Sessions for routes that only read.
+
+    SQLite: a plain ``BEGIN`` (no write lock). PostgreSQL with ``autocommit`` (for bearer
+    token requests, which write nothing to read): no transaction at all. psycopg would
+    send ``BEGIN`` and ``COMMIT`` as round trips of their own, two of the three that a
+    token-authenticated read costs. Each statement then sees what was committed before
+    it, as under READ COMMITTED. Such a connection refuses to write (a route that writes
+    is not a read), and a refusal's audit event is written by ``writer`` in a transaction
+    of its own (:func:`vault.uow.finish`). A browser's read keeps its transaction: its
+    session's idle clock is written with it.
+    """
+    options: dict[str, Any] = {READ_ONLY: True}
+    info: dict[str, Any] = {}
+    if autocommit and engine.dialect.name == "postgresql":
+        options.update(isolation_level="AUTOCOMMIT", **{NO_WRITES: True})
+        info[WRITER] = writer
+        _refuse_writes(engine)
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False, info=info)
+
+
+def _refuse_writes(engine: Engine) -> None:
+    if getattr(engine, "_vault_refuses_writes", False):
+        return
+    engine._vault_refuses_writes = True  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _only_reads(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.get_execution_options().get(NO_WRITES, False) and not statement.lstrip()[
+            :6
+        ].upper().startswith(_READS):
+            raise ReadOnlyViolation(f"a read-only session tried to write: {statement[:60]}")
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A route declared as only reading sent a statement that writes (a bug: fail closed)."""

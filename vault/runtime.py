@@ -19,7 +19,7 @@ from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability
 from vault.crypto.capability import Unsealer, WrapOnly
 from vault.crypto.shares import ShareStore
-from vault.db import make_engine, make_sessionmaker
+from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
 from vault.models import SitePolicy
@@ -37,6 +37,7 @@ class Vault:
     engine: Engine
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]  # for transactions that only read (SQLite: no write lock)
+    token_read_sessions: sessionmaker[Session]  # a bearer token's read (PostgreSQL: autocommit)
     keys: WrapOnly  # the wrap-only view; the unsealer is vault.access's alone
     audit: AuditLog
     policy: PolicyEngine
@@ -71,12 +72,14 @@ class Vault:
             config.tenure_years, site_policy=config.site_policy, site_text=_site_text(engine)
         )
         sessions = make_sessionmaker(engine)
-        read_sessions = make_sessionmaker(engine.execution_options(vault_read_only=True))
+        read_sessions = make_read_sessionmaker(engine, writer=sessions)
+        token_read_sessions = make_read_sessionmaker(engine, writer=sessions, autocommit=True)
         opened = cls(
             config=config,
             engine=engine,
             sessions=sessions,
             read_sessions=read_sessions,
+            token_read_sessions=token_read_sessions,
             keys=view,
             _unsealer=unsealer,
             audit=audit,
@@ -84,7 +87,7 @@ class Vault:
             blobs=BlobStore(config.blobs),
             shares=ShareStore(config.shares),
         )
-        for maker in (sessions, read_sessions):
+        for maker in (sessions, read_sessions, token_read_sessions):
             _emit_audit_copy_after_commit(maker, audit, opened._wake)
         return opened
 

@@ -17,6 +17,7 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
+from vault.db import WRITER
 from vault.runtime import Vault
 
 P = ParamSpec("P")
@@ -31,10 +32,20 @@ def finish(session: Session, exc: BaseException | None) -> None:
         return
     session.rollback()
     keep = getattr(exc, "keep", ())
-    if keep:
+    if not keep:
+        return
+    writer = session.info.get(WRITER)
+    if writer is None:
         for step in keep:
             step(session)
         session.commit()
+        return
+    # A read-only session (no transaction on PostgreSQL) keeps nothing itself: what the
+    # refusal carries is written in one transaction of a writing session.
+    with writer() as kept:
+        for step in keep:
+            step(kept)
+        kept.commit()
 
 
 @contextmanager

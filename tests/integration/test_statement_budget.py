@@ -3,9 +3,12 @@
 Counts what the app really sends: every statement executed on the vault's engine, and
 every commit that reaches the server. On PostgreSQL the audit event of a consultation
 is inserted in the same pipeline as the COMMIT (``vault.runtime.write_deferred``), so
-the two make one round trip, counted as the commit; psycopg sends BEGIN with the first
-statement, not on its own. A change that adds a round trip to the hot path fails here,
-not in a benchmark.
+the two make one round trip, counted as the commit. Not counted by these listeners:
+psycopg sends a transaction's BEGIN as a command of its own, one more round trip (a
+consultation is four on the wire; sending BEGIN with the first statement needs pipeline
+mode from the first statement on). A bearer token's read runs without a transaction
+(autocommit), so it sends no BEGIN and no COMMIT: ``wire_commands`` watches for them.
+A change that adds a round trip to the hot path fails here, not in a benchmark.
 """
 
 from __future__ import annotations
@@ -124,3 +127,57 @@ def test_a_read_does_not_wait_for_a_writer(api, vault: Vault, backend: str, cust
     finally:
         writer.rollback()
         writer.close()
+
+
+@contextmanager
+def wire_commands(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """The commands psycopg sends on its own (BEGIN, COMMIT, ROLLBACK): each is a round trip.
+    Observed by wrapping the driver's method; what it sends is unchanged."""
+    from psycopg import _connection_base
+
+    sent: list[bytes] = []
+    real = _connection_base.BaseConnection._exec_command
+
+    def observed(self, command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(command if isinstance(command, bytes) else str(command).encode())
+        return real(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(_connection_base.BaseConnection, "_exec_command", observed)
+    yield sent
+
+
+def test_a_token_read_on_postgresql_is_its_statements_alone(
+    api, vault: Vault, backend: str, custodian_token, make: Factory, monkeypatch
+):
+    """A bearer token's read sends no BEGIN and no COMMIT (autocommit): /me is one round
+    trip. What it refuses is still recorded, by a transaction of its own, and such a
+    session cannot write."""
+    from sqlalchemy import func, select, text
+
+    from audit.schema import audit_events
+    from vault.db import ReadOnlyViolation
+
+    token, record_id = custodian_token
+    employee = make.token(make.person())
+    assert api.get("/me", token).status_code == 200
+    with wire_commands(monkeypatch) as sent, counted(vault) as seen:
+        assert api.get("/me", token).status_code == 200
+        me = list(sent)
+        denied = api.get("/audit/events", employee)
+    assert denied.status_code == 403
+    if backend == "postgresql":
+        assert me == [], me
+        assert len(seen.selects()) >= 1
+        with vault.token_read_sessions() as session, pytest.raises(ReadOnlyViolation):
+            session.execute(text("UPDATE records SET title = 'x' WHERE id = :id"),
+                            {"id": record_id})  # fmt: skip
+    with vault.engine.connect() as conn:
+        kept = conn.execute(
+            select(func.count()).where(
+                audit_events.c.action == "audit:read", audit_events.c.decision == "deny"
+            )
+        ).scalar()
+        title = conn.execute(text("SELECT title FROM records WHERE id = :id"),
+                             {"id": record_id}).scalar()  # fmt: skip
+    assert kept == 1
+    assert title != "x"

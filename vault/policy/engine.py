@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 import cedarpy
 
@@ -26,6 +27,7 @@ from vault.policy.actions import (
 )
 
 DAYS_PER_YEAR = 365.25
+MEMO_SIZE = 8192  # decisions an engine remembers (each a few hundred bytes)
 
 
 class PolicyError(Exception):
@@ -103,6 +105,9 @@ class PolicyEngine:
         self._policies = cedarpy.PolicySet.from_str(text)
         self._schema = cedarpy.Schema.from_str(self.schema_text)
         self._annotations = _annotations(text)
+        # Decisions already made, by every fact they were made from (the policy set is this
+        # engine's: a changed site policy is a new engine, with an empty memo).
+        self._memo: dict[tuple[object, ...], Decision] = {}
 
     def decide(
         self,
@@ -145,6 +150,51 @@ class PolicyEngine:
             from the same facts Cedar saw (e.g. ``tenure_too_short``).
         """
         today = today or date.today()
+        key = (
+            who,
+            action,
+            target,
+            purpose,
+            quota_exceeded,
+            granted_actions,
+            is_requester,
+            approving,
+            is_proposer,
+            is_subject,
+            is_depositor,
+            is_self,
+            by_token,
+            today,
+        )
+        decision = self._memo.get(key)
+        if decision is None:
+            decision = self._evaluate(*key)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()  # bounded: a full memo starts again
+            self._memo[key] = decision
+        return decision
+
+    def _evaluate(
+        self,
+        who: Principal,
+        action: Action,
+        target: Target | None,
+        purpose: str,
+        quota_exceeded: bool,
+        granted_actions: frozenset[str],
+        is_requester: bool,
+        approving: bool,
+        is_proposer: bool,
+        is_subject: bool,
+        is_depositor: bool,
+        is_self: bool,
+        by_token: bool,
+        today: date,
+    ) -> Decision:
+        """Build Cedar's request from the facts, evaluate it, and explain the outcome.
+
+        A pure function of its arguments and this engine's policies: :meth:`decide`
+        keeps what it returns."""
         tenure = who.tenure_days(today)
         entities: list[dict[str, object]] = []
         context: dict[str, object] = {}
@@ -198,7 +248,7 @@ class PolicyEngine:
         # the target's few entities are added as JSON text next to it.
         text = ",".join([_person_entity(who, today), *(json.dumps(e) for e in entities)])
         result = cedarpy.is_authorized(request, self._policies, f"[{text}]", self._schema)
-        facts = {"tenure_days": tenure, "tenure_minimum_days": minimum_days}
+        facts = MappingProxyType({"tenure_days": tenure, "tenure_minimum_days": minimum_days})
         if result.diagnostics.errors:
             # An evaluation error never grants anything (fail closed).
             return Decision(False, "policy_error", "the policy could not be evaluated", (), facts)

@@ -23,7 +23,13 @@ def db() -> Session:
         view = current_app.view_functions.get(request.endpoint or "")
         spec = getattr(view, "route_spec", None)
         read_only = spec is not None and spec.read_only
-        g.db = (vault().read_sessions if read_only else vault().sessions)()
+        v = vault()
+        if not read_only:
+            g.db = v.sessions()
+        elif "Authorization" in request.headers:
+            g.db = v.token_read_sessions()  # nothing of a token's is written on a read
+        else:
+            g.db = v.read_sessions()  # a browser's session row is, now and then
     session: Session = g.db
     return session
 

@@ -123,3 +123,40 @@ def test_validate_rejects_unknown_actions_and_missing_ids():
         validate('permit (principal, action == Action::"record:read", resource);')
     with pytest.raises(PolicyError):
         validate("this is not cedar")
+
+
+def test_a_remembered_decision_is_only_ever_for_the_same_facts(monkeypatch):
+    """The engine remembers decisions by every fact they were made from: a change of any
+    fact (a leaving date, a review, a grant, the quota, the day) is decided again, never
+    served from the memo; the memo is bounded; a new engine (a changed site policy) starts
+    empty."""
+    engine = PolicyEngine({"core": 5, "special": 3, "general": 3})
+    general = Target(record_id=8, client_id=4, tier="general")
+
+    def allowed(who: Principal, today: date = TODAY, **kw) -> bool:
+        return engine.decide(
+            who, Action.RECORD_CONSULT, general, purpose="p", today=today, **kw
+        ).allowed
+
+    custodian = person(tiers=("general",))
+    assert allowed(custodian)
+    assert allowed(custodian)  # from the memo, the same answer
+    for changed in (
+        person(tiers=("general",), departing=True),
+        person(tiers=("general",), under_review=True),
+        person(tiers=("general",), disabled=True),
+        person(years=1, tiers=("general",)),
+    ):
+        assert not allowed(changed)
+    assert not allowed(custodian, quota_exceeded=True)
+    employee = person()
+    assert not allowed(employee)
+    assert allowed(employee, granted_actions=frozenset({"consult"}))
+    # Tenure is a fact of the day: on a day before their third year, the same person is refused.
+    assert not allowed(custodian, today=TODAY - timedelta(days=2560))
+    assert allowed(custodian)
+    monkeypatch.setattr("vault.policy.engine.MEMO_SIZE", 3)
+    for n in range(10):
+        engine.decide(person(), Action.RECORD_CONSULT, general, purpose=f"p{n}", today=TODAY)
+    assert len(engine._memo) <= 3
+    assert PolicyEngine({"core": 5, "special": 3, "general": 3})._memo == {}
