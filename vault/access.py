@@ -41,8 +41,9 @@ from vault.crypto import (
     encrypt_stream,
 )
 from vault.crypto.contexts import attachment_aad, record_context
+from vault.crypto.shares import combine
 from vault.db import utcnow
-from vault.errors import Denied, InvalidInput, NotFound, Unavailable
+from vault.errors import Conflict, Denied, InvalidInput, NotFound, Unavailable
 from vault.models import Attachment, Client, Grant, GrantedAction, Person, Record
 from vault.oversight import alerts
 from vault.policy import Action, Target
@@ -333,6 +334,22 @@ def _decide(
         )
     record, facts = loaded
     resource["client"] = record.client_id
+    if record.disposed_at is not None or _shredded(v, record.id):
+        # Disposed of (DESIGN §2.3): nothing of its content exists any more. The key
+        # share's tombstone says so even to a database restored from an older backup.
+        raise authz.refuse(
+            Conflict(
+                "this record was disposed of under the retention schedule; "
+                "only its catalogue entry remains",
+                code="record_disposed",
+            ),
+            v,
+            caller,
+            action,
+            resource=resource,
+            purpose=purpose,
+            details=details,
+        )
     decision = v.policy.decide(
         caller.principal(date.today()),
         action,
@@ -366,16 +383,25 @@ def _decide(
     return record, event
 
 
+def _shredded(v: Vault, record_id: int) -> bool:
+    """Whether the record's key share was destroyed (a tombstone in the share file)."""
+    return v.shares is not None and bool(v.shares.shredded((record_id,)))
+
+
 def _data_key(v: Vault, record: Record) -> DataKey:
     """Unwrap a record's data key; called only after the decision and its audit event.
 
     The unsealer is the one object that unwraps content keys, and this module the only
-    one that is handed it (everyone else holds ``v.keys``, a wrap-only view).
+    one that is handed it (everyone else holds ``v.keys``, a wrap-only view). The key is
+    the provider's half joined with the record's share (``vault.crypto.shares``); a
+    record without a share is refused unless it was filed before shares existed.
     """
     unsealer = v._unsealer
-    if unsealer is None:
+    if unsealer is None or v.shares is None or not record.wrapped_dek:
         raise DecryptionError()
-    return unsealer.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+    share = v.shares.share(record.id)  # Shredded (a DecryptionError) once disposed of
+    part = unsealer.unwrap(WrappedKey.from_bytes(record.wrapped_dek), record_context(record.id))
+    return combine(part, share)
 
 
 def seal_attachment(

@@ -68,6 +68,14 @@ class Config:
     # "sha256" (HMAC-SHA-256, SHA-256) or "sm3" (HMAC-SM3, SM3; GB/T 32905).
     audit_algorithm: str | None = None  # None: the suite's (sha256, or sm3 under "sm")
     site_policy: Path | None = None
+    # Appraisal (DESIGN §2.3): the retention schedule an admin supplies (TOML; the shipped
+    # default without one) and the record key shares kept with the keys, outside every
+    # database backup.
+    retention_schedule: Path | None = None
+    shares_path: Path | None = None
+    # VAULT_SHARES_URL: the shares in a database of their own instead (several machines);
+    # never the vault's own database.
+    shares_url: str = ""
     testing: bool = False
     # Sign-in: browser sessions, local accounts and OpenID Connect (VAULT_SESSION_*,
     # VAULT_LOGIN_*, VAULT_OIDC_*; see AuthSettings).
@@ -122,6 +130,12 @@ class Config:
     loan_due_soon_days: int = 2
 
     def __post_init__(self) -> None:
+        if self.shares_url and self.shares_url == self.database_url:
+            raise InvalidInput(
+                "VAULT_SHARES_URL must name a database of its own, not the vault's: the vault's "
+                "backups would hold the key shares a disposal destroys",
+                code="invalid_setting",
+            )
         if self.blob_store not in ("", "local", "postgresql", "s3"):
             raise InvalidInput(
                 f"VAULT_BLOB_STORE: unknown blob store {self.blob_store!r} (local, postgresql "
@@ -142,7 +156,12 @@ class Config:
                 f"VAULT_ALGORITHMS must be standard or sm, not {self.algorithms!r}",
                 code="invalid_setting",
             )
-        defaults = {"keyring_path": "keyring.json", "blob_dir": "blobs", "log_dir": "logs"}
+        defaults = {
+            "keyring_path": "keyring.json",
+            "blob_dir": "blobs",
+            "log_dir": "logs",
+            "shares_path": "shares.db",
+        }
         for name, leaf in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, home / leaf)
@@ -152,6 +171,12 @@ class Config:
         """The local keyring file."""
         assert self.keyring_path is not None
         return self.keyring_path
+
+    @property
+    def shares(self) -> Path:
+        """The record key shares (``vault.crypto.shares``), kept with the keys."""
+        assert self.shares_path is not None
+        return self.shares_path
 
     @property
     def blobs(self) -> Path:
@@ -202,8 +227,18 @@ class Config:
             var = f"VAULT_{name.upper()}"
             if env.get(var):
                 kw[name] = Path(env[var])
-        for name in ("keyring_path", "blob_dir", "log_dir", "site_policy", "witness_dir"):
-            var = "VAULT_KEYRING" if name == "keyring_path" else f"VAULT_{name.upper()}"
+        for name in (
+            "keyring_path",
+            "blob_dir",
+            "log_dir",
+            "site_policy",
+            "retention_schedule",
+            "shares_path",
+            "witness_dir",
+        ):
+            var = {"keyring_path": "VAULT_KEYRING", "shares_path": "VAULT_SHARES"}.get(
+                name, f"VAULT_{name.upper()}"
+            )
             if env.get(var):
                 kw[name] = Path(env[var])
         kw["auth"] = AuthSettings.from_env(env)
@@ -239,6 +274,7 @@ class Config:
             "s3_prefix",
             "background",
             "metrics_token",
+            "shares_url",
         ):
             var = f"VAULT_{name.upper()}"
             if env.get(var):

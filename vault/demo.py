@@ -96,6 +96,7 @@ def load_demo(v: Vault, db: Session, *, force: bool = False) -> dict[str, tuple[
                     ),
                 )
         _demo_custody(v, db)
+        _demo_appraisal(v, db)
     tokens = {}
     for var, email, *_ in PEOPLE:
         person = directory.get_by_email(db, email)
@@ -222,6 +223,52 @@ def _demo_custody(v: Vault, db: Session) -> None:
     acme = db.scalar(select(Client).where(Client.code == "ACME"))
     assert acme is not None
     acme.created_at = utcnow() - timedelta(days=75)
+
+
+# Appraisal: former clients whose records are past their retention dates (contracts 10
+# years after the relationship ended, visit notes 5 years after their year), one of them
+# a core client (its disposal needs a second custodian), and one under a legal hold.
+APPRAISAL = [
+    ("FORMERCO", "Former Components Ltd.", "general", [
+        ("transactions", 2011, "contract", "Supply contract 2011"),
+        ("basic", 2013, "visit_note", "Visit notes 2013"),
+    ], None),
+    ("OLDCORE", "Old Core Metals", "core", [
+        ("transactions", 2012, "contract", "Framework contract 2012"),
+    ], None),
+    ("DISPUTED", "Disputed Logistics", "general", [
+        ("transactions", 2010, "contract", "Carriage contract 2010"),
+    ], "litigation: claim 2026-117 (legal department)"),
+]  # fmt: skip
+
+
+def _demo_appraisal(v: Vault, db: Session) -> None:
+    """Former clients with records past their dates; one client file under a legal hold."""
+    from vault.appraisal import holds, retention
+
+    custodian = Caller(person=directory.get_by_email(db, "custodian@demo.example"), subject="demo")
+    ended = retention.add_years(date.today(), -12)
+    for code, name, tier, filed, hold in APPRAISAL:
+        client = records.create_client(
+            v, db, custodian, code=code, name=name, tier=tier, relationship="former"
+        )
+        for section, year, doc_type, title in filed:
+            records.deposit(
+                v,
+                db,
+                custodian,
+                records.Deposit(
+                    client_id=client.id,
+                    section=section,
+                    title=title,
+                    content=f"{title} for {name}.".encode(),
+                    year=year,
+                    doc_type=doc_type,
+                ),
+            )
+        retention.end_relationship(v, db, custodian, client.id, ended)
+        if hold:
+            holds.place(v, db, custodian, reason=hold, client_id=client.id)
 
 
 @dataclass(frozen=True)

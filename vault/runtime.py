@@ -22,6 +22,7 @@ from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
 from vault.crypto.capability import Unsealer, WrapOnly
 from vault.crypto.errors import AuditKeyUnknown, KeyProviderUnavailable
+from vault.crypto.shares import DatabaseShareStore, ShareStore, open_shares
 from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.logs import audit_logger
@@ -48,6 +49,9 @@ class Vault:
     blobs: BlobStore
     # The algorithm suite of new ciphertext and MACs (decryption goes by the ciphertext).
     suite: suites.Suite = suites.STANDARD
+    # Record key shares (vault.crypto.shares): issued at deposit, read by the choke point,
+    # shredded by disposal. Kept with the keys, outside the database and its backups.
+    shares: ShareStore | DatabaseShareStore | None = None
     _last_seal: float = 0.0
     _last_policy_check: float = 0.0
     _last_chores: float = 0.0
@@ -102,6 +106,7 @@ class Vault:
             policy=policy,
             blobs=open_store(config, engine),
             suite=suite,
+            shares=open_shares(config.shares, config.shares_url),
         )
         for maker in (sessions, read_sessions, token_read_sessions):
             _emit_audit_copy_after_commit(maker, audit, opened._wake)
@@ -249,6 +254,8 @@ class Vault:
             if self.config.background == "app":
                 self.maybe_seal(force=True)
         self.engine.dispose()
+        if self.shares is not None:
+            self.shares.close()
 
 
 def witness_of(config: Config) -> Witness | None:
@@ -443,6 +450,36 @@ def after_commit(db: Session, step: Callable[[], object]) -> None:
 
 
 _HOOKED = "after_commit_hooked"
+_SHARES = "key_shares"  # record key shares staged for the share file (stage_share)
+
+
+def stage_share(v: Vault, db: Session, record_id: int, share: bytes) -> None:
+    """Keep a record's key share for the share file, written in one transaction of its
+    own just before ``db`` commits (all the shares of a unit of work, one disk flush); a
+    failure to write them fails the commit, so no record commits without its share."""
+    if v.shares is None:
+        raise InvalidInput("this vault has no share file", code="key_provider_settings")
+    staged = db.info.get(_SHARES)
+    if staged is None:
+        staged = db.info[_SHARES] = {}
+        if not db.info.get(_SHARES_HOOKED):
+            store = v.shares
+
+            def write(session: Session) -> None:
+                pending = session.info.pop(_SHARES, None)
+                if pending:
+                    store.store(pending)
+
+            def drop(session: Session) -> None:
+                session.info.pop(_SHARES, None)
+
+            event.listen(db, "before_commit", write)
+            event.listen(db, "after_rollback", drop)
+            db.info[_SHARES_HOOKED] = True
+    staged[record_id] = share
+
+
+_SHARES_HOOKED = "key_shares_hooked"
 
 
 def _run_after_commit(session: Session) -> None:

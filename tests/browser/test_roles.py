@@ -172,7 +172,8 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
     page.select_option('select[name="decision"]', "n/a")
     page.click('form[role="search"] button[type="submit"]')
     rows = page.locator("#audit-events tbody tr")
-    expect(rows).to_have_count(14)  # the demo's deposits (12 + a scan + a lapsed survey)
+    # The demo's deposits: 12, a scan, a lapsed survey, and 4 of former clients (appraisal).
+    expect(rows).to_have_count(18)
     expect(page).to_have_url(re.compile(r"action=record%3Adeposit|action=record:deposit"))
     expect(rows.first.locator("td").nth(2)).to_have_text(TEXT[lang]["deposit"])
     shots("audit-filtered")
@@ -185,7 +186,7 @@ def test_auditor_filters_the_log_checks_it_and_exports_it(
         page.click("#export-csv")
     body = download.value.path().read_text(encoding="utf-8-sig")
     exported = list(csv.DictReader(io.StringIO(body)))
-    assert len(exported) == 14 and {r["action"] for r in exported} == {"record:deposit"}
+    assert len(exported) == 18 and {r["action"] for r in exported} == {"record:deposit"}
     assert "Credit rating" not in body  # the log, never content
     page.goto(demo.url + "/audit/verify")
     expect(page.locator("#verify-result")).to_have_text(TEXT[lang]["intact"])

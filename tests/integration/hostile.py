@@ -86,6 +86,9 @@ def world(make: Factory, client: FlaskClient) -> World:
         "proposal_id": proposal_id or 1,
         "token_id": token_id or 1,
         "name": (chart.get("charts") or "decisions").split(",")[0],
+        # Appraisal: no batch or hold exists (input is refused before the id is looked up).
+        "batch_id": 1,
+        "hold_id": 1,
     }
     return World(tokens, ids, {role: p.email for role, p in people.items()})
 

@@ -224,6 +224,26 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/portfolio"): ("auditor", "employee", None),
     ("GET", "/clients/<int:client_id>/dossier"): ("custodian", "employee", None),
     ("GET", "/stats/charts/<name>.svg"): ("auditor", "employee", None),
+    # Appraisal: batches and holds that do not exist (404 once allowed).
+    ("GET", "/retention/schedule"): ("auditor", "employee", None),
+    ("POST", "/retention/schedule"): ("admin", "employee", {"text": "rules = [", "reason": REASON}),
+    ("GET", "/records/<int:record_id>/retention"): ("employee", "departed", None),
+    ("POST", "/clients/<int:client_id>/relationship-end"): (
+        "custodian",
+        "employee",
+        {"ended_on": "2020-01-01"},
+    ),
+    ("GET", "/holds"): ("auditor", "employee", None),
+    ("POST", "/holds"): ("custodian", "employee", {"client_id": "{client_id}", "reason": REASON}),
+    ("POST", "/holds/<int:hold_id>/lift"): ("admin", "employee", {"reason": REASON}),
+    ("GET", "/disposal/due"): ("custodian", "employee", None),
+    ("GET", "/disposal/batches"): ("auditor", "employee", None),
+    ("POST", "/disposal/batches"): ("custodian", "employee", {"record_ids": [1], "reason": REASON}),
+    ("GET", "/disposal/batches/<int:batch_id>"): ("auditor", "employee", None),
+    ("POST", "/disposal/batches/<int:batch_id>/approve"): ("admin", "employee", {}),
+    ("POST", "/disposal/batches/<int:batch_id>/countersign"): ("custodian", "employee", {}),
+    ("POST", "/disposal/batches/<int:batch_id>/reject"): ("admin", "employee", {"note": "no"}),
+    ("GET", "/disposal/batches/<int:batch_id>/certificate"): ("auditor", "employee", None),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
 # Refused to every bearer token, the allowed caller's included: a token never mints
@@ -234,7 +254,7 @@ QUERY = {
     "/records/<int:record_id>/content": "?purpose=annual+review",
     "/records/<int:record_id>/attachments/<int:attachment_id>/content": "?purpose=annual+review",
 }
-PATH_VALUES = {"name": "holdings_by_tier", "run_id": 999}
+PATH_VALUES = {"name": "holdings_by_tier", "run_id": 999, "hold_id": 999999, "batch_id": 999999}
 
 
 def test_the_table_covers_every_api_route(app):

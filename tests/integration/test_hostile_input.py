@@ -76,7 +76,9 @@ def _valid(doc: dict[str, Any], name: str, prop: dict[str, Any], w: World) -> An
         return False
     if kind == "array":
         items = resolve(doc, prop.get("items", {}))
-        return [items["enum"][0]] if "enum" in items else []
+        if "enum" in items:
+            return [items["enum"][0]]
+        return [_valid(doc, name, items, w)] * prop.get("minItems", 0)
     if kind == "object":
         return {}
     if prop.get("format") == "date":

@@ -20,8 +20,16 @@ from tests.integration.test_invariants import forms, written_bytes
 from tests.keyproviders import Bao, Token
 from vault.cli import main
 from vault.config import Config
-from vault.crypto import DataKey, DecryptionError, KeyProviderUnavailable, LocalKeyring
+from vault.crypto import (
+    DataKey,
+    DecryptionError,
+    KeyProviderUnavailable,
+    LocalKeyring,
+    WrappedKey,
+    decrypt_field,
+)
 from vault.crypto.capability import WrapOnly
+from vault.crypto.contexts import record_context
 from vault.models import Record
 from vault.runtime import Vault, open_provider
 from vault.web import create_app
@@ -187,6 +195,30 @@ def test_full_scenario_under_the_provider(api, make, vault, db, config, service,
     assert f"keys:       local-1, {first}, {next(iter(after))}" in status.output
     again = api.get(f"/records/{record.json['id']}/content?purpose={PURPOSE}", c_token)
     assert again.status_code == 200 and CANARY in again.json["content"]
+
+    # Disposal under the provider (DESIGN §2.3): the row as an older backup holds it, then
+    # the shredding; the provider still unwraps its half, which opens nothing.
+    old = api.post(
+        "/records",
+        s_token,
+        json={"client_id": client.json["id"], "section": "basic", "title": "old visit",
+              "content": "an old visit", "year": 2001, "doc_type": "visit_note"},
+    )  # fmt: skip
+    assert old.status_code == 201, old.json
+    db.rollback()
+    backup = db.get(Record, old.json["id"])
+    kept_dek, kept_ct = bytes(backup.wrapped_dek), bytes(backup.content_ct)
+    batch = api.post(
+        "/disposal/batches", c_token, json={"record_ids": [old.json["id"]], "reason": "due"}
+    )
+    assert batch.status_code == 201, batch.json
+    done = api.post(f"/disposal/batches/{batch.json['id']}/approve", make.token(make.admin()))
+    assert done.status_code == 200 and done.json["status"] == "disposed", done.json
+    gone = api.get(f"/records/{old.json['id']}/content?purpose={PURPOSE}", c_token)
+    assert gone.status_code == 409 and gone.json["code"] == "record_disposed"
+    half = vault._unsealer.unwrap(WrappedKey.from_bytes(kept_dek), record_context(old.json["id"]))
+    with pytest.raises(DecryptionError):
+        decrypt_field(half, kept_ct, record_id=str(old.json["id"]), field="content", version=1)
 
     vault.maybe_seal()
     captured = capfd.readouterr()

@@ -42,6 +42,8 @@ QUOTA = 4  # the custodian's distinct records an hour, on both machines
 
 def _env(config: Config, bao: Bao, home: Path) -> dict[str, str]:
     return {
+        # The record key shares in a database of their own (not the vault's, nor a folder).
+        "VAULT_SHARES_URL": config.shares_url,
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "VAULT_HOME": str(home),
@@ -96,10 +98,12 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, Bao]]:
     url = databases.empty("postgresql", tmp_path)
+    shares = databases.empty("postgresql", tmp_path)
     config = bao.settings(
         Config(
             home=tmp_path / "a",
             database_url=url,
+            shares_url=shares,
             testing=True,
             secret_key="two-machines-secret",
             seal_in_background=False,
@@ -118,6 +122,7 @@ def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, B
     finally:
         v.close()
         databases.drop(url)
+        databases.drop(shares)
 
 
 def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider(
@@ -193,6 +198,8 @@ def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider
         )
         assert down.status_code == 200 and down.content == payload
         assert not any((homes["a"] / "blobs").glob("*")) and not (homes["b"] / "blobs").exists()
+        # ... nor a key share: every record's share is in the shares database.
+        assert not (homes["a"] / "shares.db").exists() and not (homes["b"] / "shares.db").exists()
 
         # A quota crossed half on A and half on B, at the same time, holds exactly: the
         # record above (and its attachment: the same record) was one, so of eight more

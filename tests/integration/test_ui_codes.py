@@ -41,7 +41,7 @@ KEYWORDS = {"code", "outcome", "reason", "kind", "status"}
 # notifications.send(v, db, person, KIND, ...).
 KIND_ARGUMENT = {"raise_alert": 3, "send": 3}
 # The pages' own error codes are shown on purpose, next to their translated sentence.
-ERROR_CODE = re.compile(r'<code class="error-code">[^<]*</code>')
+ERROR_CODE = re.compile(r'<code\b[^>]*\bclass="error-code"[^>]*>[^<]*</code>')
 TOKEN = re.compile(r"[A-Za-z0-9_:/@.+-]+")
 
 

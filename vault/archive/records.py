@@ -21,10 +21,11 @@ from vault.authz import require
 from vault.caller import Caller
 from vault.crypto import DataKey, encrypt_field
 from vault.crypto.contexts import client_context, record_context
+from vault.crypto.shares import combine
 from vault.errors import Conflict, InvalidInput, NotFound, TooLarge
 from vault.models import Attachment, Client, ClientKind, Record, Relationship, Section, Tier
 from vault.policy import Action, Target
-from vault.runtime import Vault
+from vault.runtime import Vault, stage_share
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
 
@@ -192,7 +193,13 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     except IntegrityError:
         raise Conflict("another deposit took this file number; try again", code="retry") from None
     dek = DataKey.generate()
-    record.wrapped_dek = v.keys.wrap(dek, record_context(record.id)).to_bytes()
+    # The data key is split (DESIGN §2.3): K1 wrapped by the key provider, in the
+    # database; the share K2 kept with the keys, so that disposal can destroy it.
+    share = v.shares.new_share() if v.shares is not None else None
+    if share is not None:
+        stage_share(v, db, record.id, share)
+    part = combine(dek, share)
+    record.wrapped_dek = v.keys.wrap(part, record_context(record.id)).to_bytes()
     record.content_ct = encrypt_field(
         dek,
         bytes(d.content),
@@ -289,6 +296,15 @@ def attach(
         resource=resource,
         is_depositor=caller.person_id is not None and record.deposited_by_id == caller.person_id,
     )
+    if record.disposed_at is not None:
+        # Disposed of: its key is destroyed, so nothing can be added under it.
+        raise authz.refuse(
+            Conflict("this record was disposed of", code="record_disposed"),
+            v,
+            caller,
+            Action.RECORD_ATTACH,
+            resource=resource,
+        )
     filename = filename.strip().replace("/", "_").replace("\\", "_")[:255] or "attachment"
     att = Attachment(
         record_id=record.id,

@@ -17,6 +17,7 @@ from vault.cli import (
     backup,
     blobs,
     check,
+    disposal,
     files,
     grants,
     intake,
@@ -76,5 +77,8 @@ for command in (
     appraisal.portfolio,
     blobs.blobs,
     worker.worker,
+    disposal.retention_,
+    disposal.hold,
+    disposal.disposal_,
 ):
     main.add_command(command)

@@ -13,6 +13,7 @@ import click
 from sqlalchemy.orm import Session
 
 from vault import proposals
+from vault.appraisal import holds, retention  # noqa: F401 - register their kinds of proposal
 from vault.cli.common import Group, _as, friendly, opened
 from vault.db import utcnow
 from vault.governance import site_policy  # noqa: F401 - registers its kind of proposal

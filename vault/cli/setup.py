@@ -120,6 +120,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
     cfg = config()
     Vault.open(cfg).close()  # fail here, with a clear message, if keys/policy/db are unusable
+    from vault.appraisal import retention
+
+    retention.check_configured(cfg)  # and on a bad retention schedule (exit 2, the problem)
 
     class App(BaseApplication):
         def load_config(self) -> None:

@@ -90,12 +90,7 @@ def migrate(
     keys = WrapOnly(target)
     active = keys.active_key_id
     if on_total is not None:
-        on_total(
-            sum(
-                int(db.scalar(select(func.count()).where(k.column.is_not(None))) or 0)
-                for k in WRAPPED
-            )
-        )
+        on_total(sum(int(db.scalar(select(func.count()).where(k.present)) or 0) for k in WRAPPED))
     report = Migration(name, active)
     for kind in WRAPPED:
         report.migrated[kind.name] = report.already[kind.name] = 0
@@ -143,7 +138,7 @@ def _migrate_kind(
     while True:
         rows = db.execute(
             select(kind.key, kind.column)
-            .where(kind.key > after, kind.column.is_not(None))
+            .where(kind.key > after, kind.present)
             .order_by(kind.key)
             .limit(batch)
             .with_for_update()

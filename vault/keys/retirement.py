@@ -32,9 +32,7 @@ def wrapped_under(db: Session, key_id: str) -> dict[str, int]:
     """How many data keys of each kind are still wrapped under ``key_id``."""
     counts: Counter[str] = Counter()
     for kind in WRAPPED:
-        rows = db.execute(
-            select(kind.column).where(kind.column.is_not(None)).execution_options(yield_per=5000)
-        )
+        rows = db.execute(select(kind.column).where(kind.present).execution_options(yield_per=5000))
         counts[kind.name] = sum(1 for (blob,) in rows if key_id_of(blob) == key_id)
     return {kind: n for kind, n in counts.items() if n}
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, select, update
+from sqlalchemy import Column, ColumnElement, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault import auditing
@@ -53,6 +53,11 @@ class WrappedKeys:
     key: Column[Any]
     column: Column[Any]
     context: Callable[[int], bytes]
+
+    @property
+    def present(self) -> ColumnElement[bool]:
+        """Rows that hold a wrapped key (a disposed record's is emptied: DESIGN §2.3)."""
+        return and_(self.column.is_not(None), func.length(self.column) > 0)
 
 
 def _table(model: type) -> Table:
@@ -161,12 +166,7 @@ def rewrap(
     require(v, db, caller, Action.KEY_REWRAP)
     active = v.keys.active_key_id
     if on_total is not None:
-        on_total(
-            sum(
-                int(db.scalar(select(func.count()).where(k.column.is_not(None))) or 0)
-                for k in WRAPPED
-            )
-        )
+        on_total(sum(int(db.scalar(select(func.count()).where(k.present)) or 0) for k in WRAPPED))
     report = Rewrap(active)
     for kind in WRAPPED:
         report.rewrapped[kind.name] = report.current[kind.name] = 0
@@ -221,7 +221,7 @@ def _rewrap_kind(
         # row between reading its wrapped key here and writing the new one below.
         rows = db.execute(
             select(kind.key, kind.column)
-            .where(kind.key > after, kind.column.is_not(None))
+            .where(kind.key > after, kind.present)
             .order_by(kind.key)
             .limit(batch)
             .with_for_update()

@@ -105,9 +105,7 @@ def status(v: Vault, db: Session, caller: Caller) -> Status:
     wrapped: dict[str, dict[str, int]] = {}
     for kind in WRAPPED:
         counts: Counter[str] = Counter()
-        rows = db.execute(
-            select(kind.column).where(kind.column.is_not(None)).execution_options(yield_per=5000)
-        )
+        rows = db.execute(select(kind.column).where(kind.present).execution_options(yield_per=5000))
         for (blob,) in rows:
             counts[key_id_of(blob)] += 1
         wrapped[kind.name] = dict(sorted(counts.items()))

@@ -1,6 +1,15 @@
 """The vault's data model: one module per domain, one ``Base``."""
 
 from vault.models.accounts import LocalCredential, LoginFailure
+from vault.models.appraisal import (
+    BatchStatus,
+    DestructionCertificate,
+    DisposalBatch,
+    DisposalItem,
+    LegalHold,
+    LegalHoldRecord,
+    RetentionSchedule,
+)
 from vault.models.background import BlobSegment, OutboxMessage
 from vault.models.checks import CheckFinding, CheckRun, Property
 from vault.models.clients import Client, ClientKind, Relationship, Tier
@@ -29,6 +38,7 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Attachment",
+    "BatchStatus",
     "BlobSegment",
     "CheckFinding",
     "CheckRun",
@@ -38,12 +48,17 @@ __all__ = [
     "Condition",
     "Designation",
     "DesignationTier",
+    "DestructionCertificate",
+    "DisposalBatch",
+    "DisposalItem",
     "Grant",
     "GrantAction",
     "GrantedAction",
     "ImportedRow",
     "Item",
     "ItemLocation",
+    "LegalHold",
+    "LegalHoldRecord",
     "Loan",
     "LocalCredential",
     "LoginFailure",
@@ -58,6 +73,7 @@ __all__ = [
     "Relationship",
     "RequestStatus",
     "RequestedAction",
+    "RetentionSchedule",
     "Role",
     "Section",
     "SitePolicy",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, UTCDateTime, utcnow
@@ -58,4 +58,5 @@ class Client(Base):
     bank_account_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     bank_account_bidx: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    relationship_ended_on: Mapped[date | None] = mapped_column(Date, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -58,6 +58,9 @@ class Record(Base):
     content_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     deposited_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Disposal (DESIGN §2.3): the content is gone, the catalogue entry stays.
+    disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    disposal_batch_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
     client: Mapped[Client] = relationship(lazy="joined", innerjoin=True)
 

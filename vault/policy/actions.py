@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     CHECK_RUN = "check:run"
     CLIENT_CREATE = "client:create"
     CLIENT_DOSSIER = "client:dossier"
+    CLIENT_END = "client:end_relationship"
     CLIENT_IMPORT = "client:import"
     CLIENT_LOOKUP = "client:lookup"
     CLIENT_READ = "client:read"
@@ -37,10 +38,18 @@ class Action(enum.StrEnum):
     DEPARTURE_REPORT = "report:departure"
     DESIGNATION_CREATE = "designation:create"
     GRANT_EXPIRE = "grant:expire"
+    DISPOSAL_APPROVE = "disposal:approve"
+    DISPOSAL_CARRY_OUT = "disposal:carry_out"
+    DISPOSAL_COUNTERSIGN = "disposal:countersign"
+    DISPOSAL_PROPOSE = "disposal:propose"
+    DISPOSAL_READ = "disposal:read"
+    DISPOSAL_REJECT = "disposal:reject"
     GRANT_ISSUE = "grant:issue"
     GRANT_READ = "grant:read"
     GRANT_REVOKE = "grant:revoke"
     GUARD_ALERT = "guard:alert"
+    HOLD_LIFT = "hold:lift"
+    HOLD_PLACE = "hold:place"
     ITEM_BORROW = "item:borrow"
     ITEM_CHECKIN = "item:checkin"
     ITEM_CHECKOUT = "item:checkout"
@@ -83,6 +92,9 @@ class Action(enum.StrEnum):
     REQUEST_EXPIRE = "request:expire"
     REQUEST_READ = "request:read"
     REQUEST_WITHDRAW = "request:withdraw"
+    RETENTION_DATES = "retention:dates"
+    RETENTION_LOAD = "retention:load"
+    RETENTION_READ = "retention:read"
     REVIEW_CLEAR = "review:clear"
     ROLE_GRANT = "role:grant"
     SESSION_REVOKE = "session:revoke"
@@ -139,6 +151,10 @@ CUSTODY_ACTIONS = frozenset(
         Action.ITEM_RENEW,
         Action.RECORD_ATTACH,
         Action.CLIENT_DOSSIER,
+        Action.HOLD_PLACE,
+        Action.DISPOSAL_PROPOSE,
+        Action.DISPOSAL_COUNTERSIGN,
+        Action.CLIENT_END,
     }
 )
 
@@ -176,8 +192,14 @@ PROPOSED_ACTIONS = frozenset(
         Action.KEY_RETIRE,
         Action.AUDIT_ROTATE_KEYS,
         Action.POLICY_LOAD,
+        Action.HOLD_LIFT,
+        Action.RETENTION_LOAD,
     }
 )
+
+# Deciding a disposal batch as an admin: vault-wide, with whether the acting person
+# proposed it (context ``is_proposer``; nobody approves their own batch).
+BATCH_ACTIONS = frozenset({Action.DISPOSAL_APPROVE, Action.DISPOSAL_REJECT})
 
 # An exact search by a sensitive field (tax id, bank account): decided per tier against
 # the client file, like custody, and counted against the export quota like opening a record.

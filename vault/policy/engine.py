@@ -19,7 +19,13 @@ from types import MappingProxyType
 import cedarpy
 
 from vault import metrics
-from vault.policy.actions import ACCOUNT_ACTIONS, GRANT_ACTIONS, LOOKUP_ACTIONS, Action
+from vault.policy.actions import (
+    ACCOUNT_ACTIONS,
+    BATCH_ACTIONS,
+    GRANT_ACTIONS,
+    LOOKUP_ACTIONS,
+    Action,
+)
 
 DAYS_PER_YEAR = 365.25
 MEMO_SIZE = 8192  # decisions an engine remembers (each a few hundred bytes)
@@ -204,6 +210,8 @@ class PolicyEngine:
                     "is_proposer": is_proposer,
                     "is_subject": is_subject,
                 }
+            elif action in BATCH_ACTIONS:
+                context = {"is_proposer": is_proposer}
         else:
             client = {"type": "Client", "id": str(target.client_id)}
             entities.append({"uid": client, "attrs": {"tier": target.tier}, "parents": []})

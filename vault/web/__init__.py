@@ -7,6 +7,7 @@ import uuid
 import structlog
 from flask import Flask, g, request
 
+from vault.appraisal import retention
 from vault.caller import client_request_id
 from vault.config import Config
 from vault.errors import InvalidInput
@@ -26,6 +27,8 @@ def create_app(config: Config | None = None, *, vault: Vault | None = None) -> F
         raise InvalidInput(
             "no secret key: set VAULT_SECRET_KEY or run 'archive-vault init'", code="no_secret_key"
         )
+    # A bad retention schedule stops the vault here, with the first problem named.
+    retention.check_configured(config)
     app = Flask(__name__, static_folder=None)  # the stylesheet has a declared route
     app.config.update(
         SECRET_KEY=secret or "testing-only-secret",

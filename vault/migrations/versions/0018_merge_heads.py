@@ -15,6 +15,7 @@ revision = "0018_merge_heads"
 down_revision = (
     "0017a_audit_evidence",
     "0017b_vault_settings",
+    "0017c_appraisal",
     "0017d_checks",
     "0017e_blobs_outbox",
 )

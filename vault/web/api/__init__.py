@@ -12,6 +12,7 @@ from vault.web.api import (  # noqa: F401 - register the routes on bp
     attachments,
     audit,
     clients,
+    disposal,
     grants,
     health,
     items,

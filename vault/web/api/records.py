@@ -11,12 +11,14 @@ from flask import Response
 from pydantic import BeforeValidator, Field, model_validator
 
 from vault import access
+from vault.appraisal import disposal, holds, retention
 from vault.archive import records
 from vault.models import Record, Section
 from vault.oversight import pages
 from vault.policy import Action
 from vault.web.api.attachments import AttachmentCard, ConsultQuery
 from vault.web.api.blueprint import bp
+from vault.web.api.disposal import RetentionReply, retention_reply
 from vault.web.api.schema import (
     NO_STORE,
     Body,
@@ -72,6 +74,10 @@ class RecordCard(Reply):
     content_size: int
     deposited_by: int | None
     created_at: Timestamp
+    disposed_at: Timestamp | None = Field(
+        None, description="when the record was disposed of (its content no longer exists)"
+    )
+    held: bool | None = Field(None, description="a legal hold keeps the record (catalogue)")
 
     @classmethod
     def of(cls, r: Record) -> RecordCard:
@@ -90,13 +96,36 @@ class RecordCard(Reply):
             content_size=r.content_size,
             deposited_by=r.deposited_by_id,
             created_at=r.created_at.isoformat(),
+            disposed_at=r.disposed_at.isoformat() if r.disposed_at else None,
+            held=None,
         )
 
 
+class HoldBrief(Reply):
+    """A legal hold on the record's card (its reason is on the custodians' pages)."""
+
+    id: int
+    placed_at: Timestamp
+
+
+class Disposal(Reply):
+    """How a disposed record was disposed of: the batch, its rule, approvers and date."""
+
+    batch_id: int
+    rule: str
+    proposed_by: int
+    approved_by: int | None
+    countersigned_by: int | None
+    disposed_at: Timestamp
+
+
 class RecordDetail(RecordCard):
-    """A record's card and its attachments."""
+    """A record's card: its attachments, retention, holds, and disposal if disposed of."""
 
     attachments: list[AttachmentCard]
+    retention: RetentionReply
+    holds: list[HoldBrief]
+    disposal: Disposal | None = None
 
 
 class RecordPage(Reply):
@@ -186,8 +215,11 @@ def list_records(query: RecordQuery) -> RecordPage:
         limit=query.limit,
         offset=query.offset,
     )
+    held = holds.held_ids(db(), found)
     return RecordPage(
-        items=[RecordCard.of(r) for r in found], limit=query.limit, offset=query.offset
+        items=[RecordCard.of(r).model_copy(update={"held": r.id in held}) for r in found],
+        limit=query.limit,
+        offset=query.offset,
     )
 
 
@@ -228,9 +260,19 @@ def deposit(body: DepositBody) -> RecordCard:
     responses={200: RecordDetail},
 )
 def get_record(record_id: int) -> RecordDetail:
-    record = records.get_record(db(), record_id)
-    attachments = [AttachmentCard.of(a) for a in records.attachments_of(db(), record_id)]
-    return RecordDetail(**dict(RecordCard.of(record)), attachments=attachments)
+    session = db()
+    record = records.get_record(session, record_id)
+    attachments = [AttachmentCard.of(a) for a in records.attachments_of(session, record_id)]
+    on = holds.holds_on(session, record)
+    gone = disposal.how_disposed(session, record)
+    card = RecordCard.of(record).model_copy(update={"held": bool(on)})
+    return RecordDetail(
+        **dict(card),
+        attachments=attachments,
+        retention=retention_reply(retention.retention_for(vault(), session, record)),
+        holds=[HoldBrief(id=h.id, placed_at=h.placed_at.isoformat()) for h in on],
+        disposal=Disposal.model_validate(gone) if gone else None,
+    )
 
 
 @route(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from vault import access
-from vault.appraisal import checks
+from vault.appraisal import checks, disposal, holds, retention
 from vault.archive import lookups, records
 from vault.custody import loans
 from vault.errors import InvalidInput, VaultError
@@ -81,6 +81,7 @@ def catalogue() -> tuple[str, int]:
     return render_template(
         "ui/catalogue.html",
         records=found[:size],
+        held=holds.held_ids(db(), found[:size]),
         more=len(found) > size,
         page=page,
         filters=filters,
@@ -172,6 +173,9 @@ def record_page(
         item_kinds=loans.ITEM_KINDS,
         findings=checks.open_findings(session, record_id),
         error=error,
+        retention=retention.retention_for(vault(), session, record),
+        holds=holds.holds_on(session, record),
+        disposal=disposal.how_disposed(session, record),
     ), status
 
 

@@ -82,6 +82,33 @@ PROPOSAL_KINDS = {
     "key_retire": _l("Key retirement"),
     "audit_rotate_keys": _l("New audit keys"),
     "site_policy": _l("Site policy"),
+    "retention_schedule": _l("Retention schedule"),
+    "legal_hold_lift": _l("Legal hold lifted"),
+}
+
+# A record's retention state (vault.appraisal.retention).
+RETENTION_STATES = {
+    "due": _l("Due for disposal"),
+    "kept": _l("Kept until its date"),
+    "held": _l("Held (legal hold)"),
+    "until_relationship_ends": _l("Until the relationship ends"),
+    "permanent": _l("Kept permanently"),
+    "disposed": _l("Disposed of"),
+}
+
+# From when a retention rule counts.
+ANCHORS = {
+    "relationship_end": _l("after the client relationship ends"),
+    "lapse": _l("after the credit report lapses"),
+    "record_year": _l("after the end of the record's year"),
+    "document_date": _l("after the document's date"),
+    "permanent": _l("permanently"),
+}
+
+BATCH_STATUSES = {
+    "proposed": _l("Waiting for approval"),
+    "disposed": _l("Disposed of"),
+    "rejected": _l("Turned down"),
 }
 
 PROPOSAL_STATUS = {
@@ -99,6 +126,18 @@ ACTIONS = {
     "account:password": _l("Change one's own password"),
     "account:totp": _l("Change one's own one-time code"),
     "alert:read": _l("Read the alerts"),
+    "client:end_relationship": _l("Record the end of a client relationship"),
+    "disposal:approve": _l("Approve a disposal batch"),
+    "disposal:carry_out": _l("Carry out a disposal (crypto-shredding)"),
+    "disposal:countersign": _l("Countersign a disposal batch"),
+    "disposal:propose": _l("Propose a disposal batch"),
+    "disposal:read": _l("Read disposal lists and holds"),
+    "disposal:reject": _l("Turn down a disposal batch"),
+    "hold:lift": _l("Lift a legal hold"),
+    "hold:place": _l("Place a legal hold"),
+    "retention:dates": _l("Disposal dates changed"),
+    "retention:load": _l("Load a retention schedule"),
+    "retention:read": _l("Read the retention schedule"),
     "audit:export": _l("Export the audit log"),
     "audit:patterns": _l("See the access patterns"),
     "audit:read": _l("Read the audit log"),
@@ -203,6 +242,7 @@ GROUNDS = {
     "own_account": _l("for one's own account"),
     "password_changed": _l("the password was changed"),
     "totp_changed": _l("the one-time code was changed"),
+    "appraisal_reader": _l("as one who answers for the archive"),
 }
 
 ALERT_KINDS = {
@@ -334,6 +374,10 @@ RESOURCES = {
     "copy": _l("Copy"),
     "backup": _l("Backup"),
     "check_run": _l("Check run"),
+    "hold": _l("Legal hold"),
+    "disposal_batch": _l("Disposal batch"),
+    "certificate": _l("Destruction certificate"),
+    "retention_schedule": _l("Retention schedule"),
 }
 
 SECTION_NAMES = {key: SECTIONS[n] for n, key in SECTION_KEYS.items()}
@@ -367,6 +411,9 @@ VOCABULARIES: dict[str, Mapping[str, LazyString]] = {
     "check_trigger": CHECK_TRIGGERS,
     "risk": RISKS,
     "use_kind": USE_KINDS,
+    "retention_state": RETENTION_STATES,
+    "anchor": ANCHORS,
+    "batch_status": BATCH_STATUSES,
 }
 
 
@@ -668,6 +715,32 @@ MESSAGES: dict[str, LazyString] = {
     "missing_text": _l("Give the site policy's text."),
     "policy_too_long": _l("The site policy is too long."),
     "unknown_proposal_kind": _l("There is no such kind of proposal."),
+    # appraisal: retention, legal holds, disposal
+    "record_disposed": _l(
+        "This record was disposed of under the retention schedule: its content no longer "
+        "exists, only its catalogue entry."
+    ),
+    "record_held": _l("A legal hold keeps this record: it cannot be disposed of."),
+    "record_not_due": _l("This record is not past its retention date."),
+    "record_in_batch": _l("This record is already in a disposal batch waiting for approval."),
+    "invalid_schedule": _l("The retention schedule is not valid."),
+    "batch_decided": _l("This disposal batch has already been decided."),
+    "batch_not_found": _l("There is no such disposal batch."),
+    "batch_approved": _l("This batch already has that approval."),
+    "no_countersign_needed": _l("This batch holds no core records: no countersignature is needed."),
+    "custodian_required": _l("A custodian of these clients must do this."),
+    "admin_required": _l("An administrator must do this."),
+    "invalid_hold_target": _l("Name a client or a list of records to hold."),
+    "too_many_records": _l("Too many records at once."),
+    "hold_not_found": _l("There is no such legal hold."),
+    "hold_lifted": _l("This legal hold was already lifted."),
+    "missing_hold": _l("Name the legal hold."),
+    "certificate_not_found": _l("This batch has no destruction certificate (not carried out)."),
+    "missing_record_ids": _l("Name the records."),
+    "invalid_record_ids": _l("Record numbers are whole numbers."),
+    "invalid_signature": _l("That file holds no signature."),
+    "invalid_ended_on": _l("The relationship's end cannot be in the future."),
+    "already_ended": _l("The relationship already ended on that day."),
 }
 
 
