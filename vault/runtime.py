@@ -22,9 +22,10 @@ from vault.config import Config
 from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, suites
 from vault.crypto.capability import Unsealer, WrapOnly
 from vault.crypto.errors import AuditKeyUnknown, KeyProviderUnavailable
-from vault.crypto.shares import DatabaseShareStore, ShareStore, open_shares
+from vault.crypto.shares import ShareStore
 from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
+from vault.keyshares import DatabaseShareStore, open_shares
 from vault.logs import audit_logger
 from vault.models import SitePolicy, VaultSetting
 from vault.models.settings import ALGORITHMS
