@@ -43,6 +43,13 @@ from vault.web import create_app
 LONG_AGO = date.today() - timedelta(days=365 * 12)
 
 
+@pytest.fixture
+def config(config):
+    """Blob files are looked at (copied as an old backup, removed as a fault): the local
+    blob store on both databases (the PostgreSQL rows are tested in test_blob_stores)."""
+    return config.with_(blob_store="local")
+
+
 def _deposit(make: Factory, client, by: Person, title: str, **kw) -> Record:
     return uow.run(
         make.db,

@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 from reportlab.pdfgen import canvas
@@ -24,6 +25,13 @@ from vault.crypto.providers import WrappedKey
 from vault.models import Alert, Attachment, CheckFinding, CheckRun, Record
 
 CANARY = "CHECKCANARY-四性-content-7Q2W9X"
+
+
+@pytest.fixture
+def config(config):
+    """Blob files are looked at (copied as an old backup, removed as a fault): the local
+    blob store on both databases (the PostgreSQL rows are tested in test_blob_stores)."""
+    return config.with_(blob_store="local")
 
 
 def _pdf() -> bytes:

@@ -27,7 +27,7 @@ def test_the_mix_holds_under_load(pg_admin, tmp_path):
         assert report.kinds[kind]["requests"] > 0, kind
     # No audit event lost: every consultation answered 200 left exactly one event.
     assert report.consult_ok == report.consult_events
-    assert report.chain.startswith("audit log intact"), report.chain
+    assert "audit log intact" in report.chain, report.chain
     # The export quota held for the greedy ones (and was reached: they were stopped).
     assert max(report.quota.values()) <= report.quota_hour
     assert any(k.startswith("consult (over quota) 403") for k in report.expected_refusals)
