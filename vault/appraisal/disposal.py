@@ -270,26 +270,42 @@ def items(db: Session, batch: DisposalBatch) -> list[tuple[DisposalItem, Record]
     return [(i, r) for i, r in rows]
 
 
-def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = "") -> DisposalBatch:
-    """An admin approves a batch they did not propose; carried out once complete."""
+def _by_person(
+    v: Vault, db: Session, caller: Caller, batch_id: int, action: Action, who: str
+) -> tuple[DisposalBatch, dict[str, object]]:
+    """The batch, locked, for a decision only a named person takes (never the operator)."""
     batch = _locked(db, batch_id)
-    resource = {"disposal_batch": batch.id}
+    resource: dict[str, object] = {"disposal_batch": batch.id}
     if caller.person is None:
-        raise _refuse(
-            v,
-            caller,
-            Action.DISPOSAL_APPROVE,
-            Denied("an admin approves a disposal batch (--by)", code="admin_required"),
-            **resource,
-        )
+        code = "custodian_required" if action is Action.DISPOSAL_COUNTERSIGN else "admin_required"
+        raise _refuse(v, caller, action, Denied(who, code=code), **resource)
+    return batch, resource
+
+
+def _admin_decision(
+    v: Vault, db: Session, caller: Caller, batch_id: int, action: Action
+) -> tuple[DisposalBatch, dict[str, object]]:
+    """The batch, locked, once the policy lets this admin decide it (never their own)."""
+    verb = (
+        "approves a disposal batch" if action is Action.DISPOSAL_APPROVE else "turns a batch down"
+    )
+    batch, resource = _by_person(v, db, caller, batch_id, action, f"an admin {verb} (--by)")
+    assert caller.person is not None
     authz.require(
         v,
         db,
         caller,
-        Action.DISPOSAL_APPROVE,
+        action,
         resource=resource,
         is_proposer=batch.proposed_by_id == caller.person.id,
     )
+    return batch, resource
+
+
+def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = "") -> DisposalBatch:
+    """An admin approves a batch they did not propose; carried out once complete."""
+    batch, resource = _admin_decision(v, db, caller, batch_id, Action.DISPOSAL_APPROVE)
+    assert caller.person is not None
     _pending(v, caller, Action.DISPOSAL_APPROVE, batch)
     if batch.admin_approved_by_id is not None:
         raise _refuse(
@@ -327,16 +343,10 @@ def countersign(
     v: Vault, db: Session, caller: Caller, batch_id: int, note: str = ""
 ) -> DisposalBatch:
     """A second custodian of the core tier (not the proposer) countersigns a core batch."""
-    batch = _locked(db, batch_id)
-    resource = {"disposal_batch": batch.id}
-    if caller.person is None:
-        raise _refuse(
-            v,
-            caller,
-            Action.DISPOSAL_COUNTERSIGN,
-            Denied("a custodian countersigns (--by)", code="custodian_required"),
-            **resource,
-        )
+    batch, resource = _by_person(
+        v, db, caller, batch_id, Action.DISPOSAL_COUNTERSIGN, "a custodian countersigns (--by)"
+    )
+    assert caller.person is not None
     _pending(v, caller, Action.DISPOSAL_COUNTERSIGN, batch)
     if not batch.needs_custodian:
         raise _refuse(
@@ -390,24 +400,8 @@ def countersign(
 
 def reject(v: Vault, db: Session, caller: Caller, batch_id: int, note: str) -> DisposalBatch:
     """An admin (not the proposer) turns a batch down; nothing is destroyed."""
-    batch = _locked(db, batch_id)
-    resource = {"disposal_batch": batch.id}
-    if caller.person is None:
-        raise _refuse(
-            v,
-            caller,
-            Action.DISPOSAL_REJECT,
-            Denied("an admin turns a batch down (--by)", code="admin_required"),
-            **resource,
-        )
-    authz.require(
-        v,
-        db,
-        caller,
-        Action.DISPOSAL_REJECT,
-        resource=resource,
-        is_proposer=batch.proposed_by_id == caller.person.id,
-    )
+    batch, resource = _admin_decision(v, db, caller, batch_id, Action.DISPOSAL_REJECT)
+    assert caller.person is not None
     text = _reason(note, "missing_note")
     _pending(v, caller, Action.DISPOSAL_REJECT, batch)
     batch.status = BatchStatus.REJECTED.value
