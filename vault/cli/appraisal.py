@@ -9,23 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import date, datetime
-from typing import Any
 
 import click
 
 from vault import csvout
+from vault.appraisal import plain
 from vault.cli.common import Command, Group, _as, friendly, opened, parse_day
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 @click.group("register", cls=Group)
@@ -43,7 +32,7 @@ def _register(kind: str, as_email: str, start: str | None, end: str | None, as_j
         who = _as(db, as_email)
         read = registers.loan_register if kind == "loans" else registers.use_register
         rows = [
-            _plain(asdict(r)) for r in read(v, db, who, period, fmt="json" if as_json else "csv")
+            plain(asdict(r)) for r in read(v, db, who, period, fmt="json" if as_json else "csv")
         ]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -105,7 +94,7 @@ def dossier(client_code: str, as_email: str) -> None:
             "risks": list(d.risks),
             "review_due_on": d.review_due_on,
         }
-    click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(plain(data), indent=2, ensure_ascii=False))
 
 
 @click.command("portfolio", cls=Command)

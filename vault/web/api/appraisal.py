@@ -4,27 +4,16 @@ a client's dossier and the portfolio. Metadata and codes only; the services audi
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field
 
-from vault.appraisal import checks, dossier, portfolio, registers
+from vault.appraisal import checks, dossier, plain, portfolio, registers
 from vault.policy import Action
 from vault.web.api.blueprint import bp
 from vault.web.api.schema import Day, Query, Reply, Timestamp
 from vault.web.context import caller, db, vault
 from vault.web.routing import route
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 class CheckRunReply(Reply):
@@ -107,7 +96,7 @@ def _register(kind: str, query: PeriodQuery) -> Register:
         kind=kind,
         start=period.start.isoformat(),
         end=period.end.isoformat(),
-        items=[_plain(asdict(r)) for r in rows],
+        items=[plain(asdict(r)) for r in rows],
     )
 
 
@@ -171,12 +160,12 @@ def get_dossier(client_id: int) -> DossierReply:
         compiled_at=d.compiled_at.isoformat(),
         event_id=d.event_id,
         catalogue=[
-            {"section": s, "year": y, "records": _plain([asdict(e) for e in entries])}
+            {"section": s, "year": y, "records": plain([asdict(e) for e in entries])}
             for (s, y), entries in d.catalogue.items()
         ],
-        credit=_plain([asdict(s) for s in d.credit]),
-        loans=_plain([asdict(ln) for ln in d.loans]),
-        reviews=_plain([asdict(r) for r in d.reviews]),
+        credit=plain([asdict(s) for s in d.credit]),
+        loans=plain([asdict(ln) for ln in d.loans]),
+        reviews=plain([asdict(r) for r in d.reviews]),
         risks=list(d.risks),
         review_due_on=d.review_due_on.isoformat() if d.review_due_on else None,
     )
