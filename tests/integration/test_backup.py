@@ -127,9 +127,17 @@ def test_backup_round_trip_refusals_and_canary(
     target_home = tmp_path / "target"
     target_home.mkdir(mode=0o700)
     shutil.copy2(config.keyring, target_home / "keyring.json")
+    # ... and the record key shares, key material kept with the keys, never in a backup.
+    assert not any(p.name == "shares.db" for p in folder.rglob("*"))
+    shutil.copy2(config.shares, target_home / "shares.db")
     target_url = databases.empty(backend, target_home)
     target = config.with_(
-        home=target_home, database_url=target_url, blob_dir=None, log_dir=None, keyring_path=None
+        home=target_home,
+        database_url=target_url,
+        blob_dir=None,
+        log_dir=None,
+        keyring_path=None,
+        shares_path=None,
     )
     try:
         databases.upgrade(target_url)
