@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import databases
+from tests import databases, s3emulator
 from tests.databases import PG_URL
 from vault.config import Config
 
@@ -46,6 +46,17 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     databases.scratch = tmp_path_factory.mktemp("templates")
     yield
     databases.drop_templates()
+
+
+@pytest.fixture(scope="session")
+def s3_emulator() -> Iterator[s3emulator.S3Emulator]:
+    """moto's S3 emulator (server mode, not a real S3), one per session and worker; a test
+    takes a bucket of its own (``s3_emulator.bucket()``)."""
+    try:
+        with s3emulator.running() as emulator:
+            yield emulator
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

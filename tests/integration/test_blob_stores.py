@@ -1,8 +1,9 @@
 """The shared blob stores: PostgreSQL rows and S3, with the local folder's promises.
 
-The S3 store is tested against moto's server mode (``moto_server``): an S3 *emulator*
-speaking the S3 HTTP API on 127.0.0.1, not Amazon S3 or any S3-compatible product (none
-installs here). boto3 talks to it over HTTP exactly as it would to a real endpoint.
+The S3 store is tested against moto's server mode (``moto_server``, tests/s3emulator.py):
+an S3 *emulator* speaking the S3 HTTP API on 127.0.0.1, not Amazon S3 or any
+S3-compatible product (none installs here). boto3 talks to it over HTTP exactly as it
+would to a real endpoint.
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-import requests
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests import databases
 from tests.databases import upgrade
 from tests.factories import Factory
-from tests.keyproviders import free_port
+from tests.s3emulator import CREDENTIALS, S3Emulator
 from tests.soak import size
 from vault import uow
 from vault.archive import records
@@ -46,43 +45,10 @@ KILLS, BLOBS = size(1, 10), size(8, 40)
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, str]]:
-    """moto's S3 emulator on a free port, with a bucket; the settings and credentials."""
-    port = free_port()
-    binary = str(Path(sys.executable).with_name("moto_server"))
-    proc = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        "AWS_ACCESS_KEY_ID": "emulator",
-        "AWS_SECRET_ACCESS_KEY": "emulator",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url, timeout=1)
-                break
-            except requests.RequestException:
-                assert proc.poll() is None, "moto_server exited"
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
-        yield {**env, "VAULT_S3_BUCKET": BUCKET, "VAULT_S3_ENDPOINT_URL": url}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        for k, value in saved.items():
-            if value is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = value
+def s3(s3_emulator: S3Emulator) -> dict[str, str]:
+    """The emulator's settings and credentials, with this module's bucket."""
+    boto3.client("s3", endpoint_url=s3_emulator.url).create_bucket(Bucket=BUCKET)
+    return {**CREDENTIALS, "VAULT_S3_BUCKET": BUCKET, "VAULT_S3_ENDPOINT_URL": s3_emulator.url}
 
 
 def _open(tmp_path: Path, url: str, **settings: object) -> Vault:

@@ -1,5 +1,6 @@
-"""The load mix (locust): catalogue search, consultations within grants, access requests
-and approvals, check-outs and returns, the auditor's listing.
+"""The load mix (locust): catalogue search, consultations within grants (a record's
+content, and its attachment from the blob store under test), access requests and
+approvals, check-outs and returns, the auditor's listing.
 
 Run by tests/load/run.py (``make load``), which builds the world, starts the servers and
 passes ``LOAD_WORLD`` (the world's JSON) and ``LOAD_HOSTS`` (the app servers, one picked
@@ -20,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 from locust import HttpUser, between, events, task
+
+from tests.load.content import attachment_bytes
 
 WORLD = json.loads(Path(os.environ["LOAD_WORLD"]).read_text())
 HOSTS = os.environ["LOAD_HOSTS"].split(",")
@@ -42,10 +45,14 @@ class Vault(HttpUser):
         self.me = next(_pools[self.pool])
         self.client.headers["Authorization"] = f"Bearer {self.me['token']}"
 
-    def call(self, method: str, path: str, name: str, ok=(200,), refusals=(), **kw):
-        """One request; ``refusals`` are (status, code) pairs that are the right answer."""
+    def call(self, method: str, path: str, name: str, ok=(200,), refusals=(), body=None, **kw):
+        """One request; ``refusals`` are (status, code) pairs that are the right answer;
+        ``body``, if given, is the exact content a success must carry."""
         with self.client.request(method, path, name=name, catch_response=True, **kw) as resp:
             if resp.status_code in ok:
+                if body is not None and resp.content != body:
+                    resp.failure(f"{resp.status_code} wrong content ({len(resp.content)} bytes)")
+                    return resp
                 resp.success()
                 return resp
             code = ""
@@ -72,6 +79,18 @@ class Reader(Vault):
     def consult(self) -> None:
         rid = random.choice(self.me["records"])
         self.call("GET", f"/api/v1/records/{rid}/content?purpose=load", "consult")
+
+    @task(3)
+    def download(self) -> None:
+        """An attachment, streamed from the blob store under test (and checked whole)."""
+        rid = random.choice(self.me["records"])
+        att = WORLD["attachments"][str(rid)]
+        self.call(
+            "GET",
+            f"/api/v1/records/{rid}/attachments/{att}/content?purpose=load",
+            "consult attachment",
+            body=attachment_bytes(rid),
+        )
 
 
 class Greedy(Vault):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tests.factories import Factory
+from tests.load.content import attachment_bytes
 from vault import uow
+from vault.archive import records as archive
 from vault.caller import Caller
 from vault.custody import loans
 from vault.runtime import Vault
@@ -31,6 +34,7 @@ class World:
     records: list[int] = field(default_factory=list)
     items: list[int] = field(default_factory=list)
     quota_hour: int = 0
+    attachments: dict[str, int] = field(default_factory=dict)  # record id -> attachment id
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -59,6 +63,19 @@ def build(v: Vault, make: Factory) -> World:
             n += 1
         held_by_client.append(ids)
     world.records = [rid for ids in held_by_client for rid in ids]
+    for rid in (rid for ids in held_by_client[:4] for rid in ids):
+        att = uow.run(
+            make.db,
+            archive.attach,
+            v,
+            make.db,
+            Caller(person=depositor),
+            rid,
+            filename=f"scan-{rid}.pdf",
+            content_type="application/pdf",
+            stream=io.BytesIO(attachment_bytes(rid)),
+        )
+        world.attachments[str(rid)] = att.id
     custodians = [make.custodian("general") for _ in range(CUSTODIANS)]
     for i in range(READERS):
         person = make.person()
