@@ -6,7 +6,10 @@ The key provider shared by both is OpenBao's Transit engine (the ``bao`` dev ser
 the key-encryption key lives there. The vault's own secrets (the audit MAC key, the
 blind-index key, the checkpoint signing key) are still in the key file, which each
 machine gets a copy of, as a deployment would from its secret store. Attachments go to
-the PostgreSQL blob store (the default on PostgreSQL): nothing else is shared.
+a shared blob store, the test once for each: PostgreSQL's rows (the default on
+PostgreSQL) and S3 -- here moto's server mode, an S3 *emulator* on 127.0.0.1
+(tests/s3emulator.py), not Amazon S3 nor any S3-compatible product. Nothing else is
+shared. (The local folder, SQLite's default, is one machine's: two cannot share it.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 import sqlalchemy as sa
@@ -31,8 +35,10 @@ from tests import databases
 from tests.databases import upgrade
 from tests.factories import Factory
 from tests.keyproviders import Bao, free_port
+from tests.s3emulator import S3Emulator
 from vault.config import Config
 from vault.crypto import LocalKeyring
+from vault.models import BlobSegment
 from vault.runtime import Vault, open_provider
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +46,10 @@ PURPOSE = "checking the signed terms"
 QUOTA = 4  # the custodian's distinct records an hour, on both machines
 
 
-def _env(config: Config, bao: Bao, home: Path) -> dict[str, str]:
+STORES = ("postgresql", "s3")
+
+
+def _env(config: Config, bao: Bao, home: Path, store: dict[str, str]) -> dict[str, str]:
     return {
         # The record key shares in a database of their own (not the vault's, nor a folder).
         "VAULT_SHARES_URL": config.shares_url,
@@ -54,6 +63,7 @@ def _env(config: Config, bao: Bao, home: Path) -> dict[str, str]:
         "VAULT_BACKGROUND": "worker",
         "VAULT_CUSTODIAN_QUOTA_HOUR": str(QUOTA),
         "VAULT_WORKER_TICK_S": "0.2",
+        **store,
     }
 
 
@@ -95,8 +105,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
 pytestmark = pytest.mark.postgres
 
 
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The shared blob store's settings: PostgreSQL's rows, or a bucket of moto's emulator."""
+    if request.param == "postgresql":
+        return {"VAULT_BLOB_STORE": "postgresql"}
+    emulator: S3Emulator = request.getfixturevalue("s3_emulator")
+    return emulator.env(emulator.bucket("two-machines"))
+
+
 @pytest.fixture
-def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, Bao]]:
+def world(
+    pg_admin, bao: Bao, store: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Config, Vault, Bao]]:
     url = databases.empty("postgresql", tmp_path)
     shares = databases.empty("postgresql", tmp_path)
     config = bao.settings(
@@ -109,6 +130,9 @@ def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, B
             seal_in_background=False,
             background="worker",
             custodian_quota_hour=QUOTA,
+            blob_store=store["VAULT_BLOB_STORE"],
+            s3_bucket=store.get("VAULT_S3_BUCKET", ""),
+            s3_endpoint_url=store.get("VAULT_S3_ENDPOINT_URL", ""),
         )
     )
     LocalKeyring.create(config.keyring)
@@ -126,7 +150,7 @@ def world(pg_admin, bao: Bao, tmp_path: Path) -> Iterator[tuple[Config, Vault, B
 
 
 def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider(
-    world, tmp_path: Path
+    world, store: dict[str, str], tmp_path: Path
 ):
     config, v, bao = world
     with v.sessions() as db:
@@ -147,7 +171,7 @@ def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider
     servers = {
         name: _start(
             ["serve", "--port", str(ports[name]), "--workers", "1"],
-            _env(config, bao, home),
+            _env(config, bao, home, store),
             tmp_path / f"serve-{name}.log",
         )
         for name, home in homes.items()
@@ -181,7 +205,7 @@ def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider
         assert read.status_code == 200, read.text
         assert read.json()["content"] == "TWO-MACHINES terms: 3.5% over 5 years"
 
-        # An attachment uploaded to A downloads from B (three segments, in PostgreSQL).
+        # An attachment uploaded to A downloads from B (two segments, in the shared store).
         payload = os.urandom(1024 * 1024 + 77)
         up = requests.post(
             f"{a}/records/{record_id}/attachments",
@@ -197,6 +221,14 @@ def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider
             timeout=60,
         )
         assert down.status_code == 200 and down.content == payload
+        # ... and it is in the shared store: PostgreSQL's rows, or the emulator's bucket.
+        if store["VAULT_BLOB_STORE"] == "s3":
+            listed = boto3.client("s3", endpoint_url=store["VAULT_S3_ENDPOINT_URL"])
+            found = listed.list_objects_v2(Bucket=store["VAULT_S3_BUCKET"])
+            assert found["KeyCount"] == 1 and found["Contents"][0]["Size"] > len(payload)
+        with v.engine.connect() as conn:
+            rows = conn.scalar(sa.select(sa.func.count()).select_from(BlobSegment))
+        assert (rows >= 2) if store["VAULT_BLOB_STORE"] == "postgresql" else rows == 0, rows
         assert not any((homes["a"] / "blobs").glob("*")) and not (homes["b"] / "blobs").exists()
         # ... nor a key share: every record's share is in the shares database.
         assert not (homes["a"] / "shares.db").exists() and not (homes["b"] / "shares.db").exists()
@@ -244,7 +276,7 @@ def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider
         assert events > 10 and chained == 0
 
         # One worker seals the chain; it verifies.
-        worker = _start(["worker"], _env(config, bao, homes["b"]), tmp_path / "worker.log")
+        worker = _start(["worker"], _env(config, bao, homes["b"], store), tmp_path / "worker.log")
         deadline = time.monotonic() + 30
         while chained < events and time.monotonic() < deadline:
             time.sleep(0.2)
