@@ -87,9 +87,11 @@ image:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah debootstrap runc
 	ISOLATION=$${ISOLATION:-chroot} PIP_CERT=$${PIP_CERT:-} deploy/image-build.sh
 
-# The full load run (10 minutes; tests/load/run.py): two app servers of 2 workers on
-# PostgreSQL, locust's mix, then the checks (no error but the expected 403/409s, every
-# consultation audited, the chain verifies, the quota held) and RSS per process.
+# The full load run (10 minutes; tests/load/run.py): two app servers of 2 workers and an
+# `archive-vault worker` (it alone seals) on PostgreSQL, locust's mix, then the checks (no
+# error but the expected 403/409s, every consultation audited, the worker sealed it all,
+# the chain verifies, the quota held) and RSS per process. Attachments in PostgreSQL's
+# rows; `... -m tests.load.run --blob-store s3` for S3 on moto's emulator.
 LOAD_SECONDS ?= 600
 load: $(STAMP)
 	scripts/test-deps

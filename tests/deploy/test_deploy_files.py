@@ -13,6 +13,7 @@ The image itself is built and run by ``make image`` (deploy/image-build.sh), not
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_compose_file_is_valid_and_production_shaped(compose):
         assert "keys:/var/lib/archive-vault:ro" in services[name]["volumes"]
         assert f"logs-{name}:/var/log/archive-vault" in services[name]["volumes"]
     assert services["worker"]["command"] == ["archive-vault", "worker"]
-    assert "archive-vault init" in services["init"]["command"][0]
+    assert services["init"]["command"] == ["archive-vault", "init", "--key-provider", "transit"]
     assert services["db"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/secrets/")
     # Every file the compose file mounts from the repository exists.
     for s in services.values():
@@ -77,6 +78,51 @@ def test_compose_file_is_valid_and_production_shaped(compose):
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (DEPLOY / source).exists(), source
+
+
+def test_compose_openbao_is_a_sealed_server_set_up_by_bao_init(compose):
+    """Not dev mode: raft storage on a volume, unsealed by bao-init, which alone holds the
+    unseal key and root token; the vault's processes get a Transit-only token.
+    (tests/deploy/test_compose_openbao.py runs the same config and step on a real server.)"""
+    services = compose["services"]
+    bao = services["openbao"]
+    assert bao["command"] == ["server"]
+    assert not [a for a in [*bao["command"], *bao.get("entrypoint", [])] if "-dev" in a]
+    assert "openbao-data:/openbao/file" in bao["volumes"]
+    assert "./openbao/openbao.hcl:/openbao/config/openbao.hcl:ro" in bao["volumes"]
+    assert "ports" not in bao and "secrets:/secrets:ro" not in bao["volumes"]
+    hcl = (DEPLOY / "openbao" / "openbao.hcl").read_text()
+    assert 'storage "raft"' in hcl and 'path    = "/openbao/file"' in hcl
+    assert "tls_disable = true" in hcl  # inside the compose network only, said in the file
+    init = services["bao-init"]
+    assert init["command"][-1] == "openbao" and init["user"] == "10001:10001"
+    assert init["read_only"] is True
+    assert init["depends_on"]["openbao"]["condition"] == "service_started"
+    # The unseal key and root token: a volume only bao-init mounts.
+    holders = {
+        name
+        for name, s in services.items()
+        if any(v.split(":")[0] == "openbao-init" for v in s.get("volumes", []))
+    }
+    assert holders == {"bao-init"}
+    assert "openbao-init" in compose["volumes"] and "openbao-data" in compose["volumes"]
+    # Everything of the vault waits for bao-init (through init) and reads only its token.
+    assert services["init"]["depends_on"]["bao-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["init"]["depends_on"]["openbao"]["condition"] == "service_healthy"
+    for name in VAULT_IMAGE_SERVICES:
+        env = services[name]["environment"]
+        assert env["VAULT_TRANSIT_TOKEN_FILE"] == "/secrets/transit_token", name
+        assert env["VAULT_TRANSIT_URL"] == "http://openbao:8200", name
+    # The policy: Transit paths of the vault's three keys, nothing else, no create/delete.
+    policy = (DEPLOY / "openbao" / "archive-vault-policy.hcl").read_text()
+    paths = re.findall(r'^path "([^"]+)"\s*\{\s*capabilities = \[([^\]]*)\]', policy, re.M)
+    assert len(paths) == 12, paths
+    for path, caps in paths:
+        assert path.startswith("transit/") and "archive-vault" in path, path
+        assert set(re.findall(r'"(\w+)"', caps)) <= {"read", "update"}, (path, caps)
+        assert "*" not in path.split("/")[2], path  # never a wildcard key name
 
 
 def _manifests() -> list[tuple[str, dict]]:

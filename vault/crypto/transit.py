@@ -128,15 +128,18 @@ class TransitProvider(ExternalProvider):
         return [self._id(int(v)) for v in sorted(data["data"]["keys"], key=int)]
 
     def ensure_key(self) -> str:
-        """Enable the Transit engine and create the key if missing; return the active key id."""
-        mounts = self._call(lambda: self.__client.sys.list_mounted_secrets_engines())
-        listed = mounts.get("data", mounts)
-        if f"{self._mount.strip('/')}/" not in listed:
-            self._call(lambda: self.__client.sys.enable_secrets_engine("transit", path=self._mount))
+        """Enable the Transit engine and create the key if missing; return the active key id.
+
+        A key that is there already is only read: a token whose policy allows Transit's
+        paths for this key alone (no ``sys/mounts``, no key creation) is enough then."""
         try:
             return self._id(self._read_latest())
         except KeyProviderUnavailable:
             pass
+        mounts = self._call(lambda: self.__client.sys.list_mounted_secrets_engines())
+        listed = mounts.get("data", mounts)
+        if f"{self._mount.strip('/')}/" not in listed:
+            self._call(lambda: self.__client.sys.enable_secrets_engine("transit", path=self._mount))
         self._call(
             lambda: self._transit.create_key(
                 self._key,
