@@ -213,3 +213,25 @@ def test_the_credit_timeline_marks_each_lapse():
     ]
     assert spans[1].start == d + timedelta(days=91) and spans[1].end == d + timedelta(days=199)
     assert timeline([], today=d) == []
+
+
+def test_the_portfolio_leaves_disposed_records_out_of_its_signs(make, vault, db):
+    # A former client whose records were all disposed of has no open records left, and
+    # disposed returns are no longer "many returns" (the disposal itself, by two people,
+    # is test_appraisal's; here only what the portfolio counts).
+    from vault.appraisal.portfolio import signs
+    from vault.db import utcnow
+
+    former = make.client("general", relationship="former")
+    kept_client = make.client("general", relationship="former")
+    gone = [make.record(former, section="returns") for _ in range(3)]
+    make.record(kept_client, section="returns")
+    before = signs(vault, db, [former, kept_client])
+    assert {"ended_with_open_records", "many_returns"} <= set(before[former.id].risks)
+    for r in gone:
+        r.disposed_at = utcnow()
+    db.commit()
+    after = signs(vault, db, [former, kept_client])
+    assert after[former.id].records == 0
+    assert not {"ended_with_open_records", "many_returns"} & set(after[former.id].risks)
+    assert "ended_with_open_records" in after[kept_client.id].risks

@@ -67,22 +67,26 @@ def _aware(value: datetime) -> datetime:
 def signs(
     v: Vault, db: Session, clients: list[Client], *, today: date | None = None
 ) -> dict[int, ClientSigns]:
-    """The signs of risk of each client (a few grouped statements, whatever their number)."""
+    """The signs of risk of each client (a few grouped statements, whatever their number).
+
+    Disposed records are out of every count: what was lawfully destroyed is neither an
+    open record of a former client, nor a return, nor a credit report in force."""
     today = today or date.today()
     ids = [c.id for c in clients]
     if not ids:
         return {}
+    kept = Record.disposed_at.is_(None)
     counts = dict(
         db.execute(
             select(Record.client_id, func.count())
-            .where(Record.client_id.in_(ids))
+            .where(Record.client_id.in_(ids), kept)
             .group_by(Record.client_id)
         ).all()
     )
     returns = dict(
         db.execute(
             select(Record.client_id, func.count())
-            .where(Record.client_id.in_(ids), Record.section == int(Section.RETURNS))
+            .where(Record.client_id.in_(ids), kept, Record.section == int(Section.RETURNS))
             .group_by(Record.client_id)
         ).all()
     )
@@ -91,6 +95,7 @@ def signs(
             select(Record.client_id, func.max(Record.valid_until))
             .where(
                 Record.client_id.in_(ids),
+                kept,
                 Record.section == int(Section.CREDIT),
                 Record.valid_until.is_not(None),
             )
