@@ -456,3 +456,34 @@ def test_a_bad_schedule_is_refused_at_start(tmp_path):
     assert len(retention.check_configured(config.with_(retention_schedule=good)).rules) == 7
     said = CliRunner().invoke(main, ["retention", "check", str(good)])
     assert said.exit_code == 0 and "valid, 7 rules" in said.output
+
+
+def test_the_operator_cannot_approve_countersign_or_turn_down_a_batch(make: Factory, vault, db):
+    # The CLI's --by is required; a caller without a person (the operator, a script on
+    # the service) is refused each decision with its code, audited, and nothing changes.
+    from vault.appraisal import disposal
+    from vault.errors import Denied
+
+    proposer = make.custodian("core")
+    client = make.client("core")
+    _ended(make, client, proposer)
+    due = _deposit(make, client, proposer, "Old core contract")
+    batch = uow.run(
+        db, disposal.propose, vault, db, Caller(person=proposer), [due.id], "past retention"
+    )
+    operator = Caller.operator()
+    for act, code, args in (
+        (disposal.approve, "admin_required", ()),
+        (disposal.countersign, "custodian_required", ()),
+        (disposal.reject, "admin_required", ("no",)),
+    ):
+        with pytest.raises(Denied) as refused:
+            uow.run(db, act, vault, db, operator, batch.id, *args)
+        assert refused.value.code == code
+    db.rollback()
+    again = disposal.get(db, batch.id)
+    assert again.status == "proposed" and again.admin_approved_by_id is None
+    assert again.custodian_approved_by_id is None
+    assert db.get(Record, due.id).disposed_at is None
+    refusals = _events(db, "admin_required") + _events(db, "custodian_required")
+    assert len(refusals) == 3 and all(actor is None for _, actor in refusals)
