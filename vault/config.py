@@ -110,6 +110,9 @@ class Config:
     policy_refresh_s: float = 10.0
     # How often each process runs its watch chores (the departure watch's alerts), seconds.
     watch_interval_s: float = 3600.0
+    # How often the worker's leader runs the full four-properties check (四性检测) of
+    # every record (VAULT_CHECK_INTERVAL_S, seconds; a day by default).
+    check_interval_s: float = 86400.0
     # Seal in a thread of each app process (never in a request). Tests that drive the app
     # in-process turn it off and seal when they look at the chain: on SQLite their own
     # session must not race a writer thread.
@@ -305,6 +308,7 @@ class Config:
         for name, low, high in (
             ("worker_tick_s", 0.05, 3600.0),
             ("outbox_backoff_s", 0.01, 86400.0),
+            ("check_interval_s", 60.0, 30 * 86400.0),
         ):
             var = f"VAULT_{name.upper()}"
             if env.get(var):

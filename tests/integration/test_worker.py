@@ -312,3 +312,37 @@ def test_without_a_worker_the_app_thread_seals_and_sends_the_mail(vault, db, mak
         vault.close()
         server.stop()
     assert len(inbox.messages) == 3 and chained > 0
+
+
+def test_the_worker_runs_the_four_properties_check_once_per_interval(vault, db, make: Factory):
+    # The leader's scheduled 四性检测 of every record: kept as a run with its signed audit
+    # event; a second leader (a restart, another machine) within the interval does not
+    # run it again, and once the interval has passed it runs anew.
+    import json
+
+    from vault.models import CheckRun
+
+    make.record(content=b"a plain text record")
+    db.commit()
+    job = jobs.JOBS["four-properties"]
+    assert job.leader_only and not job.in_app_thread
+    for _ in range(2):  # two leaders in turn, within the day
+        scheduler = Scheduler(vault, [job])
+        try:
+            scheduler.tick()
+        finally:
+            scheduler.close()
+    with vault.sessions() as fresh:
+        runs = fresh.scalars(sa.select(CheckRun).where(CheckRun.trigger == "schedule")).all()
+        assert len(runs) == 1 and runs[0].records == 1 and runs[0].failures == 0
+        bodies = fresh.scalars(
+            sa.select(audit_events.c.body).where(audit_events.c.action == "check:run")
+        ).all()
+        assert [json.loads(b)["details"]["trigger"] for b in bodies] == ["schedule"]
+        fresh.execute(
+            sa.update(CheckRun).values(started_at=utcnow() - timedelta(days=1, minutes=1))
+        )
+        fresh.commit()
+    assert job.run(vault) == 0  # a day later: due again, and the vault is clean
+    with vault.sessions() as fresh:
+        assert fresh.scalar(sa.select(sa.func.count()).select_from(CheckRun)) == 2

@@ -69,8 +69,41 @@ def _departure_watch(v: Vault) -> int:
     return departure_watch.sweep_now(v)
 
 
+def _four_properties(v: Vault) -> int | None:
+    """The scheduled four-properties check of every record, once every
+    ``check_interval_s``: the job looks every hour (or sooner) and runs when the last
+    scheduled run, by any worker, is that old, so that a restart or a new leader neither
+    runs it twice nor waits a whole interval. The number of faults, or None: not due."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from vault import uow
+    from vault.appraisal import checks
+    from vault.db import utcnow
+    from vault.models import CheckRun
+
+    with v.sessions() as db:
+        last = db.scalar(
+            select(func.max(CheckRun.started_at)).where(CheckRun.trigger == "schedule")
+        )
+        if last is not None:
+            if last.tzinfo is None:  # SQLite hands naive UTC back through func.max
+                last = last.replace(tzinfo=utcnow().tzinfo)
+            if utcnow() - last < timedelta(seconds=v.config.check_interval_s):
+                return None
+        db.rollback()
+        v.maybe_seal(force=True)  # intake events awaiting the chain are linked first
+        report = uow.run(db, checks.run_check, v, db, Caller.operator(), "all", trigger="schedule")
+        return report.run.failures
+
+
 def _watch(c: Config) -> float:
     return c.watch_interval_s
+
+
+def _check_poll(c: Config) -> float:
+    return min(c.check_interval_s, 3600.0)
 
 
 register(Job("audit-seal", lambda c: c.seal_interval_s, _seal, in_app_thread=False))
@@ -80,3 +113,7 @@ register(Job("outbox", lambda c: c.worker_tick_s, _outbox, leader_only=False))
 register(Job("loan-reminders", _watch, _reminders, in_app_thread=False))
 register(Job("expire-requests", _watch, _expire_requests))
 register(Job("departure-watch", _watch, _departure_watch))
+# Hours of work over a large archive: the worker's leader only, never the app's thread
+# (which seals); on one machine without a worker it is cron's `archive-vault check run
+# --trigger schedule`.
+register(Job("four-properties", _check_poll, _four_properties, in_app_thread=False))
