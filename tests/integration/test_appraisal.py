@@ -487,3 +487,49 @@ def test_the_operator_cannot_approve_countersign_or_turn_down_a_batch(make: Fact
     assert db.get(Record, due.id).disposed_at is None
     refusals = _events(db, "admin_required") + _events(db, "custodian_required")
     assert len(refusals) == 3 and all(actor is None for _, actor in refusals)
+
+
+def test_the_four_properties_check_runs_before_disposal_and_its_faults_are_certified(
+    make: Factory, vault, db
+):
+    # Past retention and approved, a record is destroyed even when it is no longer
+    # authentic; what the check before the shredding found is kept: the run (trigger
+    # disposal), its id and faults in the carry-out event and on the signed certificate.
+    import json
+
+    from audit.schema import audit_events
+    from vault.appraisal import disposal
+    from vault.models import CheckRun, DestructionCertificate
+
+    admin, proposer = make.admin(), make.custodian()
+    client = make.client()
+    _ended(make, client, proposer)
+    sound = _deposit(make, client, proposer, "Sound contract")
+    altered = _deposit(make, client, proposer, "Altered contract")
+    db.execute(sa.update(Record).where(Record.id == altered.id).values(content_digest="0" * 64))
+    db.commit()
+    vault.maybe_seal(force=True)
+    batch = uow.run(
+        db,
+        disposal.propose,
+        vault,
+        db,
+        Caller(person=proposer),
+        [sound.id, altered.id],
+        "past retention",
+    )
+    done = uow.run(db, disposal.approve, vault, db, Caller(person=admin), batch.id)
+    assert done.status == "disposed"
+    run = db.scalars(sa.select(CheckRun).where(CheckRun.trigger == "disposal")).one()
+    assert run.records == 2 and run.failures >= 1
+    body = db.scalars(
+        sa.select(audit_events.c.body).where(audit_events.c.action == "disposal:carry_out")
+    ).one()
+    details = json.loads(body)["details"]
+    assert details["check_run"] == run.id and details["records_with_faults"] == 1
+    cert = db.scalars(
+        sa.select(DestructionCertificate).where(DestructionCertificate.batch_id == batch.id)
+    ).one()
+    text = "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(cert.pdf)).pages)
+    assert f"#{run.id}" in text and "check faults" in text
+    assert certificates.verify(vault, cert.pdf, cert.signature, cert.sha256)

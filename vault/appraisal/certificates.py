@@ -59,6 +59,8 @@ class Line:
     title: str
     rule: str
     due_on: date
+    # What the four-properties check before the disposal found of it (codes; none: sound).
+    faults: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class Facts:
     countersigned_by: str | None
     lines: Sequence[Line]
     key_fingerprint: str
+    # The four-properties check run before the shredding, and how many faults it found.
+    check_run: int | None = None
+    check_faults: int = 0
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:
@@ -116,6 +121,12 @@ def render(f: Facts) -> bytes:
         if f.countersigned_by:
             line(f"Countersigned by 会签保管员: {f.countersigned_by}", 10)
         line(f"Reason 理由: {f.reason}", 10)
+        if f.check_run is not None:
+            line(
+                f"Four-properties check before disposal 销毁前四性检测: run 检测 #{f.check_run}, "
+                f"{f.check_faults} fault(s) 项问题",
+                10,
+            )
         line(f"Records destroyed 销毁记录数: {len(f.lines)}", 10, 9 * mm)
         line("File number 档号 | Rule 规则 | Due 到期 | Title 题名", 9, 5 * mm)
 
@@ -130,6 +141,8 @@ def render(f: Facts) -> bytes:
             9,
             5 * mm,
         )
+        if item.faults:
+            line(f"    check faults 检测问题: {', '.join(item.faults)}", 8, 5 * mm)
     y -= 4 * mm
     line("Each record's data key was destroyed (crypto-shredded) and its ciphertext and", 8, 4 * mm)
     line("attachments removed; the catalogue entries remain, marked disposed.", 8, 4 * mm)

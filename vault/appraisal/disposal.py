@@ -17,6 +17,16 @@
 
 Held records are refused at every step: at proposal, and again when carried out (a hold
 placed meanwhile stops the batch).
+
+Before the shredding, the four-properties check runs over the batch's records (trigger
+``disposal``: :func:`vault.appraisal.checks.check_records`, as the vault itself, in the
+same unit of work). A fault does not stop the disposal: the records are past their
+retention date and approved by the people the rules name, and keeping a record because
+it is, say, no longer authentic would keep exactly what the schedule says must go. What
+the check found is kept instead, where an archivist looks for it later: the run and its
+findings (the record's card, the check's report), the auditors' alert, the run's id and
+its count of faults in the ``disposal:carry_out`` event, and on the certificate, which
+names the run and lists each record's faults under its line.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import auditing, authz
-from vault.appraisal import certificates, retention
+from vault.appraisal import certificates, checks, retention
 from vault.caller import Caller
 from vault.db import utcnow
 from vault.errors import Conflict, Denied, InvalidInput, NotFound
@@ -455,8 +465,22 @@ def _carry_out(v: Vault, db: Session, caller: Caller, batch: DisposalBatch) -> D
                 disposal_batch=batch.id,
                 record=r.id,
             )
-    now = utcnow()
     ids = [r.id for r in records]
+    # The four-properties check of what is about to be destroyed, while it still can be
+    # read (inside the choke point, as the vault: the approver need not be an admin).
+    checker = Caller(
+        person=None,
+        subject="vault:disposal",
+        ip=caller.ip,
+        user_agent=caller.user_agent,
+        request_id=caller.request_id,
+    )
+    check = checks.check_records(v, db, checker, ids, trigger="disposal")
+    faults: dict[int, list[str]] = {}
+    for f in check.findings:
+        if f.record_id is not None:
+            faults.setdefault(f.record_id, []).append(f.code)
+    now = utcnow()
     # The key shares go first, before anything else of the act: the batch is approved,
     # and a failure after this point leaves the records unreadable, never readable.
     destroyed = v.shares.shred(ids, now.isoformat()) if v.shares is not None else 0
@@ -477,8 +501,13 @@ def _carry_out(v: Vault, db: Session, caller: Caller, batch: DisposalBatch) -> D
         proposed_by=_email(db, batch.proposed_by_id) or "",
         approved_by=_email(db, batch.admin_approved_by_id) or "",
         countersigned_by=_email(db, batch.custodian_approved_by_id),
-        lines=[certificates.Line(r.file_number, r.title, i.rule, i.due_on) for i, r in rows],
+        lines=[
+            certificates.Line(r.file_number, r.title, i.rule, i.due_on, tuple(faults.get(r.id, ())))
+            for i, r in rows
+        ],
         key_fingerprint=certificates.fingerprint(signing),
+        check_run=check.run.id,
+        check_faults=check.run.failures,
     )
     signed = certificates.sign(v, facts)
     cert = DestructionCertificate(
@@ -507,6 +536,9 @@ def _carry_out(v: Vault, db: Session, caller: Caller, batch: DisposalBatch) -> D
             "proposed_by": batch.proposed_by_id,
             "approved_by": batch.admin_approved_by_id,
             "countersigned_by": batch.custodian_approved_by_id,
+            "check_run": check.run.id,
+            "check_faults": check.run.failures,
+            "records_with_faults": len(faults),
         },
     )
 
