@@ -498,7 +498,7 @@ def test_the_four_properties_check_runs_before_disposal_and_its_faults_are_certi
     import json
 
     from audit.schema import audit_events
-    from vault.appraisal import disposal
+    from vault.appraisal import checks, disposal
     from vault.models import CheckRun, DestructionCertificate
 
     admin, proposer = make.admin(), make.custodian()
@@ -533,3 +533,9 @@ def test_the_four_properties_check_runs_before_disposal_and_its_faults_are_certi
     text = "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(cert.pdf)).pages)
     assert f"#{run.id}" in text and "check faults" in text
     assert certificates.verify(vault, cert.pdf, cert.signature, cert.sha256)
+    # Afterwards a full check looks at the entries that stay, not for content that is gone.
+    db.commit()
+    vault.maybe_seal(force=True)
+    after = uow.run(db, checks.run_check, vault, db, Caller.operator(), "all")
+    assert after.run.figures["disposed"] == 2
+    assert not {"undecryptable", "content_changed"} & {f.code for f in after.findings}

@@ -251,3 +251,34 @@ def test_the_scan_looks_for_distinctive_words_only():
     )
     assert words == ["CANARY-7Q2W9X-abc", "客户机密内容资料记录表格档案"]
     assert list(access.tokens("internationalization")) == ["internationalization"]
+
+
+def test_a_fault_found_at_intake_shows_on_the_card_at_once(make, vault, db, web):
+    # A "PDF" that does not parse is filed (intake never refuses on format), and the
+    # record's card shows the usability fault before any scheduled run; a sound record
+    # filed beside it keeps no run at all.
+    employee, auditor = make.person(), make.person(roles=("auditor",))
+    client = make.client("general")
+    broken = _deposit(vault, db, employee, client, b"not a PDF at all", "application/pdf")
+    sound = _deposit(vault, db, employee, client, _pdf(), "application/pdf")
+    db.commit()
+    runs = db.scalars(select(CheckRun)).all()
+    assert [(r.trigger, r.records, r.failures) for r in runs] == [("intake", 1, 1)]
+    assert {(f.property, f.code, f.record_id) for f in checks.open_findings(db, broken.id)} == {
+        ("usability", "pdf_unreadable", broken.id)
+    }
+    assert checks.open_findings(db, sound.id) == []
+    event = json.loads(
+        db.execute(
+            select(audit_events.c.body).where(audit_events.c.action == "check:run")
+        ).scalar_one()
+    )
+    assert event["details"]["trigger"] == "intake" and event["details"]["failures"] == 1
+    for lang, words in (("en", "the PDF does not open"), ("zh", "四性检测")):
+        page = web.another(lang=lang)
+        page.sign_in(auditor)
+        assert words in page.get(f"/records/{broken.id}").get_data(as_text=True)
+    # The next full run finds it again, and the intake's finding is resolved by it.
+    again = _run(vault, db)
+    assert ("usability", "pdf_unreadable", broken.id) in _codes(again)
+    assert {f.run_id for f in checks.open_findings(db, broken.id)} == {again.run.id}

@@ -25,21 +25,19 @@ auditors and show on the record's card until a later run finds the record sound.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from audit.schema import audit_events
-from vault import access, auditing, authz, csvout
+from vault import access, authz
+from vault.archive import check_runs
+from vault.archive.check_runs import REQUIRED, Finding, Report, canonical
 from vault.caller import Caller
-from vault.db import utcnow
 from vault.errors import InvalidInput, NotFound
 from vault.models import Attachment, CheckFinding, CheckRun, Client, Property, Record, Section
 from vault.oversight import alerts
@@ -75,87 +73,8 @@ CODES: dict[str, tuple[str, ...]] = {
     ),
 }
 PROPERTY_OF = {code: prop for prop, codes in CODES.items() for code in codes}
-REQUIRED = ("title", "file_number", "content_type")
 
 _e = audit_events.c
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One fault: the property, a code, and where (ids and catalogue words only)."""
-
-    property: str
-    code: str
-    record_id: int | None = None
-    attachment_id: int | None = None
-    client_id: int | None = None
-    where: str = ""
-
-
-@dataclass
-class Report:
-    """What a run found, as the page, the CSV and the JSON show it."""
-
-    run: CheckRun
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No fault in any property."""
-        return not self.findings
-
-    def figures(self) -> dict[str, int]:
-        """Counts: records and attachments checked, faults per property."""
-        return dict(self.run.figures or {})
-
-    def as_json(self) -> dict[str, object]:
-        """The report as JSON (what its audit event's ``report_sha256`` is the hash of)."""
-        return {
-            "run": self.run.id,
-            "trigger": self.run.trigger,
-            "scope": self.run.scope,
-            "started_at": self.run.started_at.isoformat() if self.run.started_at else None,
-            "finished_at": self.run.finished_at.isoformat() if self.run.finished_at else None,
-            "records": self.run.records,
-            "attachments": self.run.attachments,
-            "failures": self.run.failures,
-            "figures": self.figures(),
-            "findings": [
-                {
-                    "property": f.property,
-                    "code": f.code,
-                    "record": f.record_id,
-                    "attachment": f.attachment_id,
-                    "client": f.client_id,
-                    "where": f.where,
-                }
-                for f in self.findings
-            ],
-        }
-
-    def csv(self) -> str:
-        """The findings as CSV (through the vault's one CSV writer)."""
-        buf = io.StringIO()
-        w = csvout.writer(buf)
-        w.writerow(["run", "property", "code", "record", "attachment", "client", "where"])
-        for f in self.findings:
-            w.writerow(
-                [
-                    self.run.id,
-                    f.property,
-                    f.code,
-                    f.record_id,
-                    f.attachment_id,
-                    f.client_id,
-                    f.where,
-                ]
-            )
-        return buf.getvalue()
-
-
-def canonical(report: Report) -> bytes:
-    """The JSON report's bytes as hashed into the run's audit event."""
-    return json.dumps(report.as_json(), sort_keys=True, ensure_ascii=False).encode()
 
 
 # ---- Scope ----------------------------------------------------------------------------
@@ -238,25 +157,15 @@ def _run(
     if trigger not in TRIGGERS:
         raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}", code="invalid_trigger")
     authz.require(v, db, caller, Action.CHECK_RUN)
-    run = CheckRun(
-        trigger=trigger,
-        scope=label,
-        started_at=utcnow(),
-        records=0,
-        attachments=0,
-        failures=0,
-        figures={},
-        started_by_id=caller.person_id,
-    )
-    db.add(run)
-    db.flush()
+    run = check_runs.start(db, caller, trigger, label)
     findings: list[Finding] = []
     probes: set[bytes] = set()
-    unchecked = 0
+    unchecked = disposed = 0
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
-        found, atts, skipped = _check_batch(v, db, caller, run.id, chunk, probes)
+        found, atts, skipped, gone = _check_batch(v, db, caller, run.id, chunk, probes)
         findings += found
+        disposed += gone
         run.records += len(chunk)
         run.attachments += atts
         unchecked += skipped
@@ -276,51 +185,16 @@ def _run(
         if clients is None:  # every record's words were looked for: earlier finds are redone
             _resolve(db, run.id, CheckFinding.record_id.is_(None), CheckFinding.client_id.is_(None))
     probes.clear()
-    for f in findings:
-        db.add(
-            CheckFinding(
-                run_id=run.id,
-                property=f.property,
-                code=f.code,
-                record_id=f.record_id,
-                attachment_id=f.attachment_id,
-                client_id=f.client_id,
-                where=f.where[:300],
-            )
-        )
-    by_property = {str(p): 0 for p in Property}
-    for f in findings:
-        by_property[f.property] += 1
-    run.failures = len(findings)
-    run.figures = {
-        **by_property,
-        "records": run.records,
-        "attachments": run.attachments,
-        "formats_unchecked": unchecked,
-        "files_scanned": scanned,
-    }
-    run.finished_at = utcnow()
-    report = Report(run=run, findings=findings)
-    run.report_sha256 = hashlib.sha256(canonical(report)).hexdigest()
-    event = auditing.record(
+    report = check_runs.close(
         v,
         db,
         caller,
-        Action.CHECK_RUN,
-        outcome="ok",
-        resource={"check_run": run.id},
-        details={
-            **{k: int(n) for k, n in run.figures.items()},
-            "trigger": trigger,
-            "scope": label,
-            "failures": run.failures,
-            "report_sha256": run.report_sha256,
-        },
+        run,
+        findings,
+        counted={"formats_unchecked": unchecked, "files_scanned": scanned, "disposed": disposed},
     )
-    run.event_id = event.id
     if findings:
-        _alert(v, db, caller, run, by_property)
-    db.flush()
+        _alert(v, db, caller, run)
     return report
 
 
@@ -337,9 +211,8 @@ def _resolve(db: Session, run_id: int, *where: object) -> None:
     )
 
 
-def _alert(
-    v: Vault, db: Session, caller: Caller, run: CheckRun, by_property: dict[str, int]
-) -> None:
+def _alert(v: Vault, db: Session, caller: Caller, run: CheckRun) -> None:
+    by_property = {str(p): int(run.figures.get(str(p), 0)) for p in Property}
     alerts.raise_alert(
         v,
         db,
@@ -358,9 +231,20 @@ _FILE_NUMBER = re.compile(r"^[A-Z0-9_]+-[1-4]-\d{4}-\d{4,}$")
 
 def _check_batch(
     v: Vault, db: Session, caller: Caller, run_id: int, chunk: list[int], probes: set[bytes]
-) -> tuple[list[Finding], int, int]:
-    """One batch: the choke point's look at the content, then the catalogue and the log."""
-    health = {h.record_id: h for h in access.system_check(v, db, caller, chunk, run_id=run_id)}
+) -> tuple[list[Finding], int, int, int]:
+    """One batch: the choke point's look at the content, then the catalogue and the log.
+
+    A disposed record has no content left to look at (its key share is destroyed, its
+    ciphertext and attachments removed): only its catalogue entry and its intake event
+    are checked, the entry that stays."""
+    live = list(
+        db.scalars(select(Record.id).where(Record.id.in_(chunk), Record.disposed_at.is_(None)))
+    )
+    health = (
+        {h.record_id: h for h in access.system_check(v, db, caller, live, run_id=run_id)}
+        if live
+        else {}
+    )
     meta = db.execute(
         select(
             Record.id,
@@ -465,7 +349,7 @@ def _check_batch(
             elif a.opens is not None:
                 fault(U, a.opens, where, a.attachment_id)
     attachments = sum(len(h.attachments) for h in health.values())
-    return out, attachments, unchecked
+    return out, attachments, unchecked, len(chunk) - len(live)
 
 
 def _numbering(db: Session, clients: set[int] | None) -> list[Finding]:
@@ -628,6 +512,7 @@ __all__ = [
     "CODES",
     "Finding",
     "Report",
+    "canonical",
     "check_records",
     "open_client_findings",
     "open_findings",

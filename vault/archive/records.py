@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from vault import access, auditing, authz
+from vault.archive import check_runs
 from vault.authz import require
 from vault.caller import Caller
 from vault.crypto import DataKey, encrypt_field
@@ -211,9 +212,10 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
     # The four-properties check at intake: the content's keyed digest is kept on the
     # card and bound into the intake event (authenticity, later), and whether it opens
     # in its declared format is recorded with it (usability; a fault is not refused
-    # here, it is reported by the check and shown on the card).
+    # here: it is kept as an intake run's finding and shows on the card at once).
     record.content_digest = access.digest(v, bytes(d.content))
     opens = access.opens_as(bytes(d.content), record.content_type)
+    faults = check_runs.intake_faults(record, opens)
     auditing.record(
         v,
         db,
@@ -227,6 +229,7 @@ def deposit(v: Vault, db: Session, caller: Caller, d: Deposit) -> Record:
             "opens": opens or "ok",
         },
     )
+    check_runs.at_intake(v, db, caller, record, faults)
     return record
 
 
