@@ -20,6 +20,7 @@ with a KMS or HSM.
 For the compose file only: a real deployment brings its secrets from its own store.
 """
 
+import contextlib
 import os
 import secrets
 import sys
@@ -69,6 +70,19 @@ def _wait(client, timeout: float = 120) -> None:
             time.sleep(1)
 
 
+def _wait_active(client, timeout: float = 120) -> None:
+    """Wait until the unsealed node leads its raft cluster: until then every request is
+    refused ("local node not active but active cluster node not found")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):  # standby or still electing
+            if client.sys.read_leader_status().get("is_self"):
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"OpenBao at {client.url} did not become active")
+        time.sleep(0.5)
+
+
 def setup_openbao() -> None:
     import hvac
     from hvac import exceptions
@@ -83,6 +97,7 @@ def setup_openbao() -> None:
     if client.sys.is_sealed():
         client.sys.submit_unseal_key((BAO_INIT / "unseal_key").read_text().strip())
         print("OpenBao unsealed")
+    _wait_active(client)
     client.token = (BAO_INIT / "root_token").read_text().strip()
     if "transit/" not in client.sys.list_mounted_secrets_engines()["data"]:
         client.sys.enable_secrets_engine("transit")
