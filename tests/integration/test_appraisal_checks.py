@@ -253,7 +253,7 @@ def test_the_scan_looks_for_distinctive_words_only():
     assert list(access.tokens("internationalization")) == ["internationalization"]
 
 
-def test_a_fault_found_at_intake_shows_on_the_card_at_once(make, vault, db, web):
+def test_a_fault_found_at_intake_shows_on_the_card_at_once(make, vault, db, web, api):
     # A "PDF" that does not parse is filed (intake never refuses on format), and the
     # record's card shows the usability fault before any scheduled run; a sound record
     # filed beside it keeps no run at all.
@@ -274,6 +274,11 @@ def test_a_fault_found_at_intake_shows_on_the_card_at_once(make, vault, db, web)
         ).scalar_one()
     )
     assert event["details"]["trigger"] == "intake" and event["details"]["failures"] == 1
+    card = api.get(f"/records/{broken.id}", make.token(auditor)).json
+    assert [(f["property"], f["code"]) for f in card["check_findings"]] == [
+        ("usability", "pdf_unreadable")
+    ]
+    assert api.get(f"/records/{sound.id}", make.token(auditor)).json["check_findings"] == []
     for lang, words in (("en", "the PDF does not open"), ("zh", "四性检测")):
         page = web.another(lang=lang)
         page.sign_in(auditor)

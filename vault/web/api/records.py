@@ -11,7 +11,7 @@ from flask import Response
 from pydantic import BeforeValidator, Field, model_validator
 
 from vault import access
-from vault.appraisal import disposal, holds, retention
+from vault.appraisal import checks, disposal, holds, retention
 from vault.archive import records
 from vault.models import Record, Section
 from vault.oversight import pages
@@ -119,6 +119,15 @@ class Disposal(Reply):
     disposed_at: Timestamp
 
 
+class CheckFindingBrief(Reply):
+    """A fault the four-properties check found on the record, still open (codes only)."""
+
+    property: str
+    code: str
+    run_id: int
+    attachment_id: int | None
+
+
 class RecordDetail(RecordCard):
     """A record's card: its attachments, retention, holds, and disposal if disposed of."""
 
@@ -126,6 +135,10 @@ class RecordDetail(RecordCard):
     retention: RetentionReply
     holds: list[HoldBrief]
     disposal: Disposal | None = None
+    check_findings: list[CheckFindingBrief] = Field(
+        default_factory=list,
+        description="faults of the four-properties check not yet found sound again",
+    )
 
 
 class RecordPage(Reply):
@@ -272,6 +285,12 @@ def get_record(record_id: int) -> RecordDetail:
         retention=retention_reply(retention.retention_for(vault(), session, record)),
         holds=[HoldBrief(id=h.id, placed_at=h.placed_at.isoformat()) for h in on],
         disposal=Disposal.model_validate(gone) if gone else None,
+        check_findings=[
+            CheckFindingBrief(
+                property=f.property, code=f.code, run_id=f.run_id, attachment_id=f.attachment_id
+            )
+            for f in checks.open_findings(session, record_id)
+        ],
     )
 
 
