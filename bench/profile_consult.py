@@ -1,7 +1,8 @@
 """Where an audited consultation spends its time: queries per request and a profile.
 
-Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]``.
-Drives ``GET /api/v1/records/<id>/content`` in-process (Flask test client, no HTTP
+Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]
+[--route me]``. Drives ``GET /api/v1/records/<id>/content`` (or, with ``--route me``,
+the token-authenticated ``GET /api/v1/me``) in-process (Flask test client, no HTTP
 server) as 16 custodians in turn, counts the SQL statements each request sends, and,
 when ``pyinstrument`` is installed (``.venv/bin/pip install pyinstrument``; not a
 dependency of the project), prints where the time goes. Also prints the mean time per
@@ -32,11 +33,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=common.BACKENDS, default="postgresql")
     parser.add_argument("-n", type=int, default=2000, help="requests to profile")
     parser.add_argument("--no-profile", action="store_true", help="time only")
+    parser.add_argument("--route", choices=("consult", "me", "bare", "lean"), default="consult")
+    parser.add_argument("--all-frames", action="store_true", help="library frames too")
     args = parser.parse_args()
     common.quiet()
     rng = random.Random(5)
     with tempfile.TemporaryDirectory() as tmp, common.database(args.backend, Path(tmp)) as url:
-        v = common.open_vault(Path(tmp) / "var", url)
+        v = common.open_vault(Path(tmp) / "var", url, bench_baseline=True)
         try:
             people = common.staff(v, CUSTODIANS, 50, tokens_for=0)
             ids = common.catalogue(
@@ -61,8 +64,13 @@ def main() -> None:
                 start = time.perf_counter()
                 for i in range(n):
                     rid, token = order[i % len(order)]
+                    path = {
+                        "me": "/api/v1/me",
+                        "bare": "/bench/bare",
+                        "lean": f"/bench/lean/{rid}",
+                    }.get(args.route, f"/api/v1/records/{rid}/content?purpose=profiling")
                     resp = client.get(
-                        f"/api/v1/records/{rid}/content?purpose=profiling",
+                        path,
                         headers={"Authorization": f"Bearer {token}"},
                     )
                     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -72,7 +80,7 @@ def main() -> None:
             statements.clear()
             seconds = drive(args.n)
             print(
-                f"profile consult, {args.backend}, {args.n} requests in process: "
+                f"profile {args.route}, {args.backend}, {args.n} requests in process: "
                 f"{seconds / args.n * 1e3:.3f} ms per request"
             )
             print("SQL statements per request (mean):")
@@ -88,7 +96,7 @@ def main() -> None:
                 profiler.start()
                 drive(args.n)
                 profiler.stop()
-                print(profiler.output_text(unicode=False, color=False, show_all=False))
+                print(profiler.output_text(unicode=False, color=False, show_all=args.all_frames))
         finally:
             v.close()
 

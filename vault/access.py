@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
@@ -177,25 +177,22 @@ def _lock_in_order(db: Session, caller: Caller, other: Person) -> tuple[Caller, 
     Returns whether ``other`` is locked too. A caller whose row is already locked (by a
     content route's token lookup) cannot be reordered: only ``other`` is left to lock.
     """
-    me = caller.person
+    me = caller.person_id
     if me is None or caller.locked:
         return caller, False
-    for person_id in sorted({me.id, other.id}):
+    for person_id in sorted({me, other.id}):
         lock_person(db, person_id)
-    return replace(caller, locked=True), True
+    return caller.with_lock(), True
 
 
 def _load(
     v: Vault, db: Session, caller: Caller, record_id: int, now: datetime
 ) -> tuple[Record, Facts] | None:
     """The record and the facts of a decision on it, in one statement (None: no record)."""
-    person = caller.person
+    person_id = caller.person_id
     row = (
         db.connection()
-        .execute(
-            _FACTS,
-            {"record_id": record_id, **_windows(person.id if person else 0, record_id, now)},
-        )
+        .execute(_FACTS, {"record_id": record_id, **_windows(person_id or 0, record_id, now)})
         .first()
     )
     if row is None:
@@ -205,7 +202,7 @@ def _load(
     record = Record(**{name: m[name] for name in _RECORD_COLUMNS})
     record.client = Client(id=m["client_id"], code=m["client_code"], tier=m["client_tier"])
     target = Target(record_id=record.id, client_id=record.client_id, tier=m["client_tier"])
-    if person is None:
+    if person_id is None:
         return record, Facts(target, (), frozenset(), None)
     grants: dict[int, set[str]] = {}
     for pair in (m["grants"] or "").split(","):
@@ -273,13 +270,13 @@ def quota_of(
 def lookup_quota(v: Vault, db: Session, caller: Caller) -> Quota | None:
     """The export quota's state for one sensitive lookup (a new unit every time); the
     person is locked first, so their lookups and openings are counted one at a time."""
-    person = caller.person
-    if person is None:
+    person_id = caller.person_id
+    if person_id is None:
         return None
     if not caller.locked:
-        lock_person(db, person.id)
+        lock_person(db, person_id)
     now = utcnow()
-    row = db.connection().execute(_WINDOWS, _windows(person.id, 0, now)).one()
+    row = db.connection().execute(_WINDOWS, _windows(person_id, 0, now)).one()
     return _quota(v, caller, row._mapping, now, tier=None)
 
 
@@ -288,8 +285,9 @@ def quota_crossed(
 ) -> None:
     """A refusal for the export quota: under review and an alert (in the refusal's keep);
     ``lookup`` is what a client was looked up by (``tax_id``), for the alert's words."""
-    if caller.person is not None:
-        _trip(v, db, caller, caller.person, quota, what, lookup=lookup)
+    person = caller.person
+    if person is not None:
+        _trip(v, db, caller, person, quota, what, lookup=lookup)
 
 
 def _aware(t: datetime) -> datetime:
@@ -319,9 +317,9 @@ def _decide(
     The person's row is locked first (unless signing in already locked it), so the
     export quota counts one request of theirs at a time, across processes.
     """
-    person = caller.person
-    if person is not None and not caller.locked:
-        lock_person(db, person.id)
+    person_id = caller.person_id
+    if person_id is not None and not caller.locked:
+        lock_person(db, person_id)
     loaded = _load(v, db, caller, record_id, utcnow())
     if loaded is None:
         raise authz.refuse(
@@ -735,7 +733,7 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         {"record": record_id},
         details={"copy_id": copy_id, "format": kind},
     )
-    assert caller.person is not None  # the operator holds no right to copy
+    assert caller.who is not None  # the operator holds no right to copy
     if not watermarks.supports(record.content_type):
         # Decided first (so a stranger learns nothing of the format), then refused and
         # audited as a denied copy: no unmarked copy leaves.
@@ -755,7 +753,7 @@ def copy(v: Vault, db: Session, caller: Caller, record_id: int, purpose: str | N
         data = _content(v, record)
     except DecryptionError:
         raise _decryption_failed(v, caller, Action.RECORD_COPY, record_id, text) from None
-    mark = watermarks.Mark(copy_id=copy_id, who=caller.person.email, when=event.time)
+    mark = watermarks.Mark(copy_id=copy_id, who=caller.who.email, when=event.time)
     try:
         stamped = watermarks.stamp(data, record.content_type, mark)
     except InvalidInput as exc:

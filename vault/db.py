@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -82,7 +87,12 @@ def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:
         # in between, which would turn a quota check into a race.
         # ... except a transaction that only reads (a read-only route): it must not hold
         # the write lock, so that readers never wait on writers or on each other.
-        read_only = conn.get_execution_options().get("vault_read_only", False)
+        # ... and a bearer token's read takes no transaction at all (each statement is its
+        # own, as on PostgreSQL: see make_read_sessionmaker).
+        options = conn.get_execution_options()
+        if options.get(NO_WRITES, False):
+            return
+        read_only = options.get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate and not read_only else "BEGIN")
 
 
@@ -102,10 +112,11 @@ def make_read_sessionmaker(
 ) -> sessionmaker[Session]:
     """Sessions for routes that only read.
 
-    SQLite: a plain ``BEGIN`` (no write lock). PostgreSQL with ``autocommit`` (for bearer
-    token requests, which write nothing to read): no transaction at all. psycopg would
-    send ``BEGIN`` and ``COMMIT`` as round trips of their own, two of the three that a
-    token-authenticated read costs. Each statement then sees what was committed before
+    SQLite: a plain ``BEGIN`` (no write lock). With ``autocommit`` (for bearer token
+    requests, which write nothing to read): no transaction at all, on either database.
+    psycopg would send ``BEGIN`` and ``COMMIT`` as round trips of their own, two of the
+    three that a token-authenticated read costs; SQLite's cost less but are a third of
+    such a request's time. Each statement then sees what was committed before
     it, as under READ COMMITTED. Such a connection refuses to write (a route that writes
     is not a read), and a refusal's audit event is written by ``writer`` in a transaction
     of its own (:func:`vault.uow.finish`). A browser's read keeps its transaction: its
@@ -113,8 +124,12 @@ def make_read_sessionmaker(
     """
     options: dict[str, Any] = {READ_ONLY: True}
     info: dict[str, Any] = {}
-    if autocommit and engine.dialect.name == "postgresql":
-        options.update(isolation_level="AUTOCOMMIT", **{NO_WRITES: True})
+    if autocommit:
+        options[NO_WRITES] = True
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        # SQLite: the driver begins nothing by itself (isolation_level None) and the
+        # begin hook sends no BEGIN, so each statement is its own transaction.
         info[WRITER] = writer
         _refuse_writes(engine)
     return sessionmaker(engine.execution_options(**options), expire_on_commit=False, info=info)
@@ -135,3 +150,99 @@ def _refuse_writes(engine: Engine) -> None:
 
 class ReadOnlyViolation(RuntimeError):
     """A route declared as only reading sent a statement that writes (a bug: fail closed)."""
+
+
+class DirectReads:
+    """Statements that only read, sent on the driver's own connection (one per thread,
+    no transaction): a bearer token's lookup on a read route.
+
+    The hottest statement of the API costs a few hundred microseconds of SQLAlchemy's
+    session, connection and result machinery around a database call of a few dozen; this
+    sends it as SQLAlchemy compiled it, on a connection taken once from the engine (its
+    connect hooks ran) and kept by the thread, and converts the row with the columns'
+    own types. It holds no transaction and refuses anything but a ``SELECT``. A failure
+    drops the connection (the next use opens another) and is raised as SQLAlchemy's, so
+    the request fails as any storage failure does (503, nothing done).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._open: set[Any] = set()  # every thread's connection, for close()
+        self._lock = threading.Lock()
+        # Called with each statement sent (tests count round trips with the engine's own).
+        self.listeners: list[Callable[[str], None]] = []
+        self._prepared: dict[Select[Any], tuple[str, tuple[str, ...] | None, list[Any]]] = {}
+
+    def _prepare(self, stmt: Select[Any]) -> tuple[str, tuple[str, ...] | None, list[Any]]:
+        found = self._prepared.get(stmt)
+        if found is None:
+            dialect = self._engine.dialect
+            compiled = stmt.compile(dialect=dialect)
+            if not compiled.string.lstrip().upper().startswith("SELECT"):
+                raise ReadOnlyViolation("direct reads only select")
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            processors = [
+                col.type.dialect_impl(dialect).result_processor(dialect, None)
+                for col in stmt.selected_columns
+            ]
+            found = (compiled.string, order, processors)
+            self._prepared[stmt] = found
+        return found
+
+    def _connection(self) -> Any:
+        conn: Any = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # a forked child never shares its parent's connection
+        if conn is None:
+            fairy = self._engine.raw_connection()
+            conn = fairy.driver_connection
+            fairy.detach()  # the thread's own from now on: it never holds a pool slot
+            if self._engine.dialect.name == "postgresql":
+                conn.autocommit = True
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._open.add(conn)
+        return conn
+
+    def _drop(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            self._open.discard(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (the vault is closing)."""
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def rows(self, stmt: Select[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of ``stmt`` (built once, at import: it is prepared once) with ``params``."""
+        sql, order, processors = self._prepare(stmt)
+        args: Any = tuple(params[name] for name in order) if order is not None else params
+        conn = self._connection()
+        for listener in self.listeners:
+            listener(sql)
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, args)
+                raw = cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception as exc:
+            self._drop(conn)
+            if isinstance(exc, self._engine.dialect.loaded_dbapi.Error):
+                raise OperationalError(sql, args, exc) from exc
+            raise
+        return [
+            tuple(
+                p(value) if p is not None else value
+                for p, value in zip(processors, row, strict=True)
+            )
+            for row in raw
+        ]

@@ -105,7 +105,7 @@ def kinds() -> tuple[str, ...]:
 
 
 def _needs_admin(v: Vault, caller: Caller, action: Action, resource: Mapping[str, object]) -> None:
-    if caller.person is None:
+    if caller.person_id is None:
         # The operator alone is nobody: a two-person act names the admin acting (--by).
         raise refuse(
             Denied(
@@ -147,7 +147,7 @@ def propose(
     kind = kind_of(kind_name)
     resource = {"person": subject.id if subject else None}
     _needs_admin(v, caller, kind.action, resource)
-    assert caller.person is not None
+    assert caller.person_id is not None
     require(
         v,
         db,
@@ -157,7 +157,7 @@ def propose(
         details={"kind": kind.name, "step": "propose"},
         approving=False,
         is_proposer=True,
-        is_subject=subject is not None and subject.id == caller.person.id,
+        is_subject=subject is not None and subject.id == caller.person_id,
     )
     return _open(v, db, caller, kind, subject, payload, reason)
 
@@ -339,7 +339,7 @@ def approve(v: Vault, db: Session, caller: Caller, proposal: Proposal, note: str
     """
     resource = {"proposal": proposal.id, "person": proposal.subject_id}
     _needs_admin(v, caller, Action.PROPOSAL_APPROVE, resource)
-    assert caller.person is not None
+    assert caller.person_id is not None
     require(v, db, caller, Action.PROPOSAL_APPROVE, resource=resource)
     note = _note(note)
     proposal = _locked(db, proposal)
@@ -352,14 +352,14 @@ def approve(v: Vault, db: Session, caller: Caller, proposal: Proposal, note: str
         resource=resource,
         details={"kind": kind.name, "step": "approve"},
         approving=True,
-        is_proposer=proposal.proposed_by_id == caller.person.id,
-        is_subject=proposal.subject_id == caller.person.id,
+        is_proposer=proposal.proposed_by_id == caller.person_id,
+        is_subject=proposal.subject_id == caller.person_id,
     )
     _still_pending(v, caller, proposal, Action.PROPOSAL_APPROVE)
     subject = _subject(db, proposal)
     payload = kind.validate(v, db, subject, proposal.payload)
     proposal.status = ProposalStatus.APPROVED.value
-    proposal.decided_by_id = caller.person.id
+    proposal.decided_by_id = caller.person_id
     proposal.decided_at = utcnow()
     proposal.decision_note = note
     db.flush()
@@ -384,7 +384,7 @@ def reject(v: Vault, db: Session, caller: Caller, proposal: Proposal, note: str)
     """Turn ``proposal`` down (an admin, with a note); nothing of the act happens."""
     resource = {"proposal": proposal.id, "person": proposal.subject_id}
     _needs_admin(v, caller, Action.PROPOSAL_REJECT, resource)
-    assert caller.person is not None
+    assert caller.person_id is not None
     require(v, db, caller, Action.PROPOSAL_REJECT, resource=resource)
     note = _note(note)
     if not note:
@@ -398,11 +398,11 @@ def withdraw(v: Vault, db: Session, caller: Caller, proposal: Proposal, note: st
     """The proposer takes their own proposal back."""
     resource = {"proposal": proposal.id, "person": proposal.subject_id}
     _needs_admin(v, caller, Action.PROPOSAL_WITHDRAW, resource)
-    assert caller.person is not None
+    assert caller.person_id is not None
     require(v, db, caller, Action.PROPOSAL_WITHDRAW, resource=resource)
     note = _note(note)
     proposal = _locked(db, proposal)
-    if proposal.proposed_by_id != caller.person.id:
+    if proposal.proposed_by_id != caller.person_id:
         raise refuse(
             Denied("only the proposer withdraws a proposal", code="not_proposer"),
             v,

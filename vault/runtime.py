@@ -23,7 +23,7 @@ from vault.crypto import KeyProvider, LocalKeyring, blind_index, capability, sui
 from vault.crypto.capability import Unsealer, WrapOnly
 from vault.crypto.errors import AuditKeyUnknown, KeyProviderUnavailable
 from vault.crypto.shares import ShareStore
-from vault.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from vault.db import DirectReads, make_engine, make_read_sessionmaker, make_sessionmaker
 from vault.errors import InvalidInput
 from vault.keyshares import DatabaseShareStore, open_shares
 from vault.logs import audit_logger
@@ -43,7 +43,8 @@ class Vault:
     engine: Engine
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]  # for transactions that only read (SQLite: no write lock)
-    token_read_sessions: sessionmaker[Session]  # a bearer token's read (PostgreSQL: autocommit)
+    token_read_sessions: sessionmaker[Session]  # a bearer token's read (no transaction)
+    direct: DirectReads  # a bearer token's lookup on a read route (the driver's connection)
     keys: WrapOnly  # the wrap-only view; the unsealer is vault.access's alone
     audit: AuditLog
     policy: PolicyEngine
@@ -101,6 +102,7 @@ class Vault:
             sessions=sessions,
             read_sessions=read_sessions,
             token_read_sessions=token_read_sessions,
+            direct=DirectReads(engine),
             keys=view,
             _unsealer=unsealer,
             audit=audit,
@@ -254,6 +256,7 @@ class Vault:
             self._sealer = None
             if self.config.background == "app":
                 self.maybe_seal(force=True)
+        self.direct.close()
         self.engine.dispose()
         if self.shares is not None:
             self.shares.close()

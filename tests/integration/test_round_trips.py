@@ -39,9 +39,9 @@ def test_a_token_brings_its_person_roles_and_tiers_in_one_statement(vault, db, m
     token = issue_token(vault, db, Caller.operator(), keeper)
     db.expunge_all()
     with counted(db) as seen:
-        person = person_for_token(db, token)
-        assert person is not None
-        principal = Caller(person=person).principal(utcnow().date())
+        who = person_for_token(db, token)
+        assert who is not None
+        principal = Caller(who=who).principal(utcnow().date())
     assert principal.roles == {"employee"}
     assert principal.custodian_tiers == {"core", "special"}
     assert len(seen) == 1, seen

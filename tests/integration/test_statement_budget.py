@@ -8,6 +8,8 @@ psycopg sends a transaction's BEGIN as a command of its own, one more round trip
 consultation is four on the wire; sending BEGIN with the first statement needs pipeline
 mode from the first statement on). A bearer token's read runs without a transaction
 (autocommit), so it sends no BEGIN and no COMMIT: ``wire_commands`` watches for them.
+The token lookup of a read route goes on the driver's own connection
+(``vault.db.DirectReads``), which the counter watches too.
 A change that adds a round trip to the hot path fails here, not in a benchmark.
 """
 
@@ -52,13 +54,18 @@ def counted(vault: Vault) -> Iterator[Seen]:
     def commit(conn) -> None:
         seen.commits += 1
 
+    def direct(text: str) -> None:
+        seen.statements.append(" ".join(text.split())[:70])
+
     event.listen(vault.engine, "before_cursor_execute", statement)
     event.listen(vault.engine, "commit", commit)
+    vault.direct.listeners.append(direct)
     try:
         yield seen
     finally:
         event.remove(vault.engine, "before_cursor_execute", statement)
         event.remove(vault.engine, "commit", commit)
+        vault.direct.listeners.remove(direct)
 
 
 @pytest.fixture
@@ -103,6 +110,69 @@ def test_token_authentication_is_one_statement(api, vault: Vault, backend: str, 
     assert len(seen.selects()) == 1, seen
     assert not [s for s in seen.statements if s.startswith(("INSERT", "UPDATE", "DELETE"))]
     assert "BEGIN IMMEDIATE" not in seen.statements  # a read takes no write lock (SQLite)
+    # ... and nothing else: no transaction (BEGIN, COMMIT) on either database.
+    assert len(seen.statements) == 1 and seen.commits == 0, seen
+
+
+def test_a_token_is_one_statement_on_a_route_that_writes_or_opens_content(
+    api, vault: Vault, custodian_token, make: Factory
+):
+    """Writing and content routes look the token up in their own transaction (the
+    content route locks the person with it): still one statement for the token."""
+    token, record_id = custodian_token
+    path = f"/records/{record_id}/content?purpose=budget+check"
+    assert api.get(path, token).status_code == 200
+    with counted(vault) as seen:
+        assert api.get(path, token).status_code == 200
+    lookup = "SELECT people.id, people.email, people.name, people.sso_subject"  # by token
+    assert seen.selects()[0].startswith(lookup), seen
+    assert len([s for s in seen.selects() if s.startswith(lookup)]) == 1, seen
+    with counted(vault) as seen:
+        made = api.post("/me/tokens", token, json={"label": "second"})
+    assert made.status_code in (401, 403), made.json  # a token never mints another
+    assert len([s for s in seen.selects() if s.startswith(lookup)]) == 1, seen
+
+
+def test_a_read_route_sees_a_revoked_token_and_a_changed_person_at_once(
+    api, vault: Vault, custodian_token, make: Factory, db
+):
+    """The read route's lookup keeps nothing between requests: a revocation or a new
+    designation made by another connection counts on the very next request."""
+    from sqlalchemy import text
+
+    token, _ = custodian_token
+    me = api.get("/me", token)
+    assert me.status_code == 200 and me.json["custodian_tiers"] == ["general"]
+    with vault.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE people SET name = 'Renamed' WHERE id = :id"), {"id": me.json["id"]}
+        )
+    assert api.get("/me", token).json["name"] == "Renamed"
+    with vault.engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP"))
+    gone = api.get("/me", token)
+    assert gone.status_code == 401 and gone.json["code"] == "invalid_token"
+
+
+def test_a_dropped_direct_connection_fails_one_request_cleanly(
+    api, vault: Vault, backend: str, custodian_token
+):
+    """The server drops the read route's connection (PostgreSQL: the backend is
+    terminated; SQLite: the connection is closed under it): that request gets 503
+    storage_unavailable, nothing else, and the next one opens a new connection."""
+    token, _ = custodian_token
+    assert api.get("/me", token).status_code == 200
+    conn = vault.direct._local.conn
+    if backend == "postgresql":
+        from sqlalchemy import text
+
+        with vault.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": conn.info.backend_pid})
+    else:
+        conn.close()
+    failed = api.get("/me", token)
+    assert failed.status_code == 503 and failed.json["code"] == "storage_unavailable"
+    assert api.get("/me", token).status_code == 200
 
 
 def test_a_read_does_not_wait_for_a_writer(api, vault: Vault, backend: str, custodian_token):

@@ -169,7 +169,7 @@ def propose(
         raise InvalidInput("name the records to dispose of", code="missing_record_ids")
     if len(ids) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} records per batch", code="too_many_records")
-    if caller.person is None:
+    if caller.person_id is None:
         raise _refuse(
             v,
             caller,
@@ -215,7 +215,7 @@ def propose(
     batch = DisposalBatch(
         status=BatchStatus.PROPOSED.value,
         reason=text,
-        proposed_by_id=caller.person.id,
+        proposed_by_id=caller.person_id,
         needs_custodian=any(c.tier == "core" for c in clients.values()),
         note="",
     )
@@ -286,7 +286,7 @@ def _by_person(
     """The batch, locked, for a decision only a named person takes (never the operator)."""
     batch = _locked(db, batch_id)
     resource: dict[str, object] = {"disposal_batch": batch.id}
-    if caller.person is None:
+    if caller.person_id is None:
         code = "custodian_required" if action is Action.DISPOSAL_COUNTERSIGN else "admin_required"
         raise _refuse(v, caller, action, Denied(who, code=code), **resource)
     return batch, resource
@@ -300,14 +300,14 @@ def _admin_decision(
         "approves a disposal batch" if action is Action.DISPOSAL_APPROVE else "turns a batch down"
     )
     batch, resource = _by_person(v, db, caller, batch_id, action, f"an admin {verb} (--by)")
-    assert caller.person is not None
+    assert caller.person_id is not None
     authz.require(
         v,
         db,
         caller,
         action,
         resource=resource,
-        is_proposer=batch.proposed_by_id == caller.person.id,
+        is_proposer=batch.proposed_by_id == caller.person_id,
     )
     return batch, resource
 
@@ -315,7 +315,7 @@ def _admin_decision(
 def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = "") -> DisposalBatch:
     """An admin approves a batch they did not propose; carried out once complete."""
     batch, resource = _admin_decision(v, db, caller, batch_id, Action.DISPOSAL_APPROVE)
-    assert caller.person is not None
+    assert caller.person_id is not None
     _pending(v, caller, Action.DISPOSAL_APPROVE, batch)
     if batch.admin_approved_by_id is not None:
         raise _refuse(
@@ -325,7 +325,7 @@ def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = ""
             Conflict("an admin already approved this batch", code="batch_approved"),
             **resource,
         )
-    if batch.custodian_approved_by_id == caller.person.id:
+    if batch.custodian_approved_by_id == caller.person_id:
         raise _refuse(
             v,
             caller,
@@ -336,7 +336,7 @@ def approve(v: Vault, db: Session, caller: Caller, batch_id: int, note: str = ""
             ),
             **resource,
         )
-    batch.admin_approved_by_id = caller.person.id
+    batch.admin_approved_by_id = caller.person_id
     batch.note = (note or "").strip()[:500]
     auditing.record(
         v,
@@ -356,7 +356,7 @@ def countersign(
     batch, resource = _by_person(
         v, db, caller, batch_id, Action.DISPOSAL_COUNTERSIGN, "a custodian countersigns (--by)"
     )
-    assert caller.person is not None
+    assert caller.person_id is not None
     _pending(v, caller, Action.DISPOSAL_COUNTERSIGN, batch)
     if not batch.needs_custodian:
         raise _refuse(
@@ -386,9 +386,9 @@ def countersign(
             Action.DISPOSAL_COUNTERSIGN,
             Target(record_id=None, client_id=client.id, tier=client.tier),
             resource={**resource, "client": client.id},
-            is_requester=batch.proposed_by_id == caller.person.id,
+            is_requester=batch.proposed_by_id == caller.person_id,
         )
-    if batch.admin_approved_by_id == caller.person.id:
+    if batch.admin_approved_by_id == caller.person_id:
         raise _refuse(
             v,
             caller,
@@ -396,7 +396,7 @@ def countersign(
             Denied("the approving admin cannot also countersign", code="same_person_approval"),
             **resource,
         )
-    batch.custodian_approved_by_id = caller.person.id
+    batch.custodian_approved_by_id = caller.person_id
     auditing.record(
         v,
         db,
@@ -411,7 +411,7 @@ def countersign(
 def reject(v: Vault, db: Session, caller: Caller, batch_id: int, note: str) -> DisposalBatch:
     """An admin (not the proposer) turns a batch down; nothing is destroyed."""
     batch, resource = _admin_decision(v, db, caller, batch_id, Action.DISPOSAL_REJECT)
-    assert caller.person is not None
+    assert caller.person_id is not None
     text = _reason(note, "missing_note")
     _pending(v, caller, Action.DISPOSAL_REJECT, batch)
     batch.status = BatchStatus.REJECTED.value

@@ -42,7 +42,7 @@ def tiers_in_scope(v: Vault, caller: Caller, today: date) -> list[str]:
 
 
 def _scope(v: Vault, caller: Caller, today: date) -> list[str]:
-    if caller.person is None:
+    if caller.person_id is None:
         return sorted(v.config.review_days)  # the local operator's report covers every tier
     return tiers_in_scope(v, caller, today)
 

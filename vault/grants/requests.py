@@ -107,11 +107,11 @@ def _validate(v: Vault, db: Session, ask: Ask) -> tuple[Client, Record | None, l
 def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessRequest:
     """File a request; the custodians who may decide it are notified."""
     require(v, db, caller, Action.REQUEST_CREATE)
-    assert caller.person is not None
+    assert caller.person_id is not None and caller.who is not None
     client, record, actions, minutes = _validate(v, db, ask)
     now = utcnow()
     req = AccessRequest(
-        requester_id=caller.person.id,
+        requester_id=caller.person_id,
         client_id=client.id,
         record_id=record.id if record else None,
         tier=client.tier,
@@ -141,13 +141,13 @@ def request_access(v: Vault, db: Session, caller: Caller, ask: Ask) -> AccessReq
             custodian,
             "request_waiting",
             f"Access request #{req.id} waits for you: {target}",
-            f"{caller.person.name} asks to {', '.join(req.actions)} {target}.",
+            f"{caller.who.name} asks to {', '.join(req.actions)} {target}.",
             link=f"/requests/{req.id}",
             params={
                 "request": req.id,
                 "file_number": record.file_number if record else None,
                 "client": client.code,
-                "requester": caller.person.name,
+                "requester": caller.who.name,
                 "actions": list(req.actions),
             },
         )
@@ -194,14 +194,14 @@ def _decide_custody(
     v: Vault, db: Session, caller: Caller, action: Action, req: AccessRequest
 ) -> None:
     """The policy decision for a custodian act on ``req`` (a denial is audited and raised)."""
-    assert caller.person is not None
+    assert caller.person_id is not None
     require(
         v,
         db,
         caller,
         action,
         Target(record_id=req.record_id, client_id=req.client_id, tier=req.tier),
-        is_requester=caller.person.id == req.requester_id,
+        is_requester=caller.person_id == req.requester_id,
         resource={"request": req.id, "client": req.client_id, "record": req.record_id},
     )
 
@@ -216,7 +216,7 @@ def approve(
     v: Vault, db: Session, caller: Caller, request_id: int, note: str = ""
 ) -> AccessRequest:
     """A custodian approves; the grant is issued when enough distinct custodians have."""
-    assert caller.person is not None
+    assert caller.person_id is not None
     req = _load_for_update(db, request_id)
     _decide_custody(v, db, caller, Action.REQUEST_APPROVE, req)
     now = utcnow()
@@ -226,9 +226,9 @@ def approve(
         raise Conflict(
             "the requester is leaving; the request cannot be approved", code="requester_departing"
         )
-    if any(a.approver_id == caller.person.id for a in req.approvals):
+    if any(a.approver_id == caller.person_id for a in req.approvals):
         raise Conflict("you already approved this request", code="already_approved")
-    db.add(Approval(request_id=req.id, approver_id=caller.person.id, note=note[:500]))
+    db.add(Approval(request_id=req.id, approver_id=caller.person_id, note=note[:500]))
     try:
         db.flush()
     except IntegrityError:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
 
 from vault import auditing, authz
 from vault.authz import require
-from vault.caller import Caller
-from vault.db import utcnow
+from vault.caller import Caller, Who
+from vault.db import DirectReads, utcnow
 from vault.errors import Conflict, InvalidInput, NotFound
-from vault.models import ApiToken, Person
+from vault.models import ApiToken, Designation, DesignationTier, Person, PersonRole
 from vault.policy import Action
 from vault.runtime import Vault
 
@@ -75,7 +77,7 @@ def create_token(v: Vault, db: Session, caller: Caller, person: Person, label: s
     The policy permits it only for oneself (``is_self``) and from a signed-in browser,
     never with a token; a departing or disabled person is refused.
     """
-    is_self = caller.person is not None and caller.person.id == person.id
+    is_self = caller.person_id is not None and caller.person_id == person.id
     require(
         v,
         db,
@@ -88,27 +90,84 @@ def create_token(v: Vault, db: Session, caller: Caller, person: Person, label: s
     return _mint(v, db, caller, Action.TOKEN_CREATE, person, _label(label))
 
 
-# Every API request: built once, and one query brings the person with their roles and
-# designations (whose tiers are joined in by default).
+# Every API request: built once; one statement, no ORM object. It brings the person's
+# columns with a row per (role, tier of an active designation); the policy decides on
+# these facts (``Who``), and a service that needs the person's row loads it then.
+_people = Person.__table__
+_designations = Designation.__table__
 _BY_TOKEN = (
-    select(Person)
-    .join(ApiToken, ApiToken.person_id == Person.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
-    .options(joinedload(Person.role_rows), joinedload(Person.designations))
+    select(
+        _people.c.id,
+        _people.c.email,
+        _people.c.name,
+        _people.c.sso_subject,
+        _people.c.hired_on,
+        _people.c.hired_on_confirmed_at,
+        _people.c.leaving_on,
+        _people.c.under_review,
+        PersonRole.__table__.c.role,
+        DesignationTier.__table__.c.tier,
+    )
+    .select_from(ApiToken.__table__)
+    .join(_people, _people.c.id == ApiToken.__table__.c.person_id)
+    .outerjoin(PersonRole.__table__, PersonRole.__table__.c.person_id == _people.c.id)
+    .outerjoin(
+        _designations,
+        and_(_designations.c.person_id == _people.c.id, _designations.c.revoked_at.is_(None)),
+    )
+    .outerjoin(
+        DesignationTier.__table__,
+        DesignationTier.__table__.c.designation_id == _designations.c.id,
+    )
+    .where(
+        ApiToken.__table__.c.token_hash == bindparam("token_hash"),
+        ApiToken.__table__.c.revoked_at.is_(None),
+    )
 )
 
 
 # The same lookup for a content route: the person's row is locked with it, so the export
 # quota counts one content request of theirs at a time (PostgreSQL; SQLite is serial).
-_BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=Person.__table__)
+_BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=_people)
 
 
-def person_for_token(db: Session, token: str, *, lock: bool = False) -> Person | None:
-    """The person a live token belongs to, or ``None``; one statement either way."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+def person_for_token(db: Session, token: str, *, lock: bool = False) -> Who | None:
+    """The person a live token belongs to, or ``None``; one statement either way, in the
+    request's transaction (a route that writes, or a content route, which locks)."""
+    if not _plausible(token):
         return None
     stmt = _BY_TOKEN_LOCKED if lock else _BY_TOKEN
-    return db.scalars(stmt, {"token_hash": hash_token(token)}).unique().first()
+    return _who(db.connection().execute(stmt, {"token_hash": hash_token(token)}).all())
+
+
+def person_for_token_read(reads: DirectReads, token: str) -> Who | None:
+    """The same lookup for a route that only reads: one statement on the driver's own
+    connection, outside any transaction (the route may need no session at all)."""
+    if not _plausible(token):
+        return None
+    return _who(reads.rows(_BY_TOKEN, {"token_hash": hash_token(token)}))
+
+
+def _plausible(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 100
+
+
+def _who(rows: Sequence[Sequence[Any]]) -> Who | None:
+    if not rows:
+        return None
+    pid, email, name, subject, hired_on, confirmed_at, leaving_on, review = rows[0][:8]
+    return Who(
+        id=pid,
+        email=email,
+        name=name,
+        sso_subject=subject,
+        hired_on=hired_on,
+        hired_on_confirmed_at=confirmed_at,
+        leaving_on=leaving_on,
+        under_review=bool(review),
+        roles=frozenset(r[8] for r in rows if r[8] is not None),
+        tiers=frozenset(r[9] for r in rows if r[9] is not None),
+    )
 
 
 def tokens_of(db: Session, person: Person) -> list[ApiToken]:
@@ -146,7 +205,7 @@ def revoke_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiTok
 def revoke_own_token(v: Vault, db: Session, caller: Caller, token_id: int) -> ApiToken:
     """The caller revokes one of their own tokens; another's is not found (audited)."""
     row = db.get(ApiToken, token_id)
-    mine = row is not None and caller.person is not None and row.person_id == caller.person.id
+    mine = row is not None and caller.person_id is not None and row.person_id == caller.person_id
     if row is None or not mine:
         # Another person's token is "not found": its existence is not the caller's to learn.
         raise authz.refuse(

@@ -40,9 +40,9 @@ def set_departure(
     from vault.grants import live
     from vault.models import AccessRequest, Approval, Grant, RequestStatus
 
-    if caller.person is not None:
+    if caller.person_id is not None:
         require(v, db, caller, Action.PERSON_DEPART)
-        if caller.person.id == person.id and source == "admin":
+        if caller.person_id == person.id and source == "admin":
             raise Denied("set your own leaving date through another admin", code="self_departure")
     _check_leaving_date(day)
     previous = person.leaving_on

@@ -31,12 +31,12 @@ def designate(
 
     Nothing is designated until a second admin approves the proposal it returns.
     """
-    if caller.person is None:
+    if caller.person_id is None:
         # Designation must name a responsible admin: the operator alone may not designate.
         raise Denied("a designation needs an admin (--by)", code="designation_needs_admin")
     # May they designate anyone at all (role_required otherwise), before the self check.
     require(v, db, caller, Action.DESIGNATION_CREATE, resource={"person": person.id})
-    if caller.person.id == person.id:
+    if caller.person_id == person.id:
         raise refuse(
             Denied("nobody may designate themselves", code="self_designation"),
             v,

@@ -74,7 +74,7 @@ def add_person(
         raise InvalidInput("name must be 1 to 200 characters", code="invalid_name")
     _check_hire_date(hired_on)
     wanted = parse_roles(roles)
-    bootstrap = caller.person is None and not _has_admin(db)
+    bootstrap = caller.person_id is None and not _has_admin(db)
     elevated = () if bootstrap else tuple(r for r in wanted if r in ELEVATED)
     given = tuple(r for r in wanted if r not in elevated) or (Role.EMPLOYEE.value,)
     person = Person(email=email, name=name, hired_on=hired_on, roles=given)
@@ -101,7 +101,7 @@ def add_person(
         "hire date of a new person",
     )
     for role in elevated:
-        if caller.person is None:
+        if caller.person_id is None:
             proposals.propose_on_behalf(
                 v, db, caller, ROLE_GRANT, person, {"role": role}, "role of a new person"
             )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import current_app, g, request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from vault import uow
 from vault.caller import Caller
 from vault.errors import Unauthenticated, VaultError
+from vault.models import Person
 from vault.runtime import Vault
 
 
@@ -36,11 +37,13 @@ def db() -> Session:
 
 def caller() -> Caller:
     """The authenticated caller of this request, or 401."""
-    person = g.get("person")
-    if person is None:
+    who = g.get("who")
+    if who is None:
         raise Unauthenticated("sign in or send a bearer token", code="unauthenticated")
     return Caller(
-        person=person,
+        g.get("person"),
+        who=who,
+        load=_load_person,
         ip=request.remote_addr,
         user_agent=(request.user_agent.string or "")[:200] or None,
         request_id=g.get("request_id", ""),
@@ -48,6 +51,16 @@ def caller() -> Caller:
         client_request_id=g.get("client_request_id"),
         via_token=g.get("auth_method") == "token",
     )
+
+
+def _load_person(person_id: int) -> Person | None:
+    """The caller's row, when a service asks for it (once per request: kept in ``g``)."""
+    # Its roles and designations load when first read, not with it.
+    person = db().get(
+        Person, person_id, options=(lazyload(Person.role_rows), lazyload(Person.designations))
+    )
+    g.person = person
+    return person
 
 
 def refused(exc: BaseException) -> None:

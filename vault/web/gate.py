@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
             raise Denied("this route declares no policy action", code="undeclared_route")
         if spec.public:
             return
-        if g.get("person") is None:
+        if g.get("who") is None:
             code = "invalid_token" if g.get("bad_token") else "unauthenticated"
             raise Unauthenticated("sign in or send a valid bearer token", code=code)
         if spec.action.on_record:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from vault.models import Person
 from vault.policy import Action
 from vault.web.api.blueprint import bp
 from vault.web.api.schema import DayText, Reply
@@ -30,13 +29,14 @@ class Profile(Reply):
     responses={200: Profile},
 )
 def me() -> Profile:
-    p: Person = caller().person  # type: ignore[assignment]
+    p = caller().who
+    assert p is not None  # the gate lets no anonymous caller this far
     return Profile(
         id=p.id,
         email=p.email,
         name=p.name,
-        roles=sorted(p.role_set),
+        roles=sorted(p.roles),
         hired_on=p.hired_on.isoformat(),
-        custodian_tiers=sorted(p.custodian_tiers()),
+        custodian_tiers=sorted(p.tiers),
         leaving_on=p.leaving_on.isoformat() if p.leaving_on else None,
     )

@@ -20,15 +20,15 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from vault import uow
-from vault.caller import Caller
+from vault.caller import Caller, Who
 from vault.db import utcnow
 from vault.errors import InvalidInput
 from vault.identity import sessions as store
-from vault.identity.tokens import person_for_token
+from vault.identity.tokens import person_for_token, person_for_token_read
 from vault.models import Person
 from vault.policy.actions import CONTENT_ACTIONS
 from vault.web.context import caller, db, vault
-from vault.web.routing import spec_of
+from vault.web.routing import RouteSpec, spec_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_KEY = "sid"  # the cookie's one identity: the session row's random key
@@ -70,6 +70,7 @@ def start(person: Person, method: str, *, second_factor: bool, id_token: str | N
         # cookie is left out and sign-out names the client instead.
         session["sso_id_token"] = id_token
     g.person = person
+    g.who = Who.of(person)
     g.web_session = opened.row
     g.auth_method = method
 
@@ -82,10 +83,11 @@ def end(reason: str = "signed_out") -> dict[str, Any]:
         "auth_method": row.method if row is not None else None,
         "sso_id_token": session.get("sso_id_token"),
     }
-    if row is not None and g.get("person") is not None:
+    if row is not None and g.get("who") is not None:
         store.end_session(vault(), db(), caller(), row, reason)
     session.clear()
     g.person = None
+    g.who = None
     g.web_session = None
     return left
 
@@ -96,21 +98,27 @@ def current_session_id() -> int | None:
     return row.id if row is not None else None
 
 
-def _lock_for_route() -> bool:
+def _route_spec() -> RouteSpec | None:
+    return spec_of(current_app.view_functions.get(request.endpoint or ""))
+
+
+def _lock_for_route(spec: RouteSpec | None) -> bool:
     # A content route locks the person with the lookup (one round trip, not two).
-    view = current_app.view_functions.get(request.endpoint or "")
-    spec = spec_of(view)
     return spec is not None and spec.action in CONTENT_ACTIONS
 
 
-def _bearer(header: str) -> Person | None:
+def _bearer(header: str) -> Who | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    lock = _lock_for_route()
-    person = person_for_token(db(), token.strip(), lock=lock)
-    g.person_locked = lock and person is not None
-    return person
+    spec = _route_spec()
+    if spec is not None and spec.read_only:
+        # A read: the lookup needs no transaction, and the route may need no session.
+        return person_for_token_read(vault().direct, token.strip())
+    lock = _lock_for_route(spec)
+    who = person_for_token(db(), token.strip(), lock=lock)
+    g.person_locked = lock and who is not None
+    return who
 
 
 def init_app(app: Flask) -> None:
@@ -131,19 +139,20 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _resolve_person() -> None:
-        g.person = None
+        g.person = None  # the ORM row: a browser's lookup loads it, a token's does not
+        g.who = None  # who is signed in (the request's facts), either way
         g.bad_token = False
         g.web_session = None
         header = request.headers.get("Authorization")
         if header is not None:
-            g.person = _bearer(header)
-            g.bad_token = g.person is None
+            g.who = _bearer(header)
+            g.bad_token = g.who is None
             g.auth_method = "token"
             return
         key = session.get(SESSION_KEY)
         if key is None:
             return
-        lock = _lock_for_route()
+        lock = _lock_for_route(_route_spec())
         found = store.session_for_key(db(), key, lock=lock)
         if found is None:
             # Ended elsewhere (sign out everywhere, a changed password, an admin...):
@@ -164,6 +173,7 @@ def init_app(app: Flask) -> None:
             return
         store.touch(row, now)
         g.person = person
+        g.who = Who.of(person)
         g.web_session = row
         g.auth_method = row.method
         g.person_locked = lock
@@ -176,7 +186,7 @@ def init_app(app: Flask) -> None:
         if view is None:
             return  # no such route: 404/405 reveal nothing
         spec = spec_of(view)
-        if g.person is None and not (spec is not None and spec.public):
+        if g.who is None and not (spec is not None and spec.public):
             return  # anonymous on a protected route: the gate refuses it (401) untouched
         try:
             csrf.protect()

@@ -49,7 +49,7 @@ def _login_page(
 @route(bp, "/login", action=Action.AUTH_LOGIN, public=True, summary="The sign-in page")
 def login_page() -> Response | tuple[str, int]:
     next_url = safe_next(request.args.get("next"))
-    if g.person is not None:
+    if g.get("who") is not None:
         return redirect(next_url)
     return _login_page(next_url)
 

@@ -79,7 +79,7 @@ def url_with(**changes: object) -> str:
 
 
 def _context() -> dict[str, Any]:
-    person = g.get("person")
+    person = caller().person if g.get("who") is not None else None
     lang = i18n.current()
 
     def can(action: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from flask import g, redirect, render_template, request, send_from_directory
+from flask import redirect, render_template, request, send_from_directory
 from werkzeug.wrappers import Response
 
 from vault.errors import NotFound
@@ -24,7 +24,8 @@ YEAR_S = 365 * 24 * 3600
 
 @route(bp, "/", action=Action.PROFILE_READ, summary="Your start page")
 def home() -> str:
-    person = g.person
+    person = caller().person
+    assert person is not None
     today = date.today()
     tenure_days = caller().principal(today).tenure_days(today)  # 0 until the date is confirmed
     return render_template(
