@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import getpass
 import re
 import uuid
@@ -167,18 +168,9 @@ class Caller:
 
     def with_lock(self) -> Caller:
         """The same caller, whose person's row is now locked in this transaction."""
-        return Caller(
-            self._person,
-            who=self._who,
-            load=self._load,
-            ip=self.ip,
-            user_agent=self.user_agent,
-            request_id=self.request_id,
-            subject=self.subject,
-            locked=True,
-            client_request_id=self.client_request_id,
-            via_token=self.via_token,
-        )
+        twin = copy.copy(self)
+        twin.locked = True
+        return twin
 
     def actor(self) -> Actor:
         """The audit log's view of the caller."""
