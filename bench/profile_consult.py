@@ -1,8 +1,9 @@
 """Where an audited consultation spends its time: queries per request and a profile.
 
 Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]
-[--route me]``. Drives ``GET /api/v1/records/<id>/content`` (or, with ``--route me``,
-the token-authenticated ``GET /api/v1/me``) in-process (Flask test client, no HTTP
+[--route me|bare] [--all-frames]``. Drives ``GET /api/v1/records/<id>/content`` (or,
+with ``--route me``, the token-authenticated ``GET /api/v1/me``; with ``--route bare``,
+the benchmarks' bare JSON route, without a token) in-process (Flask test client, no HTTP
 server) as 16 custodians in turn, counts the SQL statements each request sends, and,
 when ``pyinstrument`` is installed (``.venv/bin/pip install pyinstrument``; not a
 dependency of the project), prints where the time goes. Also prints the mean time per
