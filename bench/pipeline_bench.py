@@ -14,6 +14,9 @@ route with ``wrk -t2 -c16`` for ``--duration`` seconds after a ``--warmup``:
 - lean:     ``GET /bench/lean/<id>``, the lean reference: psycopg/sqlite3, one statement
   that reads the record and inserts an event, commit, AES-GCM decrypt of 4 KiB with a
   key held in memory (its own text: record content leaves through vault.access alone);
+- lean_signed: ``GET /bench/lean-signed/<id>``, the lean route behind the vault's token
+  check and route gate, as the 16 custodians: the floor, what a consultation would
+  reach if its decision, audit event and key cost nothing;
 - consult:  ``GET /api/v1/records/<id>/content?purpose=...`` as 16 custodians, each
   within their export quota (token, policy, quota, unwrap, decrypt, audit, commit).
 
@@ -200,6 +203,10 @@ def vault_routes(backend: str, warmup: float, seconds: float) -> dict[str, Run]:
             "lean": _list_lua(
                 [f"/bench/lean/{rid}?purpose={PURPOSE}" for rid, _ in order], no_tokens
             ),
+            "lean_signed": _list_lua(
+                [f"/bench/lean-signed/{rid}?purpose={PURPOSE}" for rid, _ in order],
+                [tok for _, tok in order],
+            ),
             "consult": _list_lua(
                 [f"/api/v1/records/{rid}/content?purpose={PURPOSE}" for rid, _ in order],
                 [tok for _, tok in order],
@@ -241,6 +248,7 @@ def _check_vault(base: str, first: tuple[int, str]) -> None:
     status, body = common.get(f"{base}/bench/lean/{rid}?purpose={PURPOSE}")
     assert status == 200 and len(json.loads(body)["text"]) == CONTENT_BYTES
     assert common.get(f"{base}/api/v1/me", token)[0] == 200
+    assert common.get(f"{base}/bench/lean-signed/{rid}?purpose={PURPOSE}", token)[0] == 200
     assert common.get(f"{base}/bench/baseline/{rid}")[0] == 200
     assert common.get(f"{base}/bench/bare")[0] == 200
 
@@ -401,6 +409,14 @@ def report(figures: dict[str, dict[str, Run]], bao: Run | None, audit_bytes: int
         )
         line(backend, "unaudited baseline (ORM)", base, f"{base.rate / lean.rate:.2f} of lean")
         line(backend, "lean reference", lean, "1.00", "reference")
+        signed = runs["lean_signed"]
+        line(
+            backend,
+            "lean reference behind the token check (the floor)",
+            signed,
+            f"{signed.rate / lean.rate:.2f} of lean",
+            "the most a consultation can reach",
+        )
         line(
             backend,
             "audited consultation",

@@ -15,7 +15,7 @@ from vault.config import Config
 from vault.runtime import Vault
 from vault.web import bench, create_app
 
-ROUTES = ("/bench/bare", "/bench/baseline/1", "/bench/lean/1")
+ROUTES = ("/bench/bare", "/bench/baseline/1", "/bench/lean/1", "/bench/lean-signed/1")
 
 
 @pytest.mark.parametrize("path", ROUTES)
@@ -61,6 +61,22 @@ def test_lean_on_a_missing_record_is_404_and_records_nothing(bench_client, vault
     resp = bench_client.get("/bench/lean/999999")
     assert resp.status_code == 404 and "record_not_found" in resp.get_data(as_text=True)
     assert _events(vault) == []
+
+
+def test_signed_lean_asks_for_a_token_and_then_does_what_lean_does(
+    bench_client, vault, make
+) -> None:
+    record = make.record()
+    token = make.token(make.person())
+    make.db.commit()
+    resp = bench_client.get(f"/bench/lean-signed/{record.id}?purpose=renewal")
+    # Outside /api/v1 an anonymous caller is sent to sign in; nothing was recorded.
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert _events(vault) == []
+    headers = {"Authorization": f"Bearer {token}"}
+    resp = bench_client.get(f"/bench/lean-signed/{record.id}?purpose=renewal", headers=headers)
+    assert resp.status_code == 200 and len(resp.json["text"]) == 4096
+    assert _events(vault) == [(record.id, "renewal")]
 
 
 def test_baseline_reads_and_inserts(bench_client, make) -> None:

@@ -15,6 +15,10 @@ knows it):
   worker process, no ORM; ONE statement reads the record's ciphertext and wrapped key
   and inserts a row into ``bench_events``; commit; then one AES-GCM decryption of 4 KiB
   with a key held in memory, whose plaintext it answers.
+- ``/bench/lean-signed/<id>``: the lean reference behind the vault's own bearer-token
+  check and route gate (as ``/api/v1/me``: one token statement, the gate's policy
+  decision): what a consultation would cost if its decision, audit event and key were
+  free, the most it can reach of the lean reference.
 
 The lean route does a consultation's crypto work, not its release: record content
 leaves through :mod:`vault.access` alone (after decision and audit), and these routes
@@ -121,6 +125,20 @@ def baseline(record_id: int) -> Response:
     summary="Benchmark reference: one statement (read + event), commit, decrypt 4 KiB",
 )
 def lean(record_id: int) -> Response:
+    return _lean(record_id)
+
+
+@route(
+    bp,
+    "/lean-signed/<int:record_id>",
+    action=Action.PROFILE_READ,
+    summary="Benchmark reference: the lean route behind the token check and route gate",
+)
+def lean_signed(record_id: int) -> Response:
+    return _lean(record_id)
+
+
+def _lean(record_id: int) -> Response:
     purpose = request.args.get("purpose", "")[:500]
     conn = _connection()
     try:
