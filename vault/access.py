@@ -164,6 +164,7 @@ _FACTS = (
 )
 _WINDOWS = select(_WINDOW.c.opened_day, _WINDOW.c.opened_hour, _WINDOW.c.last_opened)
 _RECORD_COLUMNS = tuple(c.name for c in Record.__table__.c)
+_FACTS_COLUMNS = tuple(c.key for c in _FACTS.selected_columns)
 _LOCK = select(Person.id).where(Person.id == bindparam("person_id")).with_for_update()
 
 
@@ -219,14 +220,11 @@ def _load(
 ) -> tuple[Record, Facts] | None:
     """The record and the facts of a decision on it, in one statement (None: no record)."""
     person_id = caller.person_id
-    row = (
-        db.connection()
-        .execute(_FACTS, {"record_id": record_id, **_windows(person_id or 0, record_id, now)})
-        .first()
-    )
-    if row is None:
+    params = {"record_id": record_id, **_windows(person_id or 0, record_id, now)}
+    rows = v.direct.rows_in(db, _FACTS, params)
+    if not rows:
         return None
-    m = row._mapping
+    m = dict(zip(_FACTS_COLUMNS, rows[0], strict=True))
     # A card for this use only, never added to the session: nothing of it is written back.
     record = Record(**{name: m[name] for name in _RECORD_COLUMNS})
     record.client = Client(id=m["client_id"], code=m["client_code"], tier=m["client_tier"])

@@ -272,16 +272,20 @@ class ReadOnlyViolation(RuntimeError):
 
 
 class DirectReads:
-    """Statements that only read, sent on the driver's own connection (one per thread,
-    no transaction): a bearer token's lookup on a read route.
+    """Statements that only read, sent on a driver's connection as SQLAlchemy compiled
+    them once: a bearer token's lookup, and a consultation's facts.
 
-    The hottest statement of the API costs a few hundred microseconds of SQLAlchemy's
+    The hottest statements of the API cost a few hundred microseconds of SQLAlchemy's
     session, connection and result machinery around a database call of a few dozen; this
-    sends it as SQLAlchemy compiled it, on a connection taken once from the engine (its
-    connect hooks ran) and kept by the thread, and converts the row with the columns'
-    own types. It holds no transaction and refuses anything but a ``SELECT``. A failure
-    drops the connection (the next use opens another) and is raised as SQLAlchemy's, so
-    the request fails as any storage failure does (503, nothing done).
+    sends each as SQLAlchemy compiled it (once, at first use), with its parameters and
+    columns converted by their own types. :meth:`rows` sends it on a connection taken
+    once from the engine (its connect hooks ran) and kept by the thread, outside any
+    transaction; :meth:`rows_in` sends it on the connection of a session's transaction
+    (begun as any of its statements begins it: SQLite's writer turn and ``BEGIN
+    IMMEDIATE``), so what it reads is part of that unit of work. Only a ``SELECT`` is
+    sent. A failure is raised as SQLAlchemy's, so the request fails as any storage
+    failure does (503, nothing done); the thread's own connection is then dropped (the
+    next use opens another).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -291,22 +295,12 @@ class DirectReads:
         self._lock = threading.Lock()
         # Called with each statement sent (tests count round trips with the engine's own).
         self.listeners: list[Callable[[str], None]] = []
-        self._prepared: dict[Select[Any], tuple[str, tuple[str, ...] | None, list[Any]]] = {}
+        self._prepared: dict[Select[Any], _Prepared] = {}
 
-    def _prepare(self, stmt: Select[Any]) -> tuple[str, tuple[str, ...] | None, list[Any]]:
+    def _prepare(self, stmt: Select[Any]) -> _Prepared:
         found = self._prepared.get(stmt)
         if found is None:
-            dialect = self._engine.dialect
-            compiled = stmt.compile(dialect=dialect)
-            if not compiled.string.lstrip().upper().startswith("SELECT"):
-                raise ReadOnlyViolation("direct reads only select")
-            order = tuple(compiled.positiontup or ()) if compiled.positional else None
-            processors = [
-                col.type.dialect_impl(dialect).result_processor(dialect, None)
-                for col in stmt.selected_columns
-            ]
-            found = (compiled.string, order, processors)
-            self._prepared[stmt] = found
+            found = self._prepared[stmt] = _Prepared(stmt, self._engine.dialect)
         return found
 
     def _connection(self) -> Any:
@@ -340,24 +334,87 @@ class DirectReads:
                 conn.close()
 
     def rows(self, stmt: Select[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """The rows of ``stmt`` (built once, at import: it is prepared once) with ``params``."""
-        sql, order, processors = self._prepare(stmt)
-        args: Any = tuple(params[name] for name in order) if order is not None else params
+        """The rows of ``stmt`` (built once, at import: it is prepared once) with
+        ``params``, outside any transaction."""
+        prepared = self._prepare(stmt)
         conn = self._connection()
+        try:
+            return self._run(prepared, conn, params)
+        except OperationalError:
+            self._drop(conn)
+            raise
+
+    def rows_in(
+        self, db: Session, stmt: Select[Any], params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``stmt`` with ``params``, read in ``db``'s transaction."""
+        prepared = self._prepare(stmt)
+        conn = db.connection()  # begins the transaction, if it has not begun
+        return self._run(prepared, conn.connection.driver_connection, params)
+
+    def _run(self, prepared: _Prepared, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        args = prepared.arguments(params)
         for listener in self.listeners:
-            listener(sql)
+            listener(prepared.sql)
         try:
             cursor = conn.cursor()
             try:
-                cursor.execute(sql, args)
+                cursor.execute(prepared.sql, args)
                 raw = cursor.fetchall()
             finally:
                 cursor.close()
-        except Exception as exc:
-            self._drop(conn)
-            if isinstance(exc, self._engine.dialect.loaded_dbapi.Error):
-                raise OperationalError(sql, args, exc) from exc
-            raise
+        except self._engine.dialect.loaded_dbapi.Error as exc:
+            raise OperationalError(prepared.sql, args, exc) from exc
+        return prepared.convert(raw)
+
+
+_REQUIRED = object()  # a parameter the caller must give
+
+
+class _Prepared:
+    """One statement compiled for one dialect, with its parameters' and columns' types."""
+
+    def __init__(self, stmt: Select[Any], dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        binds = {compiled.bind_names[b]: b for b in compiled.binds.values()}
+        # Parameters that are rendered into the statement (a separator) are rendered now,
+        # from their own values; the others stay placeholders.
+        state = compiled.construct_expanded_state(
+            {name: None if b.required else b.effective_value for name, b in binds.items()}
+        )
+        if not state.statement.lstrip().upper().startswith("SELECT"):
+            raise ReadOnlyViolation("direct reads only select")
+        self.sql = state.statement
+        self.positional = compiled.positional
+        if compiled.positional:
+            names = list(state.positiontup or ())
+        else:
+            names = [n for n in binds if f"%({n})s" in self.sql]
+        sent = {name: binds[name] for name in names}
+        # (name sent, key in the caller's parameters, the statement's own value, type)
+        self.binds = [
+            (
+                name,
+                sent[name].key,
+                _REQUIRED if sent[name].required else sent[name].effective_value,
+                sent[name].type.dialect_impl(dialect).bind_processor(dialect),
+            )
+            for name in names
+        ]
+        self.processors = [
+            col.type.dialect_impl(dialect).result_processor(dialect, None)
+            for col in stmt.selected_columns
+        ]
+
+    def arguments(self, params: dict[str, Any]) -> Any:
+        values = []
+        for name, key, own, process in self.binds:
+            value = params[key] if own is _REQUIRED else params.get(key, own)
+            values.append((name, process(value) if process is not None else value))
+        return tuple(v for _, v in values) if self.positional else dict(values)
+
+    def convert(self, raw: list[Any]) -> list[tuple[Any, ...]]:
+        processors = self.processors
         return [
             tuple(
                 p(value) if p is not None else value

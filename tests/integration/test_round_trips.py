@@ -15,11 +15,13 @@ from vault.grants.requests import deciders
 from vault.identity.tokens import issue_token, person_for_token
 from vault.models import AccessRequest, Notification, Record
 from vault.oversight.alerts import raise_alert
+from vault.runtime import Vault
 
 
 @contextmanager
-def counted(db: Session) -> Iterator[list[str]]:
-    """The SQL statements ``db`` sends inside the block."""
+def counted(db: Session, vault: Vault | None = None) -> Iterator[list[str]]:
+    """The SQL statements ``db`` sends inside the block (and, given ``vault``, those its
+    direct reads send on the driver's connection)."""
     seen: list[str] = []
     engine = db.get_bind()
 
@@ -28,18 +30,22 @@ def counted(db: Session) -> Iterator[list[str]]:
             seen.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", note)
+    if vault is not None:
+        vault.direct.listeners.append(seen.append)
     try:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", note)
+        if vault is not None:
+            vault.direct.listeners.remove(seen.append)
 
 
 def test_a_token_brings_its_person_roles_and_tiers_in_one_statement(vault, db, make):
     keeper = make.custodian("core", "special")
     token = issue_token(vault, db, Caller.operator(), keeper)
     db.expunge_all()
-    with counted(db) as seen:
-        who = person_for_token(db, token)
+    with counted(db, vault) as seen:
+        who = person_for_token(vault.direct, db, token)
         assert who is not None
         principal = Caller(who=who).principal(utcnow().date())
     assert principal.roles == {"employee"}
@@ -79,3 +85,21 @@ def test_alerts_reach_the_holders_of_the_auditor_role_alone(vault, db, make):
     db.commit()
     told = db.scalars(sa.select(Notification.person_id).where(Notification.kind == "alert"))
     assert list(told) == [auditor.id]
+
+
+def test_a_direct_read_returns_what_sqlalchemy_returns(vault, db, make):
+    """The consultation's facts sent on the driver's connection (vault.db.DirectReads)
+    come back as SQLAlchemy's own execution of the statement returns them: the grants'
+    separator rendered, the times bound and read with their types."""
+    from vault.access import _FACTS, _windows
+
+    reader = make.person()
+    record = make.record()
+    grant = make.grant(reader, record, actions=("consult", "copy"))
+    db.commit()
+    params = {"record_id": record.id, **_windows(reader.id, record.id, utcnow())}
+    expected = [tuple(row) for row in db.connection().execute(_FACTS, params)]
+    got = vault.direct.rows_in(db, _FACTS, params)
+    assert got == expected and len(got) == 1
+    grants = dict(zip([c.key for c in _FACTS.selected_columns], got[0], strict=True))["grants"]
+    assert sorted(grants.split(",")) == [f"{grant.id}:consult", f"{grant.id}:copy"]

@@ -131,13 +131,16 @@ _BY_TOKEN = (
 _BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=_people)
 
 
-def person_for_token(db: Session, token: str, *, lock: bool = False) -> Who | None:
+def person_for_token(
+    reads: DirectReads, db: Session, token: str, *, lock: bool = False
+) -> Who | None:
     """The person a live token belongs to, or ``None``; one statement either way, in the
-    request's transaction (a route that writes, or a content route, which locks)."""
+    request's transaction (a route that writes, or a content route, which locks), sent
+    on its driver connection."""
     if not _plausible(token):
         return None
     stmt = _BY_TOKEN_LOCKED if lock else _BY_TOKEN
-    return _who(db.connection().execute(stmt, {"token_hash": hash_token(token)}).all())
+    return _who(reads.rows_in(db, stmt, {"token_hash": hash_token(token)}))
 
 
 def person_for_token_read(reads: DirectReads, token: str) -> Who | None:

@@ -116,7 +116,7 @@ def _bearer(header: str) -> Who | None:
         # A read: the lookup needs no transaction, and the route may need no session.
         return person_for_token_read(vault().direct, token.strip())
     lock = _lock_for_route(spec)
-    who = person_for_token(db(), token.strip(), lock=lock)
+    who = person_for_token(vault().direct, db(), token.strip(), lock=lock)
     g.person_locked = lock and who is not None
     return who
 
