@@ -37,8 +37,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 # The whole suite on every core (pytest-xdist); `make test` runs the short version of
-# each soak (tests/soak.py): 8 min 44 s of tests, 9 min 20 s for all of .ci/run from a
-# fresh clone, on 2 cores (2026-12-02).
+# each soak (tests/soak.py): 7 min 34 s of tests, 8 min 18 s for all of .ci/run (its
+# system packages already installed), on 2 idle cores (2026-12-03).
 test: $(STAMP)
 	scripts/test-deps
 	$(BIN)/pytest -n auto
