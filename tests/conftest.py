@@ -61,8 +61,22 @@ def s3_emulator() -> Iterator[s3emulator.S3Emulator]:
 
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A URL to an empty database of the backend under test (its own PostgreSQL database);
-    ``tests.databases.upgrade`` migrates it."""
+    """A URL to a database of the backend under test (its own PostgreSQL database) that
+    ``tests.databases.upgrade`` brings to the migrations' head: on PostgreSQL made at the
+    head already (a copy of the migrated template), on SQLite a file not yet made."""
+    if backend == "postgresql":
+        request.getfixturevalue("pg_admin")
+    url = databases.migrated(backend, tmp_path)
+    try:
+        yield url
+    finally:
+        databases.drop(url)
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to an empty database of the backend under test, for the migrations' own
+    tests (``tests.databases.upgrade`` runs them on it, or copies the template)."""
     if backend == "postgresql":
         request.getfixturevalue("pg_admin")
     url = databases.empty(backend, tmp_path)

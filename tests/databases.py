@@ -25,6 +25,7 @@ PG_URL = os.environ.get("VAULT_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 _lock = threading.Lock()
 _templates: dict[str, str] = {}  # backend -> the migrated template (a path or a name)
 _fresh: set[str] = set()  # URLs made by `empty` and not written to by `upgrade` since
+_at_head: set[str] = set()  # URLs made by `migrated` (PostgreSQL) not yet given to `upgrade`
 _admin: sa.Engine | None = None
 scratch: Path = Path(".")  # where SQLite's template is made (the session's temp directory)
 
@@ -59,9 +60,27 @@ def empty(backend: str, directory: Path) -> str:
     return url
 
 
+def migrated(backend: str, directory: Path) -> str:
+    """The URL of a new database at the migrations' head, for :func:`upgrade` to leave as
+    it is: on PostgreSQL a copy of the migrated template, made in one statement (an empty
+    database first, then a look inside it, a drop and the copy cost four); on SQLite a
+    file not yet made, as :func:`empty` gives, which :func:`upgrade` fills with a copy."""
+    if backend == "sqlite":
+        return empty(backend, directory)
+    name = f"vt_{uuid.uuid4().hex[:16]}"
+    template = _template("postgresql")
+    with admin().connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY WAL_LOG'))
+    url = pg_url(name)
+    _at_head.add(url)
+    return url
+
+
 def drop(url: str) -> None:
-    """Drop a PostgreSQL database made by :func:`empty` (its sessions are ended first)."""
+    """Drop a PostgreSQL database made by :func:`empty` or :func:`migrated` (its sessions
+    are ended first)."""
     _fresh.discard(url)
+    _at_head.discard(url)
     if url.startswith("postgresql"):
         name = sa.make_url(url).database
         with admin().connect() as conn:
@@ -96,7 +115,11 @@ def drop_templates() -> None:
 
 def upgrade(url: str) -> None:
     """Migrate the database at ``url`` to the head: a copy of the template if it is still
-    the empty database :func:`empty` made, the real migrations otherwise."""
+    the empty database :func:`empty` made, nothing the first time for one :func:`migrated`
+    made, the real migrations otherwise."""
+    if url in _at_head:
+        _at_head.discard(url)
+        return
     if url not in _fresh:
         migrations.upgrade(url)
         return

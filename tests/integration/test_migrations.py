@@ -92,13 +92,13 @@ def _old_data(url: str) -> dict[str, int]:
     )
 
 
-def test_upgrade_moves_comma_joined_names_into_rows(db_url):
-    upgrade(db_url, BEFORE_ROWS)
-    ids = _old_data(db_url)
+def test_upgrade_moves_comma_joined_names_into_rows(empty_db_url):
+    upgrade(empty_db_url, BEFORE_ROWS)
+    ids = _old_data(empty_db_url)
 
-    upgrade(db_url)
+    upgrade(empty_db_url)
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     with make_sessionmaker(engine)() as db:
         people = {p.id: p for p in db.scalars(sa.select(Person))}
         assert people[ids["admin"]].roles == ("admin", "employee")
@@ -121,14 +121,14 @@ def test_upgrade_moves_comma_joined_names_into_rows(db_url):
     assert "actions" not in columns["access_requests"] | columns["grants"]
 
 
-def test_downgrade_joins_the_rows_back(db_url):
-    upgrade(db_url, BEFORE_ROWS)
-    ids = _old_data(db_url)
-    upgrade(db_url)
+def test_downgrade_joins_the_rows_back(empty_db_url):
+    upgrade(empty_db_url, BEFORE_ROWS)
+    ids = _old_data(empty_db_url)
+    upgrade(empty_db_url)
 
-    command.downgrade(alembic_config(db_url), BEFORE_ROWS)
+    command.downgrade(alembic_config(empty_db_url), BEFORE_ROWS)
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     with engine.connect() as conn:
         roles = dict(conn.execute(sa.text("SELECT id, roles FROM people")).all())
         tiers = conn.execute(sa.text("SELECT tiers FROM designations")).scalar_one()
@@ -140,14 +140,14 @@ def test_downgrade_joins_the_rows_back(db_url):
     assert "person_roles" not in tables and "grant_actions" not in tables
 
 
-def test_upgrade_counts_the_people_already_there_as_confirmed(db_url):
+def test_upgrade_counts_the_people_already_there_as_confirmed(empty_db_url):
     """0009: hire dates already in the vault keep counting (they were its truth until now);
     designations made before the two-person rule name no approver."""
-    upgrade(db_url, BEFORE_ROWS)
-    ids = _old_data(db_url)
-    upgrade(db_url)
+    upgrade(empty_db_url, BEFORE_ROWS)
+    ids = _old_data(empty_db_url)
+    upgrade(empty_db_url)
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     with make_sessionmaker(engine)() as db:
         people = list(db.scalars(sa.select(Person)))
         assert people and all(p.hire_date_confirmed for p in people)
@@ -157,11 +157,11 @@ def test_upgrade_counts_the_people_already_there_as_confirmed(db_url):
     engine.dispose()
 
 
-def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(db_url):
+def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(empty_db_url):
     """0016: alerts from before keep ``params`` NULL (their English summary is shown);
     the downgrade drops the column and keeps the rows."""
-    upgrade(db_url, "0015_notification_params")
-    engine = make_engine(db_url)
+    upgrade(empty_db_url, "0015_notification_params")
+    engine = make_engine(empty_db_url)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -172,8 +172,8 @@ def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(db_url)
         )
     engine.dispose()
 
-    upgrade(db_url)
-    engine = make_engine(db_url)
+    upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
     with make_sessionmaker(engine)() as db:
         old = db.scalars(sa.select(Alert)).one()
         assert (old.summary, old.params) == ("an old line", None)
@@ -186,8 +186,8 @@ def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(db_url)
         }
     engine.dispose()
 
-    command.downgrade(alembic_config(db_url), "0015_notification_params")
-    engine = make_engine(db_url)
+    command.downgrade(alembic_config(empty_db_url), "0015_notification_params")
+    engine = make_engine(empty_db_url)
     with engine.connect() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("alerts")}
         summary = conn.execute(sa.text("SELECT summary FROM alerts")).scalar_one()

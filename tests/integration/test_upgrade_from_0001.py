@@ -26,16 +26,16 @@ from vault.web import create_app
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema0001"
 
 
-def test_the_first_schema_upgrades_to_head_and_keeps_every_record(db_url, backend, tmp_path):
+def test_the_first_schema_upgrades_to_head_and_keeps_every_record(empty_db_url, backend, tmp_path):
     expected = json.loads((FIXTURE / "expected.json").read_text())
-    upgrade(db_url, "0001")
-    engine = sa.create_engine(db_url)
+    upgrade(empty_db_url, "0001")
+    engine = sa.create_engine(empty_db_url)
     statements = (FIXTURE / f"data.{backend}.sql").read_text().splitlines()
     with engine.begin() as conn:
         for line in statements:
             if line and not line.startswith("--"):
                 conn.exec_driver_sql(line)
-    upgrade(db_url)  # to head
+    upgrade(empty_db_url)  # to head
     with engine.connect() as conn:
         heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
         for table, count in expected["counts"].items():
@@ -49,7 +49,7 @@ def test_the_first_schema_upgrades_to_head_and_keeps_every_record(db_url, backen
     keyring.chmod(0o600)
     config = Config(
         home=home,
-        database_url=db_url,
+        database_url=empty_db_url,
         testing=True,
         secret_key="upgrade-test",
         seal_interval_s=0.0,
