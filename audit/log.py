@@ -267,7 +267,7 @@ class AuditLog:
         self._hash = hasher(self._algorithm)
         self._witness = witness
         self._logger = logger if logger is not None else structlog.get_logger("audit")
-        self._insert_sql: dict[str, str] = {}
+        self._insert_sql: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -340,11 +340,35 @@ class AuditLog:
         }
 
     def insert_sql(self, dialect: Dialect) -> str:
-        """The insert as ``dialect``'s driver takes it (for a caller that pipelines it with
-        its commit on the raw connection); compiled once per dialect."""
+        """The insert as ``dialect``'s driver takes it (for a caller that sends it on the
+        driver's connection: pipelined with the commit on PostgreSQL, as the one insert of
+        a SQLite transaction); compiled once per dialect. Its parameters:
+        :meth:`insert_args`."""
+        return self._compiled_insert(dialect)[0]
+
+    def insert_args(self, dialect: Dialect, event: Event) -> Any:
+        """The parameters of :meth:`insert_sql` for ``event``, converted by the columns'
+        types as SQLAlchemy would (in order, for a driver that takes them so)."""
+        _, order, processors = self._compiled_insert(dialect)
+        params = self.insert_params(event)
+        for name, process in processors.items():
+            params[name] = process(params[name])
+        return tuple(params[name] for name in order) if order is not None else params
+
+    def _compiled_insert(
+        self, dialect: Dialect
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         found = self._insert_sql.get(dialect.name)
         if found is None:
-            found = str(_INSERT_EVENT.compile(dialect=dialect, column_keys=list(_INSERT_KEYS)))
+            compiled = _INSERT_EVENT.compile(dialect=dialect, column_keys=list(_INSERT_KEYS))
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            types = {key: audit_events.c[key].type.dialect_impl(dialect) for key in _INSERT_KEYS}
+            processors = {
+                key: process
+                for key, impl in types.items()
+                if (process := impl.bind_processor(dialect)) is not None
+            }
+            found = (str(compiled), order, processors)
             self._insert_sql[dialect.name] = found
         return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +112,7 @@ class Vault:
             shares=open_shares(config.shares, config.shares_url),
         )
         for maker in (sessions, read_sessions, token_read_sessions):
-            _emit_audit_copy_after_commit(maker, audit, opened._wake)
+            _emit_audit_copy_after_commit(maker, audit, opened._wake, opened.direct.listeners)
         return opened
 
     def index(self, value: str, *, purpose: str) -> str:
@@ -414,14 +414,17 @@ def open_provider(config: Config, name: str | None = None) -> KeyProvider:
 
 
 def _emit_audit_copy_after_commit(
-    sessions: sessionmaker[Session], audit: AuditLog, wake: threading.Event
+    sessions: sessionmaker[Session],
+    audit: AuditLog,
+    wake: threading.Event,
+    listeners: Sequence[Callable[[str], None]] = (),
 ) -> None:
     """The structlog copy gets an event only once its transaction has committed; the
     sealer is woken for it."""
 
     @event.listens_for(sessions, "before_commit")
     def _deferred(session: Session) -> None:
-        write_deferred(audit, session)
+        write_deferred(audit, session, listeners)
 
     @event.listens_for(sessions, "after_commit")
     def _emit(session: Session) -> None:
@@ -498,37 +501,52 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(AFTER_COMMIT, None)
 
 
-def write_deferred(audit: AuditLog, db: Session) -> None:
+def write_deferred(
+    audit: AuditLog, db: Session, listeners: Sequence[Callable[[str], None]] = ()
+) -> None:
     """Insert the held-back events of ``db``'s transaction just before it commits.
 
-    On PostgreSQL (psycopg) the inserts and the COMMIT go out in one pipeline, so the
-    audited act costs one round trip for both; the driver's own COMMIT that follows is
-    then a no-op. A failure raises here, and the commit, and so the act, fails.
+    Each insert is sent as compiled once, on the driver's connection. On PostgreSQL
+    (psycopg) the inserts and the COMMIT go out in one pipeline, so the audited act costs
+    one round trip for both; the driver's own COMMIT that follows is then a no-op. On
+    SQLite each is one statement of the transaction, told to ``listeners`` (those who
+    count statements). A failure raises here, and the commit, and so the act, fails.
     """
     events = db.info.pop(DEFERRED, None)
     if not events:
         return
     with metrics.audit_append("deferred"):
-        _write_deferred(audit, db, events)
+        _write_deferred(audit, db, events, listeners)
 
 
-def _write_deferred(audit: AuditLog, db: Session, events: list[Event]) -> None:
+def _write_deferred(
+    audit: AuditLog, db: Session, events: list[Event], listeners: Sequence[Callable[[str], None]]
+) -> None:
     # SQLAlchemy flushes pending changes after this hook: flush them now, so that the act
     # and its events commit in the one transaction the pipeline ends.
     db.flush()
     conn = db.connection()
     raw: Any = conn.connection.dbapi_connection
-    if conn.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
-        for ev in events:
-            audit.append(conn, ev)
-        return
-    sql = audit.insert_sql(conn.dialect)
-    dbapi_error = conn.dialect.loaded_dbapi.Error
+    dialect = conn.dialect
+    sql = audit.insert_sql(dialect)
+    dbapi_error = dialect.loaded_dbapi.Error
     try:
+        if dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
+            # SQLite: sent on the driver's connection as compiled once, in the
+            # transaction the commit then ends.
+            cur = raw.cursor()
+            try:
+                for ev in events:
+                    for listener in listeners:
+                        listener(sql)
+                    cur.execute(sql, audit.insert_args(dialect, ev))
+            finally:
+                cur.close()
+            return
         with raw.pipeline(), raw.cursor() as cur:
             for ev in events:
-                cur.execute(sql, audit.insert_params(ev))
+                cur.execute(sql, audit.insert_args(dialect, ev))
             raw.commit()
     except dbapi_error as exc:
         # Reported like any other storage failure (503): the act did not happen.
-        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=dialect) from exc
