@@ -7,7 +7,7 @@ that is asked for and unreachable fails the run: a missing service is never a sk
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,22 +64,22 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
     """A URL to a database of the backend under test (its own PostgreSQL database) that
     ``tests.databases.upgrade`` brings to the migrations' head: on PostgreSQL made at the
     head already (a copy of the migrated template), on SQLite a file not yet made."""
-    if backend == "postgresql":
-        request.getfixturevalue("pg_admin")
-    url = databases.migrated(backend, tmp_path)
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    yield from _database(databases.migrated, backend, tmp_path, request)
 
 
 @pytest.fixture
 def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A URL to an empty database of the backend under test, for the migrations' own
     tests (``tests.databases.upgrade`` runs them on it, or copies the template)."""
+    yield from _database(databases.empty, backend, tmp_path, request)
+
+
+def _database(
+    made: Callable[[str, Path], str], backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
     if backend == "postgresql":
         request.getfixturevalue("pg_admin")
-    url = databases.empty(backend, tmp_path)
+    url = made(backend, tmp_path)
     try:
         yield url
     finally:
