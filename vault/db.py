@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +99,7 @@ class WriterTurns:
         self._threads = threading.Lock()
         self._fd = -1
         self._holder: int | None = None  # id() of the DBAPI connection whose turn it is
+        _TURNS.add(self)
 
     def _fresh(self) -> None:
         # A forked child never shares its parent's turn: another lock, another open file.
@@ -106,6 +108,15 @@ class WriterTurns:
             self._threads = threading.Lock()
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._holder = None
+
+    def _forget_parent(self) -> None:
+        # In a forked child, at once: an flock lasts while any copy of its descriptor is
+        # open, so a child that kept its parent's would keep the parent's turn taken after
+        # the parent died in it.
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd, self._pid, self._holder = -1, -1, None
 
     def take(self, dbapi_conn: Any) -> None:
         """Wait for this connection's turn to write (raises "database is locked")."""
@@ -138,6 +149,17 @@ class WriterTurns:
         self._holder = None
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
+
+
+_TURNS: weakref.WeakSet[WriterTurns] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for turns in list(_TURNS):
+        turns._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _driver(conn: Any) -> Any:

@@ -128,3 +128,35 @@ time.sleep(600)
     with make_engine(url).begin() as conn:
         conn.exec_driver_sql("INSERT INTO log VALUES ('after')")
     assert _log(url) == ["after"]
+
+
+def test_a_writer_that_dies_in_its_turn_after_forking_gives_it_back(
+    url: str, tmp_path: Path
+) -> None:
+    """A child forked in its parent's turn (gunicorn's workers, the worker's helpers)
+    keeps no copy of the parent's turn: when the parent dies in it, it is free."""
+    child_pid = tmp_path / "child.pid"
+    script = f"""
+import os, pathlib, signal, time
+from vault.db import make_engine
+engine = make_engine({url!r})
+conn = engine.connect()
+conn.begin()
+conn.exec_driver_sql("INSERT INTO log VALUES ('killed')")
+pid = os.fork()
+if pid == 0:
+    time.sleep(600)  # the child writes nothing and outlives its parent
+    os._exit(0)
+pathlib.Path({str(child_pid)!r}).write_text(str(pid))
+os.kill(os.getpid(), signal.SIGKILL)  # the parent dies in its turn
+"""
+    parent = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert parent.returncode == -9
+    orphan = int(child_pid.read_text())
+    try:
+        assert not _turn_taken(url)
+        with make_engine(url).begin() as conn:
+            conn.exec_driver_sql("INSERT INTO log VALUES ('after')")
+        assert _log(url) == ["after"]
+    finally:
+        os.kill(orphan, 9)
