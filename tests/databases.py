@@ -10,6 +10,7 @@ that is not empty any more is migrated for real, as ``archive-vault init`` would
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import threading
 import uuid
@@ -31,11 +32,18 @@ scratch: Path = Path(".")  # where SQLite's template is made (the session's temp
 
 
 def admin() -> sa.Engine:
-    """An autocommit engine on the PostgreSQL server's test database."""
+    """An autocommit engine on the PostgreSQL server's test database. Its commits do not
+    wait for the WAL to reach the disk (a database made from the template: 19 ms instead
+    of 49 ms)."""
     global _admin
     if _admin is None:
-        _admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=1)
+        _admin = _admin_engine()
     return _admin
+
+
+def _admin_engine() -> sa.Engine:
+    url = sa.make_url(PG_URL).update_query_dict({"options": "-csynchronous_commit=off"})
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
 
 
 def pg_url(database: str) -> str:
@@ -78,13 +86,59 @@ def migrated(backend: str, directory: Path) -> str:
 
 def drop(url: str) -> None:
     """Drop a PostgreSQL database made by :func:`empty` or :func:`migrated` (its sessions
-    are ended first)."""
+    are ended first), in the background: a DROP DATABASE waits about 80 ms for the
+    server, while the next test runs. :func:`wait_for_drops` (at the end of the session,
+    :func:`drop_templates`) waits for every drop."""
     _fresh.discard(url)
     _at_head.discard(url)
     if url.startswith("postgresql"):
-        name = sa.make_url(url).database
-        with admin().connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _dropper().put(sa.make_url(url).database or "")
+
+
+_drops: queue.Queue[str | None] | None = None
+_drop_thread: threading.Thread | None = None
+
+
+def _dropper() -> queue.Queue[str | None]:
+    global _drops, _drop_thread
+    with _lock:
+        if _drops is None:
+            _drops = queue.Queue()
+            _drop_thread = threading.Thread(
+                target=_drop_each, args=(_drops,), name="drop-databases", daemon=True
+            )
+            _drop_thread.start()
+        return _drops
+
+
+_drop_failures: list[str] = []
+
+
+def _drop_each(drops: queue.Queue[str | None]) -> None:
+    engine = _admin_engine()  # its own connection: the tests' thread keeps admin()'s
+    try:
+        while (name := drops.get()) is not None:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sa.exc.SQLAlchemyError as exc:
+                _drop_failures.append(f"{name}: {exc.__class__.__name__}: {exc}")
+    finally:
+        engine.dispose()
+
+
+def wait_for_drops() -> None:
+    """Wait for the background drops to end; raise if any failed (a database was left)."""
+    global _drops, _drop_thread
+    with _lock:
+        drops, thread, _drops, _drop_thread = _drops, _drop_thread, None, None
+    if drops is not None and thread is not None:
+        drops.put(None)
+        thread.join()
+    if _drop_failures:
+        failures = list(_drop_failures)
+        _drop_failures.clear()
+        raise RuntimeError(f"test databases left on the server: {failures}")
 
 
 def _template(backend: str) -> str:
@@ -104,7 +158,9 @@ def _template(backend: str) -> str:
 
 
 def drop_templates() -> None:
-    """At the end of the session: the PostgreSQL template goes (SQLite's is a temp file)."""
+    """At the end of the session: the drops under way end, then the PostgreSQL template
+    goes (SQLite's is a temp file)."""
+    wait_for_drops()
     name = _templates.pop("postgresql", None)
     if name is not None:
         with admin().connect() as conn:

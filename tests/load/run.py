@@ -428,6 +428,7 @@ def main() -> None:
                 report = run(args.duration, Path(tmp), users=args.users, store="s3", s3=s3)
         else:
             report = run(args.duration, Path(tmp), users=args.users)
+    databases.wait_for_drops()
     print(report.table())
     print(f"\nexpected refusals: {report.expected_refusals}")
     print(f"errors: {report.errors or 'none'}")
