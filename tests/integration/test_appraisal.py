@@ -193,8 +193,9 @@ def test_holds_block_disposal_and_lifting_needs_two(api, web, make: Factory, vau
     assert "保管期限表" in schedule and "credit_reports" in schedule
 
 
-def _snapshot(vault: Vault, db, backend: str, where: Path) -> str:
-    """A copy of the database as it is now: SQLite's backup API, PostgreSQL's TEMPLATE."""
+def _snapshot(vault: Vault, db, backend: str, where: Path, request) -> str:
+    """A copy of the database as it is now: SQLite's backup API, PostgreSQL's TEMPLATE
+    (a database of its own, dropped when the test ends)."""
     if backend == "sqlite":
         source = sqlite3.connect(sa.make_url(vault.config.database_url).database or "")
         target = where / "old-backup.db"
@@ -212,12 +213,13 @@ def _snapshot(vault: Vault, db, backend: str, where: Path) -> str:
     old = f"vt_old_{uuid.uuid4().hex[:12]}"
     with databases.admin().connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{old}" TEMPLATE "{name}"'))
-    databases._fresh.add(databases.pg_url(old))  # dropped with the test's databases
-    return databases.pg_url(old)
+    url = databases.pg_url(old)
+    request.addfinalizer(lambda: databases.drop(url))
+    return url
 
 
 def test_disposal_approvals_shred_every_path_and_old_backups(
-    api, make: Factory, vault, db, backend, tmp_path
+    api, make: Factory, vault, db, backend, tmp_path, request
 ):
     admin, second = make.admin(), make.second_admin()
     proposer = make.custodian()
@@ -252,7 +254,7 @@ def test_disposal_approvals_shred_every_path_and_old_backups(
     assert r.status_code == 201, r.json
     item_id = r.json["id"]
     # The copy an attacker will bring back: database and blobs, before the disposal.
-    old_url = _snapshot(vault, db, backend, tmp_path)
+    old_url = _snapshot(vault, db, backend, tmp_path, request)
     old_blobs = tmp_path / "old-blobs"
     shutil.copytree(vault.config.blobs, old_blobs)
 
