@@ -101,18 +101,27 @@ def test_no_turn_within_the_timeout_is_database_locked(url: str, monkeypatch) ->
     assert _log(url) == ["holder"]
 
 
-def test_a_writer_killed_in_its_turn_gives_it_back(url: str, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
-    script = f"""
-import pathlib, time
+def _in_its_turn(url: str) -> str:
+    """The start of a script that writes to ``url`` and stays in its turn."""
+    return f"""
+import os, pathlib, signal, time
 from vault.db import make_engine
 engine = make_engine({url!r})
 conn = engine.connect()
 conn.begin()
 conn.exec_driver_sql("INSERT INTO log VALUES ('killed')")
+"""
+
+
+def test_a_writer_killed_in_its_turn_gives_it_back(url: str, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = (
+        _in_its_turn(url)
+        + f"""
 pathlib.Path({str(ready)!r}).touch()
 time.sleep(600)
 """
+    )
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
         for _ in range(400):
@@ -136,13 +145,9 @@ def test_a_writer_that_dies_in_its_turn_after_forking_gives_it_back(
     """A child forked in its parent's turn (gunicorn's workers, the worker's helpers)
     keeps no copy of the parent's turn: when the parent dies in it, it is free."""
     child_pid = tmp_path / "child.pid"
-    script = f"""
-import os, pathlib, signal, time
-from vault.db import make_engine
-engine = make_engine({url!r})
-conn = engine.connect()
-conn.begin()
-conn.exec_driver_sql("INSERT INTO log VALUES ('killed')")
+    script = (
+        _in_its_turn(url)
+        + f"""
 pid = os.fork()
 if pid == 0:
     time.sleep(600)  # the child writes nothing and outlives its parent
@@ -150,6 +155,7 @@ if pid == 0:
 pathlib.Path({str(child_pid)!r}).write_text(str(pid))
 os.kill(os.getpid(), signal.SIGKILL)  # the parent dies in its turn
 """
+    )
     parent = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
     assert parent.returncode == -9
     orphan = int(child_pid.read_text())
