@@ -233,7 +233,8 @@ def _give_back_after(engine: Engine, turns: WriterTurns) -> None:
             turns.give_back(dbapi_conn)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
-    for name in ("close", "invalidate", "close_detached", "detach"):
+    # Not on "detach": a detached connection still holds its transaction (and its turn).
+    for name in ("close", "invalidate", "close_detached"):
         event.listen(engine, name, lambda dbapi_conn, *_: turns.give_back(dbapi_conn))
 
 

@@ -47,7 +47,7 @@ def _turn_taken(url: str) -> bool:
 
 def test_a_second_writer_begins_only_after_the_first_commits(url: str) -> None:
     first, second = make_engine(url), make_engine(url)  # two engines: two processes' turns
-    inside, waiting = threading.Event(), threading.Event()
+    waiting = threading.Event()
 
     def later() -> None:
         waiting.wait()
@@ -58,7 +58,6 @@ def test_a_second_writer_begins_only_after_the_first_commits(url: str) -> None:
     thread.start()
     with first.begin() as conn:
         conn.exec_driver_sql("INSERT INTO log VALUES ('first')")
-        inside.set()
         waiting.set()
         thread.join(timeout=0.3)
         # The second writer is still waiting for its turn: it has written nothing.

@@ -2,9 +2,9 @@
 measure the vault's own routes against.
 
 Registered only when ``VAULT_BENCH_BASELINE=1`` (``Config.bench_baseline``); a
-production app never has them. None of them authenticates or audits anything, and
-each writes only to a table the benchmark creates (``metadata`` below; no migration
-knows it):
+production app never has them. None of them audits anything, only ``lean-signed``
+authenticates (as every signed-in route does), and each writes only to a table the
+benchmark creates (``metadata`` below; no migration knows it):
 
 - ``/bench/bare``: Flask answers a small JSON object; no database.
 - ``/bench/baseline/<id>``: through the vault's SQLAlchemy session, read one record's
