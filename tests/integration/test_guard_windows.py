@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from audit import Actor, Event
 from tests.factories import Factory
 from vault import access
 from vault.db import utcnow
+from vault.models import QuotaOpening
+from vault.policy import Action
+from vault.policy.actions import LOOKUP_ACTIONS
 
 
 def _opened(
@@ -65,3 +70,45 @@ def test_windows_count_distinct_allowed_openings_of_this_person(make: Factory, v
 def test_a_person_with_no_history_is_within_quota(make: Factory, vault, db):
     quota = access.quota_of(vault, db, make.person(), 42)
     assert (quota.hour, quota.day, quota.exceeded) == (0, 0, False)
+
+
+def _units(db, person_id: int) -> dict[str, datetime]:
+    rows = db.execute(
+        sa.select(QuotaOpening.unit, QuotaOpening.last_at).where(
+            QuotaOpening.person_id == person_id
+        )
+    ).all()
+    return {unit: last.replace(tzinfo=UTC) if last.tzinfo is None else last for unit, last in rows}
+
+
+def test_the_database_keeps_one_unit_per_record_with_its_last_opening(make: Factory, vault, db):
+    """However often a record is opened, the quota reads one row for it: the trigger on
+    the log upserts it, in the event's own transaction, to the latest opening."""
+    sales = make.person()
+    for minutes in (30, 10, 20):
+        _opened(vault, sales.id, "1", minutes)
+    units = _units(db, sales.id)
+    assert list(units) == ["1"]
+    assert abs(units["1"] - (utcnow() - timedelta(minutes=10))) < timedelta(seconds=5)
+
+
+def test_units_older_than_two_days_are_dropped_as_the_person_opens_more(make: Factory, vault, db):
+    sales = make.person()
+    _opened(vault, sales.id, "1", 3 * 24 * 60)
+    _opened(vault, sales.id, "2", 30 * 60)  # a day and a half: kept, outside the day window
+    _opened(vault, sales.id, "3", 1)
+    assert sorted(_units(db, sales.id)) == ["2", "3"]
+    assert access.quota_of(vault, db, sales, 9).day == 1
+
+
+def test_exactly_the_counted_actions_keep_quota_units(make: Factory, vault, db):
+    """The trigger's list of actions (a migration's) is the code's ``COUNTED``: an action
+    added to the quota without a migration that replaces the trigger fails here."""
+    sales = make.person()
+    for action in Action:
+        _opened(vault, sales.id, f"r-{action.value}", 1, action=action.value)
+    lookups = {a.value for a in LOOKUP_ACTIONS}
+    counted = {unit.removeprefix("r-") for unit in _units(db, sales.id) if unit.startswith("r-")}
+    # A lookup's unit is its event, never the record it may name.
+    assert counted == set(access.COUNTED) - lookups
+    assert len(_units(db, sales.id)) == len(access.COUNTED)

@@ -193,3 +193,67 @@ def test_alerts_keep_their_values_from_0016_and_old_rows_keep_their_line(empty_d
         summary = conn.execute(sa.text("SELECT summary FROM alerts")).scalar_one()
     engine.dispose()
     assert "params" not in columns and summary == "an old line"
+
+
+def test_quota_units_are_filled_in_from_the_last_two_days_of_the_log(empty_db_url):
+    """0019: each person's allowed counted events of the last two days become one row per
+    unit with its last use; the downgrade drops the table and its trigger."""
+    upgrade(empty_db_url, "0018_merge_heads")
+    now = datetime.now(UTC)
+    engine = make_engine(empty_db_url)
+    events = [
+        ("e1", 30, "record:consult", "allow", "1"),
+        ("e2", 10, "record:consult", "allow", "1"),
+        ("e3", 30 * 60, "record:copy", "allow", "2"),
+        ("e4", 3 * 24 * 60, "record:consult", "allow", "3"),  # older than two days
+        ("e5", 5, "record:consult", "deny", "4"),
+        ("e6", 5, "record:read", "allow", "5"),
+        ("e7", 5, "client:lookup", "allow", None),
+    ]
+    with engine.begin() as conn:
+        for event_id, minutes, action, decision, record in events:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_events (event_id, time, action, actor_person_id, "
+                    "decision, outcome, resource_record, body, mac) "
+                    "VALUES (:id, :time, :action, 7, :decision, 'ok', :record, '{}', 'x')"
+                ),
+                {
+                    "id": event_id,
+                    "time": now - timedelta(minutes=minutes),
+                    "action": action,
+                    "decision": decision,
+                    "record": record,
+                },
+            )
+    engine.dispose()
+
+    upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT person_id, unit, last_at FROM quota_openings")).all()
+    engine.dispose()
+    units = {unit: last for person, unit, last in rows if person == 7}
+    assert sorted(units) == ["1", "2", "e7"] and len(rows) == 3
+    assert abs(_utc(units["1"]) - (now - timedelta(minutes=10))) < timedelta(seconds=1)
+
+    command.downgrade(alembic_config(empty_db_url), "0018_merge_heads")
+    engine = make_engine(empty_db_url)
+    with engine.begin() as conn:
+        assert "quota_openings" not in sa.inspect(conn).get_table_names()
+        conn.execute(  # the trigger went with its table: the log still takes events
+            sa.text(
+                "INSERT INTO audit_events (event_id, time, action, actor_person_id, "
+                "decision, outcome, resource_record, body, mac) "
+                "VALUES ('e8', :now, 'record:consult', 7, 'allow', 'ok', '9', '{}', 'x')"
+            ),
+            {"now": now},
+        )
+    engine.dispose()
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A time as the driver returned it (SQLite's text, without its zone), in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -22,6 +22,7 @@ from vault.models.grants import (
     GrantAction,
     GrantedAction,
     Notification,
+    QuotaOpening,
     RequestedAction,
     RequestStatus,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Property",
     "Proposal",
     "ProposalStatus",
+    "QuotaOpening",
     "Record",
     "Relationship",
     "RequestStatus",

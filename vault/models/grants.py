@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, UTCDateTime, utcnow
@@ -186,6 +186,25 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+
+
+class QuotaOpening(Base):
+    """One unit of a person's export quota, and when they last used it (DESIGN §3.6).
+
+    A unit is a record opened (its id as the audit log names it) or one sensitive lookup
+    (its event's id). The database keeps these rows from the audit log itself: a trigger
+    on ``audit_events`` (migration ``0019``) upserts one for every allowed counted event,
+    in the event's own transaction, and drops the person's rows older than two days. A
+    quota window is then a count of a person's rows, not of their day of events.
+    """
+
+    __tablename__ = "quota_openings"
+    __table_args__ = (Index("ix_quota_openings_person_last", "person_id", "last_at"),)
+
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The type of ``audit_events.time``, which the trigger copies.
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Notification(Base):
