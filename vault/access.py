@@ -62,11 +62,49 @@ from vault.runtime import Vault
 PURPOSE_MIN, PURPOSE_MAX = 3, 500
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCard:
+    """The client of a record as a content decision read it."""
+
+    id: int
+    code: str
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A record's row as a content decision read it, with its client: a plain value, not
+    an ORM object (nothing is tracked or written back). Its fields are ``records``'
+    columns; a test holds the two together."""
+
+    id: int
+    client_id: int
+    section: int
+    year: int
+    seq: int
+    file_number: str
+    title: str
+    doc_type: str
+    doc_date: date | None
+    valid_until: date | None
+    content_type: str
+    content_size: int
+    content_version: int
+    content_ct: bytes
+    wrapped_dek: bytes
+    content_digest: str | None
+    deposited_by_id: int | None
+    created_at: datetime
+    disposed_at: datetime | None
+    disposal_batch_id: int | None
+    client: ClientCard
+
+
 @dataclass(frozen=True)
 class Content:
     """Decrypted content released to one caller for one audited use."""
 
-    record: Record
+    record: Card
     data: bytes
     event_id: str
 
@@ -191,7 +229,7 @@ def _lock_in_order(db: Session, caller: Caller, other: Person) -> tuple[Caller, 
 
 def _load(
     v: Vault, db: Session, caller: Caller, record_id: int, now: datetime
-) -> tuple[Record, Facts] | None:
+) -> tuple[Card, Facts] | None:
     """The record and the facts of a decision on it, in one statement (None: no record)."""
     person_id = caller.person_id
     params = {"record_id": record_id, **_windows(person_id or 0, record_id, now)}
@@ -199,9 +237,8 @@ def _load(
     if not rows:
         return None
     m = dict(zip(_FACTS_COLUMNS, rows[0], strict=True))
-    # A card for this use only, never added to the session: nothing of it is written back.
-    record = Record(**{name: m[name] for name in _RECORD_COLUMNS})
-    record.client = Client(id=m["client_id"], code=m["client_code"], tier=m["client_tier"])
+    client = ClientCard(id=m["client_id"], code=m["client_code"], tier=m["client_tier"])
+    record = Card(**{name: m[name] for name in _RECORD_COLUMNS}, client=client)
     target = Target(record_id=record.id, client_id=record.client_id, tier=m["client_tier"])
     if person_id is None:
         return record, Facts(target, (), frozenset(), None)
@@ -312,7 +349,7 @@ def _decide(
     purpose: str,
     resource: dict[str, object],
     details: dict[str, str | int | bool | None] | None = None,
-) -> tuple[Record, Event]:
+) -> tuple[Card, Event]:
     """Load, decide and audit; returns only when allowed (the event is in the transaction).
 
     The person's row is locked first (unless signing in already locked it), so the
@@ -387,7 +424,7 @@ def _shredded(v: Vault, record_id: int) -> bool:
     return v.shares is not None and bool(v.shares.shredded((record_id,)))
 
 
-def _data_key(v: Vault, record: Record) -> DataKey:
+def _data_key(v: Vault, record: Record | Card) -> DataKey:
     """Unwrap a record's data key; called only after the decision and its audit event.
 
     The unsealer is the one object that unwraps content keys, and this module the only
@@ -404,7 +441,7 @@ def _data_key(v: Vault, record: Record) -> DataKey:
 
 
 def seal_attachment(
-    v: Vault, record: Record, attachment_id: int, stream: IO[bytes], out: IO[bytes]
+    v: Vault, record: Record | Card, attachment_id: int, stream: IO[bytes], out: IO[bytes]
 ) -> int:
     """Encrypt an attachment of ``record`` under the record's key (the depositor's act is
     decided and audited by the caller); returns the plaintext size."""
@@ -417,7 +454,7 @@ def seal_attachment(
     )
 
 
-def _content(v: Vault, record: Record) -> bytes:
+def _content(v: Vault, record: Record | Card) -> bytes:
     """Decrypt a record's content (same precondition as :func:`_data_key`)."""
     return decrypt_field(
         _data_key(v, record),
@@ -429,7 +466,7 @@ def _content(v: Vault, record: Record) -> bytes:
 
 
 def _after_denial(
-    v: Vault, db: Session, caller: Caller, reason: str, facts: Facts, record: Record
+    v: Vault, db: Session, caller: Caller, reason: str, facts: Facts, record: Card
 ) -> None:
     """Denials that mean someone may be draining the archive raise an alert."""
     person = caller.person
@@ -517,7 +554,7 @@ class Stream:
 
     attachment: Attachment
     chunks: Iterator[bytes]
-    record: Record | None = None
+    record: Card | None = None
     event_id: str = ""
 
 
@@ -571,7 +608,7 @@ class AttachmentContent:
     """An attachment consulted whole, for a page that shows it (the reading room)."""
 
     attachment: Attachment
-    record: Record
+    record: Card
     data: bytes | None  # None: larger than the page shows (decided and audited all the same)
     event_id: str
 
@@ -707,7 +744,7 @@ def explain(
 class Copy:
     """A watermarked copy (复制) of one record, made for one caller and audited."""
 
-    record: Record
+    record: Card
     data: bytes
     media_type: str
     copy_id: str
@@ -786,7 +823,7 @@ def lend(
     borrower: Person,
     purpose: str | None,
     details: dict[str, str | int | bool | None],
-) -> tuple[Record, Event, Event]:
+) -> tuple[Card, Event, Event]:
     """Decide a check-out (外借) of one of a record's items; the caller files the loan.
 
     Two decisions, both audited in this transaction: the acting custodian's right to

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from tests.factories import Factory
+from vault.db import Base
 from vault.runtime import Vault
 
 # DESIGN §8: at most 3 round trips for a consultation on PostgreSQL (sign-in with the
@@ -103,6 +105,41 @@ def test_a_consultation_stays_within_its_round_trip_budget(
     finally:
         events.close()
     assert count == 1
+
+
+def test_a_consultation_builds_loads_and_runs_nothing_of_the_orm(api, custodian_token):
+    """No ORM on the consultation's path (DESIGN §8): the request's unit of work is a
+    session's transaction, but no mapped object is built, loaded or flushed and no ORM
+    statement runs; the token, the record with its facts and the event are Core
+    statements on the driver's connection, and the record comes back as a plain card."""
+    token, record_id = custodian_token
+    path = f"/records/{record_id}/content?purpose=budget+check"
+    assert api.get(path, token).status_code == 200  # warm
+    seen: list[str] = []
+
+    def built(target, args, kwargs) -> None:
+        seen.append(f"built {type(target).__name__}")
+
+    def loaded(target, context) -> None:
+        seen.append(f"loaded {type(target).__name__}")
+
+    def orm(state) -> None:
+        seen.append(f"ran {str(state.statement)[:60]}")
+
+    def flushed(session, context, instances) -> None:
+        seen.extend(f"flushed {type(o).__name__}" for o in (*session.new, *session.dirty))
+
+    hooks = [(Base, "init", built), (Base, "load", loaded)]
+    hooks += [(Session, "do_orm_execute", orm), (Session, "before_flush", flushed)]
+    for target, name, fn in hooks:
+        event.listen(target, name, fn, propagate=True)
+    try:
+        resp = api.get(path, token)
+    finally:
+        for target, name, fn in hooks:
+            event.remove(target, name, fn)
+    assert resp.status_code == 200 and resp.json["record"]["id"] == record_id
+    assert seen == []
 
 
 def test_token_authentication_is_one_statement(api, vault: Vault, backend: str, custodian_token):

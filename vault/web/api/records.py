@@ -80,7 +80,7 @@ class RecordCard(Reply):
     held: bool | None = Field(None, description="a legal hold keeps the record (catalogue)")
 
     @classmethod
-    def of(cls, r: Record) -> RecordCard:
+    def of(cls, r: Record | access.Card) -> RecordCard:
         return cls(
             id=r.id,
             client_id=r.client_id,
