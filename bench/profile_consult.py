@@ -1,13 +1,17 @@
 """Where an audited consultation spends its time: queries per request and a profile.
 
 Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]
-[--route me|bare] [--all-frames]``. Drives ``GET /api/v1/records/<id>/content`` (or,
+[--route me|bare] [--all-frames] [--explain]``. Drives ``GET /api/v1/records/<id>/content`` (or,
 with ``--route me``, the token-authenticated ``GET /api/v1/me``; with ``--route bare``,
 the benchmarks' bare JSON route, without a token) in-process (Flask test client, no HTTP
 server) as 16 custodians in turn, counts the SQL statements each request sends, and,
 when ``pyinstrument`` is installed (``.venv/bin/pip install pyinstrument``; not a
 dependency of the project), prints where the time goes. Also prints the mean time per
-request, which is only comparable between runs on an equally idle machine.
+request, which is only comparable between runs on an equally idle machine. ``--explain``
+(PostgreSQL) ends with the plan of the consultation's facts statement and the pages it
+read (``Buffers: shared hit``), a measure of its work that does not vary with the machine.
+The vault's info logs are off here (the audit log's JSON-lines copy included), as they are
+not under gunicorn: ``bench/pipeline_bench.py`` measures the served path.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from pathlib import Path
 import _common as common
 from sqlalchemy import event
 
+from vault import access
+from vault.db import utcnow
+from vault.runtime import Vault
 from vault.web import create_app
 
 CUSTODIANS = 16
@@ -36,6 +43,12 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="time only")
     parser.add_argument("--route", choices=("consult", "me", "bare"), default="consult")
     parser.add_argument("--all-frames", action="store_true", help="library frames too")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="after driving: PostgreSQL's plan of the consultation's facts statement, with "
+        "its buffers (pages read: a measure of the work that does not vary with the machine)",
+    )
     args = parser.parse_args()
     common.quiet()
     rng = random.Random(5)
@@ -87,6 +100,8 @@ def main() -> None:
             print("SQL statements per request (mean):")
             for text, count in statements.most_common():
                 print(f"  {count / args.n:6.2f}  {text}")
+            if args.explain:
+                explain_facts(v, people.custodians[0].id, sets[0][0])
             if not args.no_profile:
                 try:
                     from pyinstrument import Profiler
@@ -100,6 +115,32 @@ def main() -> None:
                 print(profiler.output_text(unicode=False, color=False, show_all=args.all_frames))
         finally:
             v.close()
+
+
+def explain_facts(v: Vault, person_id: int, record_id: int) -> None:
+    """Print ``EXPLAIN (ANALYZE, BUFFERS)`` of the facts statement for one custodian's
+    consultation of one record, as the request sends it (PostgreSQL only)."""
+    if v.engine.dialect.name != "postgresql":
+        print("(--explain: PostgreSQL only)")
+        return
+    params = {"record_id": record_id, **access._windows(person_id, record_id, utcnow())}
+    with v.engine.connect() as conn:
+        sent: list[tuple[str, object]] = []
+
+        def grab(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            sent.append((statement, parameters))
+
+        event.listen(conn, "before_cursor_execute", grab)
+        conn.execute(access._FACTS, params).all()  # as SQLAlchemy sends it
+        event.remove(conn, "before_cursor_execute", grab)
+        statement, parameters = sent[0]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for _ in range(2):  # the second plan is the warm one
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)
+            plan = [line for (line,) in cursor.fetchall()]
+        print("the facts statement's plan:")
+        for line in plan:
+            print(f"  {line}")
 
 
 if __name__ == "__main__":
