@@ -17,6 +17,9 @@ run; ``--large`` uses a 1 GiB file for the attachment memory check.
            table: consultation vs the lean reference route (>= 80 %, p99 <= 30 ms), ``/me``
            vs bare JSON (>= 50 %), consultation vs OpenBao's audited 4 KiB read (stretch
            >= 0.35x; needs ``wrk`` and the ``bench`` extra's ``bao``)
+- parts:   what a consultation must add to the lean reference, each part timed alone
+           (decision, audit event, data key, facts statement, audit insert, sealing),
+           their sum against the pipeline's budget
 - check:   the four-properties check over 100,000 records (records/s, total time)
 - providers: wrap/unwrap per key provider (PKCS#11 on SoftHSM2, OpenBao Transit) and
            ``keys migrate`` records/s, as ratios of the local key file's (needs
@@ -42,6 +45,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "search": ([], ["--records", "20000"]),
     "consult": ([], ["--duration", "3", "--rounds", "1", "--warmup", "1"]),
     "pipeline": ([], ["--quick"]),
+    "parts": ([], ["-n", "300"]),
     "providers": ([], ["--keys", "300", "--records", "2000"]),
     "backup": ([], ["--records", "2000", "--blobs", "20"]),
     "check": ([], ["--records", "5000", "--attachments", "50"]),
@@ -54,6 +58,7 @@ SCRIPTS = {
     "search": "search_bench.py",
     "consult": "consult_bench.py",
     "pipeline": "pipeline_bench.py",
+    "parts": "parts_bench.py",
     "providers": "provider_bench.py",
     "backup": "backup_bench.py",
     "check": "check_bench.py",
