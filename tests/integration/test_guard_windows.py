@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -78,7 +78,7 @@ def _units(db, person_id: int) -> dict[str, datetime]:
             QuotaOpening.person_id == person_id
         )
     ).all()
-    return {unit: last.replace(tzinfo=UTC) if last.tzinfo is None else last for unit, last in rows}
+    return dict(rows)
 
 
 def test_the_database_keeps_one_unit_per_record_with_its_last_opening(make: Factory, vault, db):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, UTCDateTime, utcnow
@@ -203,8 +203,8 @@ class QuotaOpening(Base):
 
     person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     unit: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # The type of ``audit_events.time``, which the trigger copies.
-    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Stored as ``audit_events.time`` is (the trigger copies it), read back aware UTC.
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):

@@ -76,10 +76,9 @@ def upgrade() -> None:
         sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_quota_openings_person_last", "quota_openings", ["person_id", "last_at"])
-    bind = op.get_bind()
-    for statement in _PG if bind.dialect.name == "postgresql" else _SQLITE:
+    pg = op.get_bind().dialect.name == "postgresql"
+    for statement in _PG if pg else _SQLITE:
         op.execute(statement)
-    pg = bind.dialect.name == "postgresql"
     since = "now() - interval '2 days'" if pg else "strftime('%Y-%m-%d %H:%M:%S', 'now', '-2 days')"
     unit = _UNIT.replace("NEW.", "")
     op.execute(
