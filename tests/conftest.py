@@ -22,7 +22,10 @@ BACKENDS = [b for b in os.environ.get("VAULT_TEST_BACKENDS", "sqlite,postgresql"
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS, scope="session")
+        backends = BACKENDS
+        if metafunc.definition.get_closest_marker("postgres"):  # of PostgreSQL alone
+            backends = [b for b in BACKENDS if b == "postgresql"]
+        metafunc.parametrize("backend", backends, scope="session")
 
 
 @pytest.fixture(scope="session")

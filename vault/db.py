@@ -69,7 +69,75 @@ def make_engine(url: str, *, immediate: bool = True, **kw: Any) -> Engine:
     # No pre-ping: it costs every request a round trip. A connection the server dropped
     # fails its request once (503, nothing done) and SQLAlchemy then renews the pool;
     # connections are also renewed hourly.
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=3600, **kw)
+    engine = create_engine(url, **{"pool_size": 5, "max_overflow": 5, "pool_recycle": 3600, **kw})
+    if engine.dialect.driver == "psycopg":
+        _end_begun_with_their_transaction(engine)
+    return engine
+
+
+# PostgreSQL (psycopg): a transaction whose BEGIN went out in one pipeline with its first
+# statement (``DirectReads.rows_in``). psycopg sends a transaction's BEGIN as a round trip
+# of its own, even in pipeline mode; such a connection is switched to the driver's
+# autocommit (so psycopg sends no BEGIN) for as long as its transaction lasts, and sends
+# its own. Every statement of the transaction then runs in it, as in any other, and the
+# driver's commit and rollback end it (psycopg sends COMMIT and ROLLBACK by the server's
+# transaction status, not by its autocommit flag).
+_BEGUN = "_vault_begun_with_first_statement"
+_ENDS_BEGUN = "_vault_ends_begun_transactions"
+
+
+def _begin_with_first_statement(raw: Any) -> bool:
+    """Whether ``raw``'s transaction can begin in one pipeline with its first statement:
+    nothing of it has been sent yet, and it asks for nothing but the server's defaults
+    (no isolation level, access mode or autocommit of SQLAlchemy's)."""
+    from psycopg.pq import TransactionStatus
+
+    return (
+        not raw.autocommit
+        and raw.pgconn.transaction_status == TransactionStatus.IDLE
+        and raw.isolation_level is None
+        and raw.read_only is None
+        and raw.deferrable is None
+        and raw._pipeline is None
+    )
+
+
+def _end_begun(conn: Any) -> None:
+    """After a commit or rollback: the connection is the driver's own again (psycopg
+    begins its next transaction itself). If it cannot be (its transaction did not end:
+    a broken connection), it is closed, so that nothing runs on it outside a transaction;
+    the pool then replaces it."""
+    raw = _driver(conn)
+    if not getattr(raw, _BEGUN, False):
+        return
+    setattr(raw, _BEGUN, False)
+    try:
+        raw.autocommit = False
+    except Exception:  # noqa: BLE001 - whatever stops it, the connection is not used again
+        with contextlib.suppress(Exception):
+            raw.close()
+
+
+def _end_begun_with_their_transaction(engine: Engine) -> None:
+    dialect: Any = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:
+        try:
+            commit(dbapi_conn)
+        finally:
+            _end_begun(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            _end_begun(dbapi_conn)
+
+    # (The pool's reset of a returned connection is a do_rollback too.) Only a dialect
+    # that ends them lets a transaction begin with its first statement.
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+    setattr(dialect, _ENDS_BEGUN, True)
 
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for its turn, as SQLite's busy_timeout
@@ -370,19 +438,34 @@ class DirectReads:
     def rows_in(
         self, db: Session, stmt: Select[Any], params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        """The rows of ``stmt`` with ``params``, read in ``db``'s transaction."""
+        """The rows of ``stmt`` with ``params``, read in ``db``'s transaction. On
+        PostgreSQL, when it is the transaction's first statement, its ``BEGIN`` goes out
+        with it in one pipeline: one round trip for both."""
         prepared = self._prepare(stmt)
         conn = db.connection()  # begins the transaction, if it has not begun
-        return self._run(prepared, conn.connection.driver_connection, params)
+        raw = conn.connection.driver_connection
+        begin = getattr(conn.dialect, _ENDS_BEGUN, False) and _begin_with_first_statement(raw)
+        return self._run(prepared, raw, params, begin=begin)
 
-    def _run(self, prepared: _Prepared, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def _run(
+        self, prepared: _Prepared, conn: Any, params: dict[str, Any], *, begin: bool = False
+    ) -> list[tuple[Any, ...]]:
         args = prepared.arguments(params)
         for listener in self.listeners:
             listener(prepared.sql)
         try:
             cursor = conn.cursor()
             try:
-                cursor.execute(prepared.sql, args)
+                if begin:
+                    # Until the transaction ends (_end_begun), psycopg sends no BEGIN of
+                    # its own; the results are read once the pipeline's one sync is back.
+                    conn.autocommit = True
+                    setattr(conn, _BEGUN, True)
+                    with conn.pipeline():
+                        conn.execute("BEGIN", prepare=False)
+                        cursor.execute(prepared.sql, args)
+                else:
+                    cursor.execute(prepared.sql, args)
                 raw = cursor.fetchall()
             finally:
                 cursor.close()

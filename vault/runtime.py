@@ -543,10 +543,12 @@ def _write_deferred(
             finally:
                 cur.close()
             return
+        # The COMMIT is one more statement of the pipeline (psycopg's commit() would
+        # sync on its own, and leaving the pipeline syncs again: two round trips).
         with raw.pipeline(), raw.cursor() as cur:
             for ev in events:
                 cur.execute(sql, audit.insert_args(dialect, ev))
-            raw.commit()
+            cur.execute("COMMIT", prepare=False)
     except dbapi_error as exc:
         # Reported like any other storage failure (503): the act did not happen.
         raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=dialect) from exc

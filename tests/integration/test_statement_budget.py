@@ -3,11 +3,13 @@
 Counts what the app really sends: every statement executed on the vault's engine, and
 every commit that reaches the server. On PostgreSQL the audit event of a consultation
 is inserted in the same pipeline as the COMMIT (``vault.runtime.write_deferred``), so
-the two make one round trip, counted as the commit. Not counted by these listeners:
-psycopg sends a transaction's BEGIN as a command of its own, one more round trip (a
-consultation is four on the wire; sending BEGIN with the first statement needs pipeline
-mode from the first statement on). A bearer token's read runs without a transaction
-(autocommit), so it sends no BEGIN and no COMMIT: ``wire_commands`` watches for them.
+the two make one round trip, counted as the commit; and the transaction's BEGIN goes out
+in one pipeline with the token lookup (``vault.db.DirectReads.rows_in``). The listeners
+see statements, not round trips, so on PostgreSQL the round trips are also counted on
+the wire, from libpq's own trace of every message the connections send and receive
+(``wire_round_trips``): BEGIN, COMMIT and a pipeline's syncs are in it.
+A bearer token's read runs without a transaction (autocommit), so it sends no BEGIN and
+no COMMIT: ``wire_commands`` watches for them.
 The token lookup of a read route goes on the driver's own connection
 (``vault.db.DirectReads``), which the counter watches too.
 A change that adds a round trip to the hot path fails here, not in a benchmark.
@@ -15,7 +17,10 @@ A change that adds a round trip to the hot path fails here, not in a benchmark.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -70,6 +75,78 @@ def counted(vault: Vault) -> Iterator[Seen]:
         vault.direct.listeners.remove(direct)
 
 
+@contextmanager
+def wire_round_trips(vault: Vault) -> Iterator[Callable[[], list[list[str]]]]:
+    """libpq's trace (PQtrace) of every connection this thread uses while the block
+    runs: the pool's connections as they are checked out, and the thread's direct-read
+    connection. Yields a function that ends the trace (the block's end does too) and
+    gives the round trips of every traced connection, each the messages sent ("F ...")
+    and received ("B ...") in it: a round trip is a run of messages sent that the server
+    then answers. (The sealer's thread is not traced.)"""
+    from psycopg import pq
+
+    me = threading.get_ident()
+    traces: list[tuple[object, str]] = []
+
+    def trace(raw) -> None:  # type: ignore[no-untyped-def]
+        path = os.path.join(folder, f"{len(traces)}.trace")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        raw.pgconn.trace(fd)  # libpq writes it through a FILE* of its own from now on
+        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        traces.append((raw, path))
+
+    def checkout(dbapi_conn, record, proxy) -> None:  # type: ignore[no-untyped-def]
+        if threading.get_ident() == me:
+            trace(dbapi_conn)
+
+    def untrace() -> None:
+        if event.contains(vault.engine, "checkout", checkout):
+            event.remove(vault.engine, "checkout", checkout)
+        for raw, _ in traces:
+            raw.pgconn.untrace()  # (flushes it; a second call does nothing)
+
+    read: list[list[list[str]]] = []  # the round trips, once the trace has ended
+
+    def round_trips() -> list[list[str]]:
+        if not read:
+            read.append(_read())
+        return read[0]
+
+    def _read() -> list[list[str]]:
+        untrace()
+        found: list[list[str]] = []
+        for _, path in traces:
+            with open(path) as f:
+                text = f.read()
+            # One message per line, "F|B <tab> length <tab> type <tab> fields", but a
+            # query's own line breaks are written as they are: such a line goes on the last.
+            messages: list[str] = []
+            for line in text.splitlines():
+                if line[:2] in ("F\t", "B\t"):
+                    direction, _, kind, *fields = line.split("\t")
+                    messages.append(f"{direction} {kind} {' '.join(fields)}".rstrip())
+                elif messages:
+                    messages[-1] += " " + line.strip()
+            trips: list[list[str]] = []
+            for message in messages:
+                if message[0] == "F" and (not trips or trips[-1][-1][0] == "B"):
+                    trips.append([])
+                if trips:
+                    trips[-1].append(message)
+            found.extend(trips)
+        return found
+
+    with tempfile.TemporaryDirectory(prefix="vault-wire-") as folder:
+        direct = getattr(vault.direct._local, "conn", None)
+        if direct is not None:
+            trace(direct)
+        event.listen(vault.engine, "checkout", checkout)
+        try:
+            yield round_trips
+        finally:
+            round_trips()  # (read before the folder goes)
+
+
 @pytest.fixture
 def custodian_token(make: Factory) -> tuple[str, int]:
     custodian = make.custodian("general")
@@ -88,6 +165,18 @@ def test_a_consultation_stays_within_its_round_trip_budget(
     assert resp.status_code == 200
     assert "x" * 4096 in resp.get_data(as_text=True)
     assert seen.round_trips() <= CONSULT_BUDGET[backend], seen
+    if backend == "postgresql":
+        # ... and on the wire: BEGIN with the token lookup, the facts statement, the
+        # event with the COMMIT; no round trip of psycopg's own.
+        with wire_round_trips(vault) as trips:
+            again = api.get(path, token)
+        assert again.status_code == 200
+        sent = trips()
+        assert len(sent) <= CONSULT_BUDGET[backend], sent
+        begin, lookup = sent[0][0], sent[0][4]
+        assert begin.startswith("F Parse") and '"BEGIN"' in begin, sent[0]
+        assert lookup.startswith("F Parse") and "FROM api_tokens" in lookup, sent[0]
+        assert any('"COMMIT"' in message for message in sent[-1]), sent[-1]
     if backend == "sqlite":
         # Sent on the driver's connection, the event's insert is counted all the same.
         inserts = [s for s in seen.statements if s.startswith("INSERT")]
