@@ -20,6 +20,33 @@ from vault.config import Config
 BACKENDS = [b for b in os.environ.get("VAULT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
+def _share_url_builders() -> None:
+    """Each test builds its own Flask app, and for every app werkzeug compiles two URL
+    builders per rule from generated Python source: most of what building an app costs.
+    A builder is a function of the rule's text and parsed parts alone (it reaches the
+    converters through the rule it is bound to), so the apps of one test process share
+    the builders of identical rules: the functions werkzeug would compile again. A rule
+    with defaults (folded into its builder) is compiled as usual."""
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    built: dict[tuple[object, ...], Callable[..., tuple[str, str]]] = {}
+
+    def shared(self: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        if self.defaults:
+            return compile_builder(self, append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        found = built.get(key)
+        if found is None:
+            found = built[key] = compile_builder(self, append_unknown)
+        return found
+
+    Rule._compile_builder = shared  # type: ignore[method-assign]
+
+
+_share_url_builders()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         backends = BACKENDS
