@@ -102,10 +102,7 @@ class PolicyEngine:
         if site_text:
             text += "\n" + site_text
         self.policy_text = text
-        validate(text, self.schema_text)
-        self._policies = cedarpy.PolicySet.from_str(text)
-        self._schema = cedarpy.Schema.from_str(self.schema_text)
-        self._annotations = _annotations(text)
+        self._policies, self._schema, self._annotations = _compiled(text, self.schema_text)
         # Decisions already made, by every fact they were made from (the policy set is this
         # engine's: a changed site policy is a new engine, with an empty memo).
         self._memo: dict[tuple[object, ...], Decision] = {}
@@ -377,6 +374,22 @@ def _person_entity(who: Principal, today: date) -> str:
             },
             "parents": [],
         }
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(
+    text: str, schema_text: str
+) -> tuple[cedarpy.PolicySet, cedarpy.Schema, Mapping[str, Mapping[str, str]]]:
+    """The policy set validated against the schema, parsed, with its annotations: the
+    same for the same texts, so each process validates and parses a text once (a vault
+    opened again, a site policy loaded back; a text that fails is checked each time)."""
+    validate(text, schema_text)
+    annotations = {name: MappingProxyType(a) for name, a in _annotations(text).items()}
+    return (
+        cedarpy.PolicySet.from_str(text),
+        cedarpy.Schema.from_str(schema_text),
+        MappingProxyType(annotations),
     )
 
 
