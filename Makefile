@@ -38,7 +38,9 @@ pytest: $(STAMP)
 
 # The whole suite on every core (pytest-xdist); `make test` runs the short version of
 # each soak (tests/soak.py): 7 min 27 s of tests, 8 min 17 s for all of .ci/run (its
-# system packages already installed), on 2 idle cores (2026-12-03, 1,672 tests).
+# system packages already installed), on 2 idle Intel cores (2026-12-03, 1,672 tests);
+# 12 min 05 s of tests on 2 idle AMD EPYC cores the same evening (1,694 tests; 3 workers
+# took longer there: 13 min 22 s).
 test: $(STAMP)
 	scripts/test-deps
 	$(BIN)/pytest -n auto

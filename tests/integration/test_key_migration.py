@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from tests.factories import Factory
 from tests.keyproviders import Bao, Token, make_token
-from tests.soak import SOAK
+from tests.soak import SOAK, size
 from vault.cli import main
 from vault.config import Config
 from vault.crypto import WrappedKey
@@ -29,7 +29,7 @@ from vault.web import create_app
 ROOT = str(Path(__file__).resolve().parents[2])
 PURPOSE = "checking the payment terms"
 RECORDS = 90
-KILLS = 10
+KILLS = size(4, 10)  # `make test` kills each migration 4 times, `make soak` 10
 
 
 if SOAK:
