@@ -119,6 +119,15 @@ def _end_begun(conn: Any) -> None:
 
 
 def _end_begun_with_their_transaction(engine: Engine) -> None:
+    # (The pool's reset of a returned connection is a rollback too.) Only a dialect that
+    # ends them lets a transaction begin with its first statement.
+    _after_commit_and_rollback(engine, lambda dbapi_conn, _committed: _end_begun(dbapi_conn))
+    setattr(engine.dialect, _ENDS_BEGUN, True)
+
+
+def _after_commit_and_rollback(engine: Engine, after: Callable[[Any, bool], None]) -> None:
+    """Call ``after(dbapi_conn, committed)`` once each of the dialect's commits and
+    rollbacks has run, whether it succeeded or raised."""
     dialect: Any = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
@@ -126,18 +135,15 @@ def _end_begun_with_their_transaction(engine: Engine) -> None:
         try:
             commit(dbapi_conn)
         finally:
-            _end_begun(dbapi_conn)
+            after(dbapi_conn, True)
 
     def do_rollback(dbapi_conn: Any) -> None:
         try:
             rollback(dbapi_conn)
         finally:
-            _end_begun(dbapi_conn)
+            after(dbapi_conn, False)
 
-    # (The pool's reset of a returned connection is a do_rollback too.) Only a dialect
-    # that ends them lets a transaction begin with its first statement.
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
-    setattr(dialect, _ENDS_BEGUN, True)
 
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for its turn, as SQLite's busy_timeout
@@ -284,23 +290,12 @@ def _tune_sqlite(engine: Engine, *, immediate: bool) -> None:
 
 def _give_back_after(engine: Engine, turns: WriterTurns) -> None:
     """A writer's turn ends with its transaction, or with its connection."""
-    dialect: Any = engine.dialect
-    commit, rollback = dialect.do_commit, dialect.do_rollback
 
-    def do_commit(dbapi_conn: Any) -> None:
-        try:
-            commit(dbapi_conn)
-        finally:
-            if not dbapi_conn.in_transaction:
-                turns.give_back(dbapi_conn)
-
-    def do_rollback(dbapi_conn: Any) -> None:
-        try:
-            rollback(dbapi_conn)
-        finally:
+    def after(dbapi_conn: Any, committed: bool) -> None:
+        if not (committed and dbapi_conn.in_transaction):
             turns.give_back(dbapi_conn)
 
-    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+    _after_commit_and_rollback(engine, after)
     # Not on "detach": a detached connection still holds its transaction (and its turn).
     for name in ("close", "invalidate", "close_detached"):
         event.listen(engine, name, lambda dbapi_conn, *_: turns.give_back(dbapi_conn))
