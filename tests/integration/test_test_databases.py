@@ -30,8 +30,8 @@ def _used(tmp_path: Path, change: str = "") -> str:
                 conn.execute(sa.text(change))
     finally:
         engine.dispose()
-    databases.drop(url)
-    databases.wait_for_drops()
+        databases.drop(url)  # (emptied for reuse or dropped, never left)
+        databases.wait_for_drops()
     return sa.make_url(url).database or ""
 
 
