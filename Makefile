@@ -40,10 +40,12 @@ pytest: $(STAMP)
 # each soak (tests/soak.py): 7 min 27 s of tests, 8 min 17 s for all of .ci/run (its
 # system packages already installed), on 2 idle Intel cores (2026-12-03, 1,672 tests);
 # 12 min 05 s of tests on 2 idle AMD EPYC cores the same evening (1,694 tests; 3 workers
-# took longer there: 13 min 22 s).
+# took longer there: 13 min 22 s), 8 min 28 s to 11 min 29 s an hour later as the
+# machine's speed moved. Idle workers steal queued tests (--dist worksteal), so that a
+# long test late in the order does not leave one core alone at the end.
 test: $(STAMP)
 	scripts/test-deps
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 	$(MAKE) --no-print-directory lint typecheck
 
 # The long runs: the killed key migration on every provider and database, the blob
