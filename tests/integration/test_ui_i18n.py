@@ -10,6 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from tests.webclient import text_of
+from vault.models import LegalHold, LegalHoldRecord
 from vault.web.i18n import catalog_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +172,28 @@ def test_no_english_sentence_reaches_a_chinese_page(web, make, vault):
         sentences,
         "reading room",
     )
+
+
+def test_a_page_speaks_each_request_language_not_the_first_one(web, make, vault):
+    """Jinja folds a filter applied to a literal (``"held"|label(...)``) into the
+    template's code when it first compiles it: in the language of the page that came
+    first, for every page after it in that process, unless the filter cannot be folded."""
+    keeper = make.custodian("general")
+    record = make.record()
+    hold = LegalHold(reason="litigation", placed_by_id=keeper.id)
+    web.db.add(hold)
+    web.db.flush()
+    web.db.add(LegalHoldRecord(hold_id=hold.id, record_id=record.id))
+    web.db.commit()
+    english = web.another(lang="en")
+    english.sign_in(keeper)
+    chinese = web.another(lang="zh-CN,zh;q=0.9")
+    chinese.sign_in(keeper)
+    first = english.get("/catalogue").get_data(as_text=True)
+    assert "Held (legal hold)" in first and "冻结中" not in first
+    page = chinese.get("/catalogue").get_data(as_text=True)
+    assert "冻结中" in page and "Held (legal hold)" not in page
+    assert "Held (legal hold)" in english.get("/catalogue").get_data(as_text=True)
 
 
 def _check(resp, sentences: set[str], where: str) -> None:

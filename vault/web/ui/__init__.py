@@ -7,11 +7,14 @@ allows the signed-in person. Views are thin: parse the form, call one service, r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from flask import Flask, g, request, url_for
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from vault.policy import Action
 from vault.web import i18n
@@ -102,10 +105,23 @@ def _context() -> dict[str, Any]:
     }
 
 
+def _per_page(words: Callable[..., Any]) -> Callable[..., Any]:
+    """``words`` as a filter Jinja runs on every page. Jinja folds a filter that takes no
+    context into the template's code when its argument is a literal (``"held"|label``):
+    it would run once, when the process first compiles the template, and every page
+    after would show the words in the language of that first one."""
+
+    @pass_context
+    def per_page(_context: Context, *args: Any, **kwargs: Any) -> Any:
+        return words(*args, **kwargs)
+
+    return per_page
+
+
 def init_app(app: Flask) -> None:
     """Mount the pages and let errors render as pages."""
     app.register_blueprint(bp)
     app.context_processor(_context)
-    app.add_template_filter(labels.label, "label")
-    app.add_template_filter(labels.alert_text, "alert_summary")
+    app.add_template_filter(_per_page(labels.label), "label")
+    app.add_template_filter(_per_page(labels.alert_text), "alert_summary")
     app.extensions["vault_error_page"] = errors.render
