@@ -47,6 +47,73 @@ def _share_url_builders() -> None:
 _share_url_builders()
 
 
+def _share_template_code() -> None:
+    """Each test's app has its own Jinja environment, which parses and compiles every
+    template it renders from source again. The apps of one test process share the
+    compiled code through Jinja's own bytecode cache (in memory), keyed by the
+    template's name and file, the settings that change what it compiles to, and (Jinja
+    checks it on every load) the checksum of its source."""
+    import jinja2
+    from flask import Flask
+
+    # What the parser and the code generator read of the environment, beside its
+    # extensions (autoescape is Flask's function of the template's name, in the key).
+    COMPILE_OPTIONS = (
+        "block_start_string",
+        "block_end_string",
+        "variable_start_string",
+        "variable_end_string",
+        "comment_start_string",
+        "comment_end_string",
+        "line_statement_prefix",
+        "line_comment_prefix",
+        "trim_blocks",
+        "lstrip_blocks",
+        "newline_sequence",
+        "keep_trailing_newline",
+        "optimized",
+        "is_async",
+        "newstyle_gettext",  # set by the i18n extension
+    )
+
+    class Shared(jinja2.BytecodeCache):
+        def __init__(self) -> None:
+            self.code: dict[str, bytes] = {}
+
+        def get_bucket(
+            self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+        ) -> jinja2.bccache.Bucket:
+            settings = repr(
+                (
+                    sorted(environment.extensions),
+                    environment.policies.get("ext.i18n.trimmed"),
+                    *(getattr(environment, option, None) for option in COMPILE_OPTIONS),
+                )
+            )
+            return super().get_bucket(environment, name, f"{filename}\0{settings}", source)
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            code = self.code.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            self.code[bucket.key] = bucket.bytecode_to_string()
+
+    Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": Shared()}
+
+
+_share_template_code()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the items by their fixtures
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (each runs for seconds: servers, killed processes, fuzzing)
+    go first, the longest-first rule of scheduling: pytest-xdist's workers then share the
+    many short tests at the end, and no core is left waiting for one long test."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         backends = BACKENDS

@@ -108,6 +108,7 @@ def _bao_init(server: Server, tmp: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.long
 def test_bao_init_sets_up_a_real_server_and_the_vault_runs_on_a_transit_only_token(
     server: Server, tmp_path: Path
 ):

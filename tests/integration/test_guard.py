@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
@@ -117,6 +118,7 @@ def _hammer(url: str, home: str, token: str, record_ids: list[int], out) -> None
     out.put(codes)
 
 
+@pytest.mark.long
 def test_parallel_processes_never_exceed_the_quota(make: Factory, vault, db, config):
     """Four processes open distinct records at once for one person: at most 3 succeed."""
     sales = make.person()

@@ -75,6 +75,7 @@ def _ciphertexts(db) -> dict[int, bytes]:
     return {rid: ct for rid, ct in db.execute(sa.select(Record.id, Record.content_ct))}
 
 
+@pytest.mark.long
 def test_migrate_survives_sigkill_and_loses_nothing(
     make: Factory, vault: Vault, db, config: Config, service: Token | Bao, provider: str
 ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.factories import Factory
@@ -101,6 +102,7 @@ def _apply(state: str, person: Person, record, make: Factory, vault, db) -> None
         )
 
 
+@pytest.mark.long
 def test_matrix(api, make: Factory, vault, db):
     """Every cell on one shared record: each cell gets a person of its own, put in its state.
 

@@ -211,6 +211,7 @@ def _fuzz(api, db, w: World, doc: dict[str, Any], op: Operation, role: str) -> N
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.long
 def test_no_input_gets_a_server_error_and_a_refusal_changes_nothing(
     api, db, make: Factory, client, role
 ):

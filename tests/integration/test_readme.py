@@ -201,6 +201,7 @@ def demo_home(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], str]]:
         log.close()
 
 
+@pytest.mark.long
 def test_the_walks_run_in_order_from_a_fresh_demo(demo_home) -> None:
     home, env, base = demo_home
     blocks = walks()

@@ -36,6 +36,7 @@ CHECKS = [
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.long
 def test_every_operation_answers_as_documented(app, client, make: Factory, role):
     w = world(make, client)
     headers = w.headers(role)

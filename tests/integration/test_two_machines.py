@@ -149,6 +149,7 @@ def world(
         databases.drop(shares)
 
 
+@pytest.mark.long
 def test_two_app_servers_and_a_worker_share_only_postgresql_and_the_key_provider(
     world, store: dict[str, str], tmp_path: Path
 ):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.load.run import STORES, Report, run
 
 DURATION = float(os.environ.get("VAULT_LOAD_SECONDS", "15"))
@@ -23,6 +25,7 @@ DURATION = float(os.environ.get("VAULT_LOAD_SECONDS", "15"))
 QUOTA_HOUR = 12
 
 
+@pytest.mark.long
 def test_the_mix_holds_under_load_on_both_shared_blob_stores(pg_admin, s3_emulator, tmp_path):
     # The two runs at once: their start-up and shut-down overlap, and the two cores are
     # shared (each run's 16 users get about half of the machine one run would have).
