@@ -41,8 +41,10 @@ pytest: $(STAMP)
 # system packages already installed), on 2 idle Intel cores (2026-12-03, 1,672 tests);
 # 12 min 05 s of tests on 2 idle AMD EPYC cores the same evening (1,694 tests; 3 workers
 # took longer there: 13 min 22 s), 8 min 28 s to 11 min 29 s an hour later as the
-# machine's speed moved. Idle workers steal queued tests (--dist worksteal), so that a
-# long test late in the order does not leave one core alone at the end.
+# machine's speed moved. Idle workers steal queued tests (--dist worksteal), and the
+# tests marked long go first, so that no core is left alone at the end: 6 min 29 s of
+# tests on 2 idle AMD EPYC cores (2026-12-04, 1,696 tests), where the same machine took
+# 7 min 20 s before (long tests first and the shared templates of tests/conftest.py).
 test: $(STAMP)
 	scripts/test-deps
 	$(BIN)/pytest -n auto --dist worksteal
