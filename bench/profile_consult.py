@@ -1,15 +1,19 @@
 """Where an audited consultation spends its time: queries per request and a profile.
 
 Run ``.venv/bin/python bench/profile_consult.py [--backend postgresql] [-n 2000]
-[--route me|bare] [--all-frames] [--explain]``. Drives ``GET /api/v1/records/<id>/content`` (or,
-with ``--route me``, the token-authenticated ``GET /api/v1/me``; with ``--route bare``,
-the benchmarks' bare JSON route, without a token) in-process (Flask test client, no HTTP
-server) as 16 custodians in turn, counts the SQL statements each request sends, and,
-when ``pyinstrument`` is installed (``.venv/bin/pip install pyinstrument``; not a
-dependency of the project), prints where the time goes. Also prints the mean time per
-request, which is only comparable between runs on an equally idle machine. ``--explain``
-(PostgreSQL) ends with the plan of the consultation's facts statement and the pages it
-read (``Buffers: shared hit``), a measure of its work that does not vary with the machine.
+[--route me|bare] [--all-frames] [--explain] [--turns]``. Drives ``GET
+/api/v1/records/<id>/content`` (or, with ``--route me``, the token-authenticated ``GET
+/api/v1/me``; with ``--route bare``, the benchmarks' bare JSON route, without a token)
+in-process (Flask test client, no HTTP server) as 16 custodians in turn, counts the SQL
+statements each request sends, and, when ``pyinstrument`` is installed
+(``.venv/bin/pip install pyinstrument``; not a dependency of the project), prints where
+the time goes. Also prints the mean time per request, which is only comparable between
+runs on an equally idle machine. ``--explain`` (PostgreSQL) ends with the plan of the
+consultation's facts statement and the pages it read (``Buffers: shared hit``), a measure
+of its work that does not vary with the machine. ``--turns`` (SQLite) prints how long
+each request holds the writer's turn (from ``BEGIN IMMEDIATE`` to the end of its commit):
+the workers of one SQLite file write in turns, so one over that span is the most
+consultations per second that any number of workers can reach.
 The vault's info logs are off here (the audit log's JSON-lines copy included), as they are
 not under gunicorn: ``bench/pipeline_bench.py`` measures the served path.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -27,6 +32,7 @@ import _common as common
 from sqlalchemy import event
 
 from vault import access
+from vault import db as vault_db
 from vault.db import utcnow
 from vault.runtime import Vault
 from vault.web import create_app
@@ -48,6 +54,11 @@ def main() -> None:
         action="store_true",
         help="after driving: PostgreSQL's plan of the consultation's facts statement, with "
         "its buffers (pages read: a measure of the work that does not vary with the machine)",
+    )
+    parser.add_argument(
+        "--turns",
+        action="store_true",
+        help="(SQLite) how long each request holds the writer's turn, and what that bounds",
     )
     args = parser.parse_args()
     common.quiet()
@@ -92,6 +103,7 @@ def main() -> None:
 
             drive(200)  # warm up: caches, connections, the first seal
             statements.clear()
+            spans = time_turns(url) if args.turns else None
             seconds = drive(args.n)
             print(
                 f"profile {args.route}, {args.backend}, {args.n} requests in process: "
@@ -100,6 +112,8 @@ def main() -> None:
             print("SQL statements per request (mean):")
             for text, count in statements.most_common():
                 print(f"  {count / args.n:6.2f}  {text}")
+            if args.turns:
+                print_turns(spans, args.n)
             if args.explain:
                 explain_facts(v, people.custodians[0].id, sets[0][0])
             if not args.no_profile:
@@ -115,6 +129,46 @@ def main() -> None:
                 print(profiler.output_text(unicode=False, color=False, show_all=args.all_frames))
         finally:
             v.close()
+
+
+def time_turns(url: str) -> list[float] | None:
+    """Time each writer's turn on the SQLite file at ``url`` from now on (the spans, in
+    seconds, are appended to the list returned); None on PostgreSQL."""
+    found = [t for t in vault_db._TURNS if t._path.startswith(url.removeprefix("sqlite:///"))]
+    if not found:
+        return None
+    spans: list[float] = []
+    began: dict[int, float] = {}
+    for turns in found:
+        take, give_back = turns.take, turns.give_back
+
+        def timed_take(conn, take=take):  # type: ignore[no-untyped-def]
+            take(conn)
+            began[id(vault_db._driver(conn))] = time.perf_counter()
+
+        def timed_give_back(conn, give_back=give_back):  # type: ignore[no-untyped-def]
+            start = began.pop(id(vault_db._driver(conn)), None)
+            give_back(conn)
+            if start is not None:
+                spans.append(time.perf_counter() - start)
+
+        turns.take, turns.give_back = timed_take, timed_give_back  # type: ignore[method-assign]
+    return spans
+
+
+def print_turns(spans: list[float] | None, n: int) -> None:
+    if spans is None:
+        print("(--turns: SQLite only)")
+        return
+    if not spans:
+        print("writer's turn: no request took one")
+        return
+    mean = statistics.mean(spans)
+    print(
+        f"writer's turn: {len(spans) / n:.2f} per request, median "
+        f"{statistics.median(spans) * 1e3:.3f} ms, mean {mean * 1e3:.3f} ms: at most "
+        f"{1 / mean:,.0f} requests/s for all the workers together, before any wait"
+    )
 
 
 def explain_facts(v: Vault, person_id: int, record_id: int) -> None:
