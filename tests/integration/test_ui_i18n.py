@@ -10,7 +10,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from tests.webclient import text_of
-from vault.models import LegalHold, LegalHoldRecord
+from vault import uow
+from vault.appraisal import holds
+from vault.caller import Caller
 from vault.web.i18n import catalog_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,11 +182,15 @@ def test_a_page_speaks_each_request_language_not_the_first_one(web, make, vault)
     first, for every page after it in that process, unless the filter cannot be folded."""
     keeper = make.custodian("general")
     record = make.record()
-    hold = LegalHold(reason="litigation", placed_by_id=keeper.id)
-    web.db.add(hold)
-    web.db.flush()
-    web.db.add(LegalHoldRecord(hold_id=hold.id, record_id=record.id))
-    web.db.commit()
+    uow.run(
+        web.db,
+        holds.place,
+        vault,
+        web.db,
+        Caller(person=keeper),
+        reason="litigation",
+        record_ids=[record.id],
+    )
     english = web.another(lang="en")
     english.sign_in(keeper)
     chinese = web.another(lang="zh-CN,zh;q=0.9")
